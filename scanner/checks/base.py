@@ -1,0 +1,84 @@
+"""Check registry, the evaluation wrapper and per-port aggregation shared by the checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from scanner.model import ProbeResult, Status, Verdict
+
+Check = Callable[["Observations", dict[str, Any]], Verdict]
+_CHECKS: dict[str, Check] = {}
+
+
+class MissingData(Exception):
+    """The observations a check needs are absent: the verdict is `error`, never `pass`."""
+
+
+class Observations:
+    """Probe results of one target, by probe name."""
+
+    def __init__(self, results: dict[str, ProbeResult]):
+        self.results = results
+
+    def data(self, probe: str) -> dict[str, Any]:
+        result = self.results.get(probe)
+        if result is None:
+            raise MissingData(f"the {probe} probe did not run")
+        if result.error:
+            raise MissingData(f"the {probe} probe failed: {result.error}")
+        return result.data
+
+    def services(self) -> dict[int, dict]:
+        return self.data("service")["services"]
+
+
+def check(control_id: str) -> Callable[[Check], Check]:
+    def decorate(fn: Check) -> Check:
+        _CHECKS[control_id] = fn
+        return fn
+    return decorate
+
+
+def check_registry() -> dict[str, Check]:
+    from scanner.checks import http, net, ssh, tls  # noqa: F401 - importing registers
+
+    return _CHECKS
+
+
+def evaluate(control_id: str, observations: Observations, params: dict[str, Any]) -> Verdict:
+    fn = check_registry().get(control_id)
+    if fn is None:
+        return Verdict(Status.ERROR, reason=f"no check implements control {control_id}")
+    try:
+        return fn(observations, params)
+    except MissingData as exc:
+        return Verdict(Status.ERROR, reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a check bug must not abort the scan
+        return Verdict(Status.ERROR, reason=f"check crashed: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class Finding:
+    """One port's (or one item's) contribution to a verdict."""
+    key: str
+    status: Status
+    observed: Any
+    reason: str = ""
+
+
+def aggregate(findings: list[Finding], expected: Any, none_reason: str) -> Verdict:
+    """Fail if any finding fails, else error if any errs, else pass; no findings -> N/A."""
+    if not findings:
+        return Verdict(Status.NOT_APPLICABLE, expected=expected, reason=none_reason)
+    observed = {f.key: f.observed for f in findings}
+    for status in (Status.FAIL, Status.ERROR):
+        bad = [f"{f.key}: {f.reason}" for f in findings if f.status == status]
+        if bad:
+            return Verdict(status, expected=expected, observed=observed, reason="; ".join(bad))
+    return Verdict(Status.PASS, expected=expected, observed=observed)
+
+
+def passed(ok: bool, expected: Any, observed: Any, reason_if_not: str) -> Verdict:
+    return Verdict(Status.PASS if ok else Status.FAIL, expected=expected, observed=observed,
+                   reason="" if ok else reason_if_not)

@@ -1,0 +1,61 @@
+"""Checks on open ports, services and latency."""
+
+from __future__ import annotations
+
+from scanner.checks.base import Observations, check, passed
+from scanner.model import Verdict
+
+CLEARTEXT_PROTOCOLS = {"ftp", "telnet", "pop3", "imap"}
+
+
+@check("net.allowed_ports")
+def allowed_ports(obs: Observations, params: dict) -> Verdict:
+    data = obs.data("ports")
+    unexpected = sorted(set(data["open_ports"]) - set(params["allowed"]))
+    return passed(not unexpected, expected=f"open TCP ports within {sorted(params['allowed'])}",
+                  observed={"open_ports": data["open_ports"], "not_allowed": unexpected,
+                            "scanned": data["scanned"]},
+                  reason_if_not=f"ports open outside the allowlist: {unexpected}")
+
+
+@check("net.no_admin_exposure")
+def no_admin_exposure(obs: Observations, params: dict) -> Verdict:
+    open_ports = set(obs.data("ports")["open_ports"])
+    exposed = [f"{f['port']}/{f['service']}" for f in params["forbidden"] if f["port"] in open_ports]
+    if params["ssh_is_admin"]:
+        exposed += [f"{port}/ssh" for port, s in sorted(obs.services().items())
+                    if s["protocol"] == "ssh"]
+    expected = "no administration or database service reachable" + \
+        (" (SSH included)" if params["ssh_is_admin"] else "")
+    return passed(not exposed, expected, {"exposed": exposed, "open_ports": sorted(open_ports)},
+                  f"reachable administration services: {', '.join(exposed)}")
+
+
+@check("net.no_cleartext_services")
+def no_cleartext_services(obs: Observations, params: dict) -> Verdict:
+    services = obs.services()
+    found = []
+    for rule in params["forbidden"]:
+        service = services.get(rule["port"])
+        if service is None:
+            continue
+        if service["protocol"] == "smtp" and service.get("starttls"):
+            continue
+        found.append(f"{rule['port']}/{rule['service']} ({service['protocol']})")
+    for port, service in sorted(services.items()):
+        listed = any(rule["port"] == port for rule in params["forbidden"])
+        if service["protocol"] in CLEARTEXT_PROTOCOLS and not listed:
+            found.append(f"{port}/{service['protocol']} (banner)")
+    observed = {str(p): s["protocol"] for p, s in sorted(services.items())}
+    return passed(not found, "no clear-text service (FTP, Telnet, POP3, IMAP, LDAP, SMTP "
+                  "without STARTTLS, r-services)", observed,
+                  f"clear-text services reachable: {', '.join(found)}")
+
+
+@check("net.latency")
+def latency(obs: Observations, params: dict) -> Verdict:
+    data = obs.data("latency")
+    return passed(data["median_ms"] <= params["max_ms"], f"median TCP connect <= {params['max_ms']} ms",
+                  {"port": data["port"], "median_ms": data["median_ms"],
+                   "samples_ms": data["samples_ms"]},
+                  f"median {data['median_ms']} ms exceeds {params['max_ms']} ms")

@@ -1,0 +1,62 @@
+"""Checks on SSH servers seen without credentials."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+from typing import Callable
+
+from scanner.checks.base import Finding, Observations, aggregate, check
+from scanner.model import Status, Verdict
+
+NO_SSH = "the target has no open port speaking SSH"
+# Which KEXINIT lists each forbidden family is compared with.
+FAMILIES = {"kex": ("kex",), "host_key": ("host_key",),
+            "ciphers": ("ciphers_c2s", "ciphers_s2c"), "macs": ("macs_c2s", "macs_s2c")}
+
+
+def per_ssh_port(obs: Observations, expected: str,
+                 judge: Callable[[int, dict], Finding]) -> Verdict:
+    findings = []
+    for port, observed in sorted(obs.data("ssh")["ports"].items()):
+        if "error" in observed:
+            findings.append(Finding(str(port), Status.ERROR, None, observed["error"]))
+        else:
+            findings.append(judge(port, observed))
+    return aggregate(findings, expected, NO_SSH)
+
+
+@check("ssh.key_only")
+def key_only(obs: Observations, params: dict) -> Verdict:
+    forbidden = params["forbidden_methods"]
+
+    def judge(port: int, observed: dict) -> Finding:
+        methods = observed["auth_methods"]
+        offered = [m for m in methods if m in forbidden or m == "none"]
+        seen = {"auth_methods": methods, "banner": observed["banner"]}
+        if offered:
+            return Finding(str(port), Status.FAIL, seen,
+                           f"offers {', '.join(offered)} before any key")
+        return Finding(str(port), Status.PASS, seen)
+
+    return per_ssh_port(obs, f"no {', '.join(forbidden)} authentication before a key", judge)
+
+
+@check("ssh.algorithms")
+def algorithms(obs: Observations, params: dict) -> Verdict:
+    def judge(port: int, observed: dict) -> Finding:
+        weak: dict[str, list[str]] = {}
+        for family, patterns in params["forbidden"].items():
+            offered = {a for lst in FAMILIES[family] for a in observed["kexinit"][lst]}
+            bad = sorted(a for a in offered if any(fnmatch(a, p) for p in patterns))
+            if bad:
+                weak[family] = bad
+        problems = [f"{family}: {', '.join(algs)}" for family, algs in weak.items()]
+        rsa = observed.get("rsa_host_key")
+        if rsa and rsa["bits"] < params["min_rsa_bits"]:
+            problems.append(f"RSA host key of {rsa['bits']} bits < {params['min_rsa_bits']}")
+        seen = {"weak": weak, "rsa_host_key_bits": rsa["bits"] if rsa else None}
+        return Finding(str(port), Status.FAIL if problems else Status.PASS, seen,
+                       "weak algorithms offered: " + "; ".join(problems) if problems else "")
+
+    return per_ssh_port(obs, f"no weak SSH algorithm; RSA host key >= {params['min_rsa_bits']} bits",
+                        judge)

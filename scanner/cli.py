@@ -1,0 +1,117 @@
+"""Command line: `annexscan scan|profiles|controls|demo`.
+
+Exit codes: 0 every automated clause passes; 1 at least one clause fails; 2 usage or
+configuration error (nothing scanned); 3 no failure but at least one error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from scanner import __version__
+from scanner.errors import ConfigError
+
+EXIT_CODES = """exit codes:
+  0  every automated clause passes
+  1  at least one clause fails
+  2  usage or configuration error (nothing was scanned)
+  3  no failure, but at least one clause could not be evaluated (error)"""
+
+
+def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[str] | None) -> None:
+    parser.add_argument("--profile", "-p", action="append", dest="profiles", metavar="ID|PATH",
+                        default=None, help="built-in profile id or profile file; repeatable"
+                        + (f" (default: {', '.join(default_profiles)})" if default_profiles else ""))
+    parser.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
+                        help="where to write the reports")
+    parser.add_argument("--format", default="json,junit", metavar="LIST",
+                        help="report formats, comma-separated: json, junit (default: json,junit)")
+    parser.add_argument("--ca-bundle", type=Path, metavar="PEM",
+                        help="trust these CAs instead of the default store for tls.certificate")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                        help="timeout of every network operation, in seconds (default: 5)")
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N",
+                        help="targets scanned at once (default: 8)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="annexscan", description="Verify hosts against the security annex of a contract, "
+        "clause by clause.", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"annexscan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="scan targets against one or more profiles",
+                          description="Probe targets (ports, TLS, SSH, HTTP, latency) and judge "
+                          "every clause of the given profiles.", epilog=EXIT_CODES +
+                          "\n\nTARGET: an IP address, a hostname, a CIDR network, or @FILE "
+                          "(one target per line, # comments).",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_scan_options(scan, None)
+    scan.add_argument("targets", nargs="+", metavar="TARGET")
+
+    profiles = sub.add_parser("profiles", help="list, show, validate profiles; clause coverage",
+                              description="Inspect and validate profiles.")
+    psub = profiles.add_subparsers(dest="action", required=True, metavar="ACTION")
+    psub.add_parser("list", help="built-in profiles", description="List the built-in profiles.")
+    show = psub.add_parser("show", help="clauses of a profile",
+                           description="Show every clause of a profile and how it is verified.")
+    show.add_argument("profile", metavar="ID|PATH")
+    validate = psub.add_parser("validate", help="validate profile files",
+                               description="Validate profile files against the schema and the "
+                               "control catalog; exit 2 on the first invalid one.")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    coverage = psub.add_parser("coverage", help="automated vs manual clauses per profile",
+                               description="Per profile: clauses, automated, mixed, manual.")
+    coverage.add_argument("profiles", nargs="*", metavar="ID|PATH",
+                          help="profiles (default: every built-in)")
+
+    controls = sub.add_parser("controls", help="the control catalog",
+                              description="Inspect the control catalog.")
+    csub = controls.add_subparsers(dest="action", required=True, metavar="ACTION")
+    csub.add_parser("list", help="every control with its probe and parameters",
+                    description="List every control of the catalog.")
+
+    demo = sub.add_parser("demo", help="start the built-in lab, scan it, write reports",
+                          description="Start a lab of real servers on 127.0.0.x (nginx TLS, "
+                          "OpenSSH), scan it, write reports, stop the lab. Needs root; runs in "
+                          "a private network namespace.", epilog=EXIT_CODES,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_scan_options(demo, ["3douest"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=False)
+    errors = Console(stderr=True)
+    try:
+        if args.command == "scan":
+            from scanner.commands import scan_command
+            return scan_command(args, console)
+        if args.command == "profiles":
+            from scanner.commands import profiles_command
+            return profiles_command(args, console)
+        if args.command == "controls":
+            from scanner.commands import controls_command
+            return controls_command(args, console)
+        if args.command == "demo":
+            from scanner.demo import demo_command
+            return demo_command(args, console)
+    except ConfigError as exc:
+        errors.print(f"annexscan: error: {exc}", style="bold red", markup=False,
+                     highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        errors.print("annexscan: interrupted")
+        return 130
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

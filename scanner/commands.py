@@ -1,0 +1,146 @@
+"""The `scan`, `profiles` and `controls` commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scanner.catalog import Catalog, load_catalog
+from scanner.engine import ScanOptions, plan_scan, preflight, run_scan
+from scanner.errors import ConfigError
+from scanner.model import ScanResult
+from scanner.profiles import Profile, builtin_profile_ids, load_profile
+from scanner.reporters import parse_formats, write_reports
+from scanner.reporters.terminal import print_summary
+from scanner.targets import Target, parse_targets
+
+
+def load_profiles(refs: list[str], catalog: Catalog) -> list[Profile]:
+    profiles = [load_profile(ref, catalog) for ref in refs]
+    ids = [p.id for p in profiles]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"profile id given twice: {', '.join(duplicates)}")
+    return profiles
+
+
+def scan_options(args: argparse.Namespace) -> ScanOptions:
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    if args.concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.ca_bundle and not args.ca_bundle.is_file():
+        raise ConfigError(f"--ca-bundle: file not found: {args.ca_bundle}")
+    return ScanOptions(timeout=args.timeout, ca_bundle=args.ca_bundle,
+                       concurrency=args.concurrency)
+
+
+def execute_scan(targets: list[Target], profile_refs: list[str], args: argparse.Namespace,
+                 console: Console) -> ScanResult:
+    """Validate every input, then probe, report and print the summary."""
+    catalog = load_catalog()
+    profiles = load_profiles(profile_refs, catalog)
+    formats = parse_formats(args.format)
+    options = scan_options(args)
+    plan = plan_scan(profiles, catalog, options)
+    preflight(plan)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                  disable=args.no_progress, transient=True) as progress:
+        task = progress.add_task(f"scanning {len(targets)} target(s)", total=len(targets))
+        result = run_scan(targets, plan, options,
+                          on_done=lambda _: progress.advance(task))
+    if args.output_dir:
+        for path in write_reports(result, args.output_dir, formats):
+            console.print(f"wrote {path}", highlight=False)
+    print_summary(result, console)
+    return result
+
+
+def scan_command(args: argparse.Namespace, console: Console) -> int:
+    if not args.profiles:
+        raise ConfigError("scan needs at least one --profile (built-in: "
+                          f"{', '.join(builtin_profile_ids())})")
+    targets = parse_targets(args.targets)
+    return execute_scan(targets, args.profiles, args, console).exit_code()
+
+
+def profiles_command(args: argparse.Namespace, console: Console) -> int:
+    catalog = load_catalog()
+    if args.action == "list":
+        table = Table(title="built-in profiles")
+        for column in ("id", "title", "source", "clauses"):
+            table.add_column(column)
+        for pid in builtin_profile_ids():
+            profile = load_profile(pid, catalog)
+            source = profile.source
+            table.add_row(profile.id, profile.title,
+                          f"{source.get('issuer', '')}, {source.get('title', '')} "
+                          f"{source.get('version', '')}".strip(), str(len(profile.clauses)))
+        console.print(table)
+    elif args.action == "show":
+        show_profile(load_profile(args.profile, catalog), catalog, console)
+    elif args.action == "validate":
+        for path in args.paths:
+            profile = load_profile(str(Path(path)), catalog)
+            console.print(f"{path}: valid profile '{profile.id}', {len(profile.clauses)} clauses",
+                          highlight=False)
+    elif args.action == "coverage":
+        coverage_table(args.profiles or builtin_profile_ids(), catalog, console)
+    return 0
+
+
+def clause_kind(clause, catalog: Catalog) -> str:
+    if clause.is_automated(catalog):
+        return "automated"
+    return "mixed" if clause.automated_controls(catalog) else "manual"
+
+
+def show_profile(profile: Profile, catalog: Catalog, console: Console) -> None:
+    console.print(f"[bold]{profile.id}[/]: {profile.title}", highlight=False)
+    console.print(f"source: {profile.source}", highlight=False, markup=False)
+    table = Table(show_lines=True)
+    for column in ("clause", "section", "requirement", "verified by"):
+        table.add_column(column, overflow="fold")
+    for clause in profile.clauses:
+        checks = [f"{r.control_id} {_non_default(r, catalog)}".strip() for r in clause.controls]
+        if clause.manual:
+            checks.append(f"attest: {clause.attest}")
+        table.add_row(clause.id, clause.section, clause.requirement, "\n".join(checks))
+    console.print(table, markup=False)
+
+
+def _non_default(ref, catalog: Catalog) -> str:
+    defaults = catalog.get(ref.control_id).defaults()
+    changed = {k: v for k, v in ref.parameters.items() if defaults.get(k) != v}
+    return str(changed) if changed else ""
+
+
+def coverage_table(refs: list[str], catalog: Catalog, console: Console) -> None:
+    table = Table(title="clause coverage per profile")
+    for column in ("profile", "clauses", "automated", "mixed", "manual", "automated share"):
+        table.add_column(column, justify="right" if column != "profile" else "left")
+    for ref in refs:
+        profile = load_profile(ref, catalog)
+        kinds = [clause_kind(c, catalog) for c in profile.clauses]
+        total = len(kinds)
+        auto, mixed = kinds.count("automated"), kinds.count("mixed")
+        table.add_row(profile.id, str(total), str(auto), str(mixed), str(kinds.count("manual")),
+                      f"{(auto + mixed) / total:.0%}")
+    console.print(table)
+
+
+def controls_command(args: argparse.Namespace, console: Console) -> int:
+    table = Table(title="control catalog", show_lines=True)
+    for column in ("id", "kind", "probe", "severity", "checks", "parameters (default)"):
+        table.add_column(column, overflow="fold")
+    for control in load_catalog():
+        params = "\n".join(f"{p.name} ({p.default!r})" for p in control.parameters.values())
+        table.add_row(control.id, control.kind, control.probe or "-", control.severity,
+                      control.title, params)
+    console.print(table, markup=False)
+    return 0

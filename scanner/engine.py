@@ -1,0 +1,156 @@
+"""Scan orchestration: which probes a set of profiles needs, probing every target
+concurrently, and turning observations into clause verdicts."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from scanner import portspec
+from scanner.catalog import Catalog
+from scanner.checks import evaluate
+from scanner.checks.base import Observations
+from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
+                           TargetResult, combine)
+from scanner.probes import ProbeRequest, probe_registry
+from scanner.probes.ports import require_nmap
+from scanner.profiles import Clause, ControlRef, Profile
+from scanner.targets import Target
+
+# Probes every network probe builds on, in order: what is open, then what each open port speaks.
+FOUNDATION = ("ports", "service")
+PROBE_ORDER = ("ports", "service", "tls", "ssh", "http", "latency")
+
+
+@dataclass
+class ScanOptions:
+    timeout: float = 5.0
+    ca_bundle: Path | None = None
+    concurrency: int = 8
+    nmap_host_timeout_s: int = 900
+
+
+@dataclass
+class ScanPlan:
+    profiles: list[Profile]
+    catalog: Catalog
+    request: ProbeRequest
+    probes: list[str] = field(default_factory=list)
+
+    def refs(self) -> list[ControlRef]:
+        return [ref for p in self.profiles for c in p.clauses for ref in c.controls
+                if self.catalog.get(ref.control_id).automated]
+
+
+def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -> ScanPlan:
+    """Work out the probes and their parameters from the controls the profiles use."""
+    plan = ScanPlan(profiles, catalog, ProbeRequest(timeout=options.timeout,
+                                                    nmap_host_timeout_s=options.nmap_host_timeout_s))
+    needed = {catalog.get(ref.control_id).probe for ref in plan.refs()}
+    if needed:
+        needed |= set(FOUNDATION)
+    plan.probes = [p for p in PROBE_ORDER if p in needed]
+    params_of = lambda cid: [ref.parameters for ref in plan.refs() if ref.control_id == cid]  # noqa: E731
+    request = plan.request
+    ports = {p for params in params_of("tls.required") for p in params["ports"]}
+    ports |= {f["port"] for cid in ("net.no_admin_exposure", "net.no_cleartext_services")
+              for params in params_of(cid) for f in params["forbidden"]}
+    request.http_ports = sorted({params["port"] for params in params_of("http.https_redirect")}) or [80]
+    request.http_paths = sorted({params["path"] for params in params_of("http.response_time")}) or ["/"]
+    request.http_timeout = max([options.timeout] + [params["max_seconds"] + 1
+                                                    for params in params_of("http.response_time")])
+    latency = params_of("net.latency")
+    if latency:
+        request.latency_ports, request.latency_samples = latency[0]["ports"], latency[0]["samples"]
+    ports |= set(request.http_ports) | set(request.latency_ports) | {22, 80, 443}
+    request.port_spec = portspec.union([p["ports"] for p in params_of("net.allowed_ports")], ports)
+    bundles = [p["ca_bundle"] for p in params_of("tls.certificate") if p["ca_bundle"]]
+    request.ca_bundle = options.ca_bundle or (Path(bundles[0]) if bundles else None)
+    return plan
+
+
+def preflight(plan: ScanPlan) -> None:
+    """Fail before any traffic when a tool the plan needs is missing."""
+    if "ports" in plan.probes:
+        require_nmap()
+
+
+def probe_target(target: Target, plan: ScanPlan) -> dict[str, ProbeResult]:
+    registry = probe_registry()
+    request = ProbeRequest(**{**plan.request.__dict__, "open_ports": [], "services": {}})
+    results: dict[str, ProbeResult] = {}
+    for name in plan.probes:
+        if name != "ports" and results.get("ports") and results["ports"].error:
+            results[name] = ProbeResult(name, target.address, error="the port scan failed")
+            continue
+        results[name] = registry[name].run(target, request)
+        if name == "ports" and not results[name].error:
+            request.open_ports = results[name].data["open_ports"]
+        if name == "service" and not results[name].error:
+            request.services = results[name].data["services"]
+    return results
+
+
+def judge_clause(clause: Clause, profile: Profile, plan: ScanPlan,
+                 observations: Observations) -> ClauseResult:
+    controls = []
+    for ref in clause.controls:
+        control = plan.catalog.get(ref.control_id)
+        if not control.automated:
+            controls.append(ControlResult(ref.control_id, control.title, control.severity,
+                                          Status.MANUAL, ref.parameters,
+                                          expected=control.pass_means,
+                                          reason="answered by an attestation"))
+            continue
+        verdict = evaluate(ref.control_id, observations, ref.parameters)
+        evidence = {"probes": [p for p in ("ports", "service", control.probe)
+                               if p in observations.results and p in plan.probes]}
+        evidence["probes"] = list(dict.fromkeys(evidence["probes"]))
+        controls.append(ControlResult(ref.control_id, control.title, control.severity,
+                                      verdict.status, ref.parameters, verdict.expected,
+                                      verdict.observed, verdict.reason,
+                                      {**evidence, **verdict.evidence}))
+    statuses = [c.status for c in controls] + ([Status.MANUAL] if clause.manual else [])
+    return ClauseResult(clause.id, profile.id, clause.section, clause.title, clause.requirement,
+                        combine(statuses), controls, clause.attest)
+
+
+def scan_target(target: Target, plan: ScanPlan) -> TargetResult:
+    probes = probe_target(target, plan)
+    observations = Observations(probes)
+    result = TargetResult(target=target.name, address=target.address)
+    result.probes = {name: {"duration_s": p.duration_s, "error": p.error}
+                     for name, p in probes.items()}
+    result.evidence = {name: p.evidence for name, p in probes.items()}
+    for profile in plan.profiles:
+        for clause in profile.clauses:
+            result.results.append(judge_clause(clause, profile, plan, observations))
+    return result
+
+
+def run_scan(targets: list[Target], plan: ScanPlan, options: ScanOptions,
+             on_done: Callable[[TargetResult], None] | None = None) -> ScanResult:
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    results: dict[str, TargetResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
+        futures = {pool.submit(scan_target, t, plan): t for t in targets}
+        for future in as_completed(futures):
+            target = futures[future]
+            result = future.result()
+            results[target.address] = result
+            if on_done:
+                on_done(result)
+    return ScanResult(
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        profiles=[p.summary() for p in plan.profiles],
+        targets=[results[t.address] for t in targets],
+        options={"timeout_s": options.timeout, "probes": plan.probes,
+                 "port_spec": plan.request.port_spec,
+                 "ca_bundle": str(plan.request.ca_bundle) if plan.request.ca_bundle else None,
+                 "duration_s": round(time.perf_counter() - t0, 3)})

@@ -1,0 +1,131 @@
+"""The one result model every probe, check and reporter shares."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+    MANUAL = "manual"
+
+
+# Clause status from its controls: the worst wins, in this order.
+_PRECEDENCE = [Status.FAIL, Status.ERROR, Status.MANUAL, Status.PASS, Status.NOT_APPLICABLE]
+
+
+def combine(statuses: list[Status]) -> Status:
+    """Worst status of a set; an empty set is an error (never a silent pass)."""
+    if not statuses:
+        return Status.ERROR
+    for status in _PRECEDENCE:
+        if status in statuses:
+            return status
+    raise AssertionError(statuses)
+
+
+@dataclass
+class ProbeResult:
+    """What one probe saw on one target: structured observations plus the raw evidence.
+
+    `error` set means the probe could not run; checks depending on it report `error`.
+    """
+    probe: str
+    target: str
+    data: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass
+class Verdict:
+    """A check's answer for one control on one target."""
+    status: Status
+    expected: Any = None
+    observed: Any = None
+    reason: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ControlResult:
+    control_id: str
+    title: str
+    severity: str
+    status: Status
+    parameters: dict[str, Any]
+    expected: Any = None
+    observed: Any = None
+    reason: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClauseResult:
+    clause_id: str
+    profile: str
+    section: str
+    title: str
+    requirement: str
+    status: Status
+    controls: list[ControlResult] = field(default_factory=list)
+    attest: str = ""
+
+
+@dataclass
+class TargetResult:
+    target: str
+    address: str
+    results: list[ClauseResult] = field(default_factory=list)
+    probes: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> {duration_s, error}
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> raw evidence
+
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for clause in self.results:
+            counts[clause.status.value] += 1
+        return counts
+
+
+@dataclass
+class ScanResult:
+    started_at: str
+    finished_at: str
+    profiles: list[dict[str, Any]]
+    targets: list[TargetResult]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, int]:
+        total = {s.value: 0 for s in Status}
+        for target in self.targets:
+            for status, n in target.counts().items():
+                total[status] += n
+        return total
+
+    def exit_code(self) -> int:
+        """0 all automated clauses pass, 1 any fail, 3 no fail but an error."""
+        summary = self.summary()
+        if summary[Status.FAIL.value]:
+            return 1
+        if summary[Status.ERROR.value]:
+            return 3
+        return 0
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses and enums to plain JSON types."""
+    if isinstance(obj, Enum):
+        return obj.value
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: to_jsonable(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    return obj

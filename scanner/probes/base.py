@@ -1,0 +1,65 @@
+"""The small interface every probe implements."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from scanner.model import ProbeResult
+from scanner.targets import Target
+
+
+@dataclass
+class ProbeRequest:
+    """Everything a probe may need; the engine fills in what earlier probes found."""
+    timeout: float = 5.0
+    port_spec: str = "1-65535"
+    ca_bundle: Path | None = None
+    http_paths: list[str] = field(default_factory=lambda: ["/"])
+    http_ports: list[int] = field(default_factory=lambda: [80])
+    latency_ports: list[int] = field(default_factory=lambda: [443, 80, 22])
+    latency_samples: int = 3
+    nmap_host_timeout_s: int = 900
+    http_timeout: float = 5.0
+    # filled in by the engine from the ports and service probes:
+    open_ports: list[int] = field(default_factory=list)
+    services: dict[int, dict] = field(default_factory=dict)
+
+    def ports_speaking(self, protocol: str) -> list[int]:
+        return sorted(p for p, s in self.services.items() if s.get("protocol") == protocol)
+
+
+class Probe(Protocol):
+    name: str
+
+    def run(self, target: Target, request: ProbeRequest) -> ProbeResult: ...
+
+
+def timed(name: str, target: Target, body: Callable[[ProbeResult], None]) -> ProbeResult:
+    """Run `body` on a fresh result, record the duration; an unexpected exception becomes
+    the probe's error instead of crashing the scan of every other target."""
+    result = ProbeResult(probe=name, target=target.address)
+    start = time.perf_counter()
+    try:
+        body(result)
+    except Exception as exc:  # noqa: BLE001 - one broken host must not abort the scan
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.duration_s = round(time.perf_counter() - start, 3)
+    return result
+
+
+_REGISTRY: dict[str, Probe] = {}
+
+
+def register(probe: Probe) -> Probe:
+    _REGISTRY[probe.name] = probe
+    return probe
+
+
+def probe_registry() -> dict[str, Probe]:
+    # Importing the modules registers them.
+    from scanner.probes import http, latency, ports, service, ssh, tls  # noqa: F401
+
+    return _REGISTRY

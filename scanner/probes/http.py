@@ -1,0 +1,72 @@
+"""HTTP answers: plain-HTTP redirects, HTTPS headers (HSTS) and page timings."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from typing import Any
+
+from scanner.model import ProbeResult
+from scanner.probes.base import ProbeRequest, register, timed
+from scanner.targets import Target
+
+MAX_BODY = 5 * 1024 * 1024
+USER_AGENT = "annexscan-probe"
+
+
+def fetch(target: Target, port: int, tls: bool, path: str, timeout: float) -> dict[str, Any]:
+    """One GET without following redirects: status, a few headers, elapsed seconds, or error."""
+    host_header = target.name if port in (80, 443) else f"{target.name}:{port}"
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False  # trust is the TLS probe's business, not this one's
+        context.verify_mode = ssl.CERT_NONE
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            target.address, port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(target.address, port, timeout=timeout)
+    start = time.perf_counter()
+    try:
+        conn.request("GET", path, headers={"Host": host_header, "User-Agent": USER_AGENT})
+        response = conn.getresponse()
+        response.read(MAX_BODY)
+        elapsed = time.perf_counter() - start
+        return {"url": f"{'https' if tls else 'http'}://{host_header}{path}",
+                "status": response.status, "seconds": round(elapsed, 4),
+                "location": response.getheader("Location"),
+                "hsts": response.getheader("Strict-Transport-Security"),
+                "server": response.getheader("Server")}
+    except ConnectionRefusedError:
+        return {"closed": True}
+    except (socket.timeout, TimeoutError):
+        return {"error": f"no complete answer within {timeout:g}s", "timeout": True,
+                "seconds": round(time.perf_counter() - start, 4)}
+    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        conn.close()
+
+
+class HttpProbe:
+    name = "http"
+
+    def run(self, target: Target, request: ProbeRequest) -> ProbeResult:
+        def body(result: ProbeResult) -> None:
+            timeout = request.http_timeout
+            plain = {port: fetch(target, port, False, "/", timeout) for port in request.http_ports}
+            tls_ports = request.ports_speaking("tls")
+            https = {port: fetch(target, port, True, "/", timeout) for port in tls_ports}
+            pages = {}
+            web = [(p, True) for p in tls_ports if "status" in https[p]] + \
+                  [(p, False) for p in request.ports_speaking("http")]
+            for path in request.http_paths:
+                pages[path] = fetch(target, web[0][0], web[0][1], path, timeout) if web else None
+            result.data.update(plain=plain, https=https, pages=pages)
+            result.evidence.update(plain=plain, https=https, pages=pages)
+
+        return timed(self.name, target, body)
+
+
+register(HttpProbe())

@@ -1,0 +1,65 @@
+"""Open TCP ports, by nmap (connect scan unprivileged, SYN scan as root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nmap
+
+from scanner.errors import ConfigError
+from scanner.model import ProbeResult
+from scanner.probes.base import ProbeRequest, register, timed
+from scanner.targets import Target
+
+
+def require_nmap() -> str:
+    """Path of the nmap binary, or a ConfigError telling how to install it."""
+    path = shutil.which("nmap")
+    if not path:
+        raise ConfigError("nmap not found in PATH: the port probe needs it "
+                          "(Debian/Ubuntu: apt-get install nmap)")
+    return path
+
+
+def nmap_arguments(request: ProbeRequest) -> str:
+    scan_type = "-sS" if os.geteuid() == 0 else "-sT"
+    rtt_ms = max(100, int(request.timeout * 1000))
+    # -n: never resolve names; -Pn: a host that drops pings is still scanned.
+    return (f"-n -Pn {scan_type} -T4 --max-retries 2 --max-rtt-timeout {rtt_ms}ms "
+            f"--host-timeout {request.nmap_host_timeout_s}s")
+
+
+class PortsProbe:
+    name = "ports"
+
+    def run(self, target: Target, request: ProbeRequest) -> ProbeResult:
+        return timed(self.name, target, lambda result: self._scan(target, request, result))
+
+    def _scan(self, target: Target, request: ProbeRequest, result: ProbeResult) -> None:
+        require_nmap()
+        scanner = nmap.PortScanner()
+        arguments = nmap_arguments(request)
+        raw = scanner.scan(hosts=target.address, ports=request.port_spec, arguments=arguments,
+                           timeout=request.nmap_host_timeout_s + 30)
+        result.evidence["nmap_command"] = scanner.command_line()
+        result.evidence["nmap_xml"] = scanner.get_nmap_last_output()
+        info = raw.get("nmap", {}).get("scaninfo", {})
+        if info.get("error"):
+            result.error = f"nmap: {' '.join(info['error']).strip()}"
+            return
+        if target.address not in scanner.all_hosts():
+            result.error = "nmap returned no result for the host (host timeout or unreachable)"
+            return
+        host = scanner[target.address]
+        if host.state() != "up":
+            result.error = f"nmap reports the host {host.state()}"
+            return
+        tcp = host.get("tcp", {})
+        result.data["open_ports"] = sorted(p for p, d in tcp.items() if d["state"] == "open")
+        result.data["filtered_ports"] = sorted(p for p, d in tcp.items() if "filtered" in d["state"])
+        result.data["scanned"] = request.port_spec
+        result.data["scan_type"] = arguments.split()[2]
+
+
+register(PortsProbe())

@@ -1,0 +1,121 @@
+"""What each open port speaks (TLS, SSH, HTTP, a text banner, or nothing), from one connection.
+
+We send a real OpenSSL ClientHello and read what comes back: TLS servers answer with a
+handshake or alert record, banner-first protocols (SSH, FTP, SMTP...) have already greeted us,
+plain HTTP answers with an error page, and a port that accepts but never speaks stays silent.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+from scanner.model import ProbeResult
+from scanner.probes.base import ProbeRequest, register, timed
+from scanner.targets import Target
+
+# Protocol knowledge, not an annex rule: ports where clients expect TLS from the first byte.
+WELL_KNOWN_TLS_PORTS = frozenset({443, 465, 636, 853, 990, 992, 993, 995, 5061, 5986, 8443, 9443})
+_TEXT_BANNERS = (("SSH-", "ssh"), ("+OK", "pop3"), ("* OK", "imap"), ("HTTP/", "http"))
+_MAX_READ = 1024
+
+
+def client_hello(server_name: str) -> bytes:
+    """The bytes of a ClientHello offering every version OpenSSL allows here."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    sni = server_name if not server_name.replace(".", "").isdigit() else None
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=sni)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def classify(first_bytes: bytes) -> str:
+    if len(first_bytes) >= 2 and first_bytes[0] in (0x15, 0x16) and first_bytes[1] == 0x03:
+        return "tls"
+    if first_bytes[:1] == b"\xff":
+        return "telnet"
+    text = first_bytes.decode("latin-1")
+    for prefix, protocol in _TEXT_BANNERS:
+        if text.startswith(prefix):
+            return protocol
+    if text.startswith("220"):
+        return "smtp" if "SMTP" in text.upper() else "ftp"
+    return "unknown"
+
+
+def _read_some(sock: socket.socket) -> bytes:
+    data = b""
+    while len(data) < _MAX_READ:
+        chunk = sock.recv(_MAX_READ - len(data))
+        if not chunk:
+            break
+        data += chunk
+        if len(data) >= 5:
+            break
+    return data
+
+
+def identify(address: str, port: int, server_name: str, timeout: float) -> dict:
+    """One port: {'protocol': tls|ssh|http|ftp|smtp|pop3|imap|telnet|unknown|silent|closed, ...}."""
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except ConnectionRefusedError:
+        return {"protocol": "closed", "detail": "connection refused"}
+    except OSError as exc:
+        return {"protocol": "unreachable", "detail": str(exc)}
+    with sock:
+        try:
+            sock.sendall(client_hello(server_name))
+            data = _read_some(sock)
+        except socket.timeout:
+            return {"protocol": "silent",
+                    "detail": f"connection accepted but nothing received within {timeout:g}s"}
+        except OSError as exc:
+            return {"protocol": "unknown", "detail": f"connection reset: {exc}"}
+    if not data:
+        return {"protocol": "unknown", "detail": "connection closed without answering"}
+    info = {"protocol": classify(data), "first_bytes": data[:64].decode("latin-1")}
+    if info["protocol"] == "smtp":
+        info["starttls"] = smtp_offers_starttls(address, port, timeout)
+    return info
+
+
+def smtp_offers_starttls(address: str, port: int, timeout: float) -> bool | None:
+    """EHLO and look for STARTTLS in the capabilities; None when the dialogue failed."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()
+            sock.sendall(b"EHLO annexscan.invalid\r\n")
+            caps = []
+            for _ in range(50):
+                line = reader.readline(512).decode("latin-1")
+                caps.append(line[4:].strip().upper())
+                if line[3:4] != "-":
+                    break
+            sock.sendall(b"QUIT\r\n")
+            return "STARTTLS" in caps
+    except OSError:
+        return None
+
+
+class ServiceProbe:
+    name = "service"
+
+    def run(self, target: Target, request: ProbeRequest) -> ProbeResult:
+        def body(result: ProbeResult) -> None:
+            services = {port: identify(target.address, port, target.name, request.timeout)
+                        for port in request.open_ports}
+            result.data["services"] = services
+            result.evidence["services"] = {str(p): s for p, s in services.items()}
+
+        return timed(self.name, target, body)
+
+
+register(ServiceProbe())

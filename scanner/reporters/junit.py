@@ -1,0 +1,54 @@
+"""JUnit XML: one testsuite per target x profile, one testcase per clause (GitLab, Jenkins)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from scanner.model import ClauseResult, ScanResult, Status
+
+
+def _details(clause: ClauseResult) -> str:
+    lines = [f"{clause.clause_id} ({clause.section}): {clause.requirement}"]
+    for control in clause.controls:
+        lines.append(f"- {control.control_id}: {control.status.value}"
+                     + (f" - {control.reason}" if control.reason else ""))
+        if control.expected is not None:
+            lines.append(f"    expected: {control.expected}")
+        if control.observed is not None:
+            lines.append(f"    observed: {json.dumps(control.observed, default=str)}")
+    if clause.attest:
+        lines.append(f"to attest: {clause.attest}")
+    return "\n".join(lines)
+
+
+def render(result: ScanResult) -> str:
+    suites = ET.Element("testsuites", name="annexscan")
+    for target in result.targets:
+        for profile in result.profiles:
+            clauses = [c for c in target.results if c.profile == profile["id"]]
+            counts = {s: sum(c.status == s for c in clauses) for s in Status}
+            suite = ET.SubElement(suites, "testsuite", {
+                "name": f"{target.target} / {profile['id']}", "tests": str(len(clauses)),
+                "failures": str(counts[Status.FAIL]), "errors": str(counts[Status.ERROR]),
+                "skipped": str(counts[Status.MANUAL] + counts[Status.NOT_APPLICABLE]),
+                "timestamp": result.started_at, "hostname": target.address})
+            for clause in clauses:
+                case = ET.SubElement(suite, "testcase", {
+                    "classname": f"{profile['id']}.{target.target}",
+                    "name": f"[{clause.clause_id}] {clause.section}: {clause.title}"})
+                details = _details(clause)
+                failing = "; ".join(c.reason for c in clause.controls if c.reason
+                                    and c.status == clause.status) or clause.status.value
+                if clause.status == Status.FAIL:
+                    ET.SubElement(case, "failure", message=failing, type="fail").text = details
+                elif clause.status == Status.ERROR:
+                    ET.SubElement(case, "error", message=failing, type="error").text = details
+                elif clause.status in (Status.MANUAL, Status.NOT_APPLICABLE):
+                    message = ("manual: needs an attestation" if clause.status == Status.MANUAL
+                               else f"not applicable: {failing}")
+                    ET.SubElement(case, "skipped", message=message).text = details
+                else:
+                    ET.SubElement(case, "system-out").text = details
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
