@@ -30,9 +30,11 @@ def key_only(obs: Observations, params: dict) -> Verdict:
     forbidden = params["forbidden_methods"]
 
     def judge(port: int, observed: dict) -> Finding:
+        if "auth_methods" not in observed:
+            return Finding(str(port), Status.ERROR, None, observed["auth_error"])
         methods = observed["auth_methods"]
         offered = [m for m in methods if m in forbidden or m == "none"]
-        seen = {"auth_methods": methods, "banner": observed["banner"]}
+        seen = {"auth_methods": methods, "banner": observed.get("banner")}
         if offered:
             return Finding(str(port), Status.FAIL, seen,
                            f"offers {', '.join(offered)} before any key")
@@ -44,6 +46,8 @@ def key_only(obs: Observations, params: dict) -> Verdict:
 @check("ssh.algorithms")
 def algorithms(obs: Observations, params: dict) -> Verdict:
     def judge(port: int, observed: dict) -> Finding:
+        if "kexinit" not in observed:
+            return Finding(str(port), Status.ERROR, None, observed["kexinit_error"])
         weak: dict[str, list[str]] = {}
         for family, patterns in params["forbidden"].items():
             offered = {a for lst in FAMILIES[family] for a in observed["kexinit"][lst]}
@@ -55,8 +59,12 @@ def algorithms(obs: Observations, params: dict) -> Verdict:
         if rsa and rsa["bits"] < params["min_rsa_bits"]:
             problems.append(f"RSA host key of {rsa['bits']} bits < {params['min_rsa_bits']}")
         seen = {"weak": weak, "rsa_host_key_bits": rsa["bits"] if rsa else None}
-        return Finding(str(port), Status.FAIL if problems else Status.PASS, seen,
-                       "weak algorithms offered: " + "; ".join(problems) if problems else "")
+        if problems:
+            return Finding(str(port), Status.FAIL, seen, "weak: " + "; ".join(problems))
+        if "rsa_host_key_error" in observed:
+            return Finding(str(port), Status.ERROR, seen, "RSA host key size not measured: "
+                           + observed["rsa_host_key_error"])
+        return Finding(str(port), Status.PASS, seen)
 
     return per_ssh_port(obs, f"no weak SSH algorithm; RSA host key >= {params['min_rsa_bits']} bits",
                         judge)

@@ -24,7 +24,9 @@ KEXINIT_LISTS = ("kex", "host_key", "ciphers_c2s", "ciphers_s2c", "macs_c2s", "m
 # Markers advertised in KEXINIT that are not algorithms.
 _MARKERS = ("kex-strict-", "ext-info-")
 PROBE_USER = "annexscan-probe"
-RSA_HOST_KEY_TYPES = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+# RSA host-key signature types paramiko can still negotiate (it dropped SHA-1 "ssh-rsa"); a
+# server offering only ssh-rsa fails ssh.algorithms on that name anyway.
+RSA_HOST_KEY_TYPES = ("rsa-sha2-512", "rsa-sha2-256")
 
 
 def read_kexinit(address: str, port: int, timeout: float) -> tuple[str, dict[str, list[str]]]:
@@ -111,17 +113,28 @@ class SshProbe:
 
 
 def _probe_port(address: str, port: int, timeout: float) -> dict[str, Any]:
+    """Each step is recorded on its own, so one failing step leaves the others' observations."""
+    observed: dict[str, Any] = {}
+    failures = (OSError, ValueError, EOFError, paramiko.SSHException)
     try:
-        banner, lists = read_kexinit(address, port, timeout)
-        observed: dict[str, Any] = {"banner": banner, "kexinit": lists}
+        observed["banner"], observed["kexinit"] = read_kexinit(address, port, timeout)
+    except failures as exc:
+        observed["kexinit_error"] = f"{type(exc).__name__}: {exc}"
+    try:
         observed.update(auth_view(address, port, timeout))
-        rsa_offered = [k for k in lists["host_key"] if k in RSA_HOST_KEY_TYPES]
-        if rsa_offered:
-            rsa_view = auth_view(address, port, timeout, key_types=tuple(rsa_offered))
-            observed["rsa_host_key"] = rsa_view["host_key"]
-        return observed
-    except (OSError, ValueError, EOFError, paramiko.SSHException) as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"}
+    except failures as exc:
+        observed["auth_error"] = f"{type(exc).__name__}: {exc}"
+    rsa_offered = [k for k in observed.get("kexinit", {}).get("host_key", [])
+                   if k in RSA_HOST_KEY_TYPES]
+    if rsa_offered:
+        try:
+            observed["rsa_host_key"] = auth_view(address, port, timeout,
+                                                 key_types=RSA_HOST_KEY_TYPES)["host_key"]
+        except failures as exc:
+            observed["rsa_host_key_error"] = f"{type(exc).__name__}: {exc}"
+    if "kexinit" not in observed and "auth_methods" not in observed:
+        return {"error": observed.get("kexinit_error") or observed.get("auth_error")}
+    return observed
 
 
 register(SshProbe())

@@ -136,9 +136,9 @@ def _deployment(deployment, target: Target, ca_bundle: Path | None) -> dict[str,
 
 
 def _store_used(validations: dict[str, Any], ca_bundle: Path | None) -> str:
-    """The custom bundle when one is given, else sslyze's Mozilla store."""
+    """The supplied bundle when one is given, else sslyze's Mozilla store."""
     if ca_bundle:
-        custom = [name for name in validations if "custom" in name.lower()]
+        custom = [name for name in validations if "supplied" in name.lower()]
         if custom:
             return custom[0]
     return next((n for n in validations if "mozilla" in n.lower()), next(iter(validations), ""))

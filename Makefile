@@ -1,0 +1,42 @@
+# Two entry points for a fresh Debian/Ubuntu machine:
+#   make demo   install what is missing, start the lab, scan it, write reports/demo/
+#   make test   install what is missing, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# binary:package pairs installed with apt-get when the binary is missing
+SYSTEM_PACKAGES := nmap:nmap /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux ssh-keygen:openssh-client
+
+.PHONY: demo test deps system-deps clean
+
+demo: deps
+	$(VENV)/bin/annexscan demo -o reports/demo
+
+test: deps
+	$(PY) -m scanner.netns -- $(PY) -m pytest $(PYTEST_ARGS)
+
+deps: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || [ -x $$bin ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing - install them as root (apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) reports/demo build *.egg-info

@@ -1,0 +1,58 @@
+"""`annexscan demo`: start the built-in lab, scan it, write reports, stop the lab."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from scanner.errors import ConfigError
+from scanner.netns import can_isolate, isolated_command
+
+DEFAULT_PROFILES = ["3douest"]
+DEFAULT_OUTPUT = Path("reports/demo")
+
+
+def demo_command(args: argparse.Namespace, console: Console) -> int:
+    isolate, _ = can_isolate()
+    if isolate:
+        # Re-run ourselves where only the lab listens, so the scan sees nothing else.
+        import subprocess
+
+        return subprocess.call(isolated_command([sys.executable, "-m", "scanner", *sys.argv[1:]]))
+    from scanner.commands import execute_scan
+    from scanner.lab import Lab, LabError, lab_available
+    from scanner.targets import Target
+
+    ok, why = lab_available()
+    if not ok:
+        raise ConfigError(f"demo: {why}")
+    args.output_dir = args.output_dir or DEFAULT_OUTPUT
+    profiles = args.profiles or DEFAULT_PROFILES
+    try:
+        with Lab() as lab:
+            show_lab(lab, console)
+            if args.ca_bundle is None:
+                args.ca_bundle = lab.ca_bundle
+            targets = [Target(h.address, h.address) for h in lab.hosts.values()]
+            result = execute_scan(targets, profiles, args, console)
+    except LabError as exc:
+        raise ConfigError(f"demo: the lab did not start: {exc}") from None
+    console.print(f"demo scan of {len(targets)} lab hosts with {', '.join(profiles)} took "
+                  f"{result.options['duration_s']} s; reports in {args.output_dir}/ "
+                  f"(a real scan would exit {result.exit_code()}; the lab is meant to fail)",
+                  highlight=False)
+    return 0
+
+
+def show_lab(lab, console: Console) -> None:
+    table = Table(title="demo lab (real nginx, OpenSSH and TCP servers on loopback)")
+    for column in ("host", "address", "open ports", "what it shows"):
+        table.add_column(column, overflow="fold")
+    for host in lab.hosts.values():
+        table.add_row(host.name, host.address, ", ".join(map(str, host.open_ports)) or "none",
+                      host.description)
+    console.print(table)
