@@ -104,7 +104,8 @@ def show_profile(profile: Profile, catalog: Catalog, console: Console) -> None:
     console.print(f"[bold]{profile.id}[/]: {profile.title}", highlight=False)
     console.print(f"source: {profile.source}", highlight=False, markup=False)
     table = Table(show_lines=True)
-    for column in ("clause", "section", "requirement", "verified by"):
+    table.add_column("clause", no_wrap=True)
+    for column in ("section", "requirement", "verified by"):
         table.add_column(column, overflow="fold")
     for clause in profile.clauses:
         checks = [f"{r.control_id} {_non_default(r, catalog)}".strip() for r in clause.controls]
@@ -136,7 +137,8 @@ def coverage_table(refs: list[str], catalog: Catalog, console: Console) -> None:
 
 def controls_command(args: argparse.Namespace, console: Console) -> int:
     table = Table(title="control catalog", show_lines=True)
-    for column in ("id", "kind", "probe", "severity", "checks", "parameters (default)"):
+    table.add_column("id", no_wrap=True)
+    for column in ("kind", "probe", "severity", "checks", "parameters (default)"):
         table.add_column(column, overflow="fold")
     for control in load_catalog():
         params = "\n".join(f"{p.name} ({p.default!r})" for p in control.parameters.values())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from sslyze import (CertificateInfoExtraArgument, ScanCommand, ScanCommandAttemptStatusEnum,
                     ScanCommandsExtraArguments, Scanner, ServerNetworkConfiguration,
@@ -27,6 +29,10 @@ VERSION_COMMANDS = {
 OTHER_COMMANDS = {ScanCommand.CERTIFICATE_INFO, ScanCommand.TLS_COMPRESSION,
                   ScanCommand.HEARTBLEED, ScanCommand.ROBOT, ScanCommand.OPENSSL_CCS_INJECTION,
                   ScanCommand.SESSION_RENEGOTIATION}
+# sslyze's bundled Apple and Android trust stores hold a root with a negative serial number;
+# cryptography warns on every load. Not our finding, and noise on the terminal.
+warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive",
+                        category=CryptographyDeprecationWarning)
 # sslyze is CPU-bound: past ~4 concurrent server scans on 2 cores nothing is gained.
 _SSLYZE_SLOTS = threading.BoundedSemaphore(4)
 

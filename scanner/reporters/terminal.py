@@ -1,34 +1,45 @@
-"""The end-of-scan summary table on the terminal."""
+"""The end-of-scan summary on the terminal: counts per target, then what failed and why."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scanner.model import ScanResult, Status
 
+ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.NOT_APPLICABLE)
 STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "yellow",
          Status.MANUAL: "cyan", Status.NOT_APPLICABLE: "dim"}
 
 
-def print_summary(result: ScanResult, console: Console, max_listed: int = 8) -> None:
-    table = Table(title="annexscan summary (clauses per target)", show_lines=False)
-    table.add_column("target")
-    for status in (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.NOT_APPLICABLE):
+def print_summary(result: ScanResult, console: Console, max_listed: int = 12) -> None:
+    table = Table(title="annexscan summary: clauses per target")
+    table.add_column("target", no_wrap=True)
+    for status in ORDER:
         table.add_column(status.value.replace("_", " "), justify="right", style=STYLE[status])
-    table.add_column("failing / erroring clauses")
     for target in result.targets:
         counts = target.counts()
-        bad = [f"{c.clause_id}{' (error)' if c.status == Status.ERROR else ''}"
-               for c in target.results if c.status in (Status.FAIL, Status.ERROR)]
-        listed = ", ".join(bad[:max_listed]) + (f" +{len(bad) - max_listed} more"
-                                                 if len(bad) > max_listed else "")
-        name = target.target if target.target == target.address else \
-            f"{target.target} ({target.address})"
-        table.add_row(name, *(str(counts[s.value]) for s in (
-            Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.NOT_APPLICABLE)),
-            listed or "-")
+        table.add_row(_name(target), *(str(counts[s.value]) for s in ORDER))
     console.print(table)
+    for target in result.targets:
+        bad = [c for c in target.results if c.status in (Status.FAIL, Status.ERROR)]
+        if not bad:
+            continue
+        console.print(f"[bold]{escape(_name(target))}[/]: {len(bad)} clause(s) failing or in error",
+                      highlight=False)
+        for clause in bad[:max_listed]:
+            reason = next((c.reason for c in clause.controls if c.status == clause.status), "")
+            console.print(f"  [{STYLE[clause.status]}]{clause.status.value:5}[/] "
+                          f"{escape(clause.clause_id)} ({escape(clause.section)}): {escape(reason)}",
+                          highlight=False, markup=True, overflow="fold")
+        if len(bad) > max_listed:
+            console.print(f"  ... and {len(bad) - max_listed} more (see the JSON report)")
     total = result.summary()
-    console.print(" ".join(f"[{STYLE[Status(k)]}]{k}={v}[/]" for k, v in total.items())
-                  + f"  exit code {result.exit_code()}")
+    console.print("total: " + " ".join(f"[{STYLE[Status(k)]}]{k}={v}[/]" for k, v in total.items())
+                  + f"  -> exit code {result.exit_code()}", highlight=False)
+
+
+def _name(target) -> str:
+    return target.target if target.target == target.address else \
+        f"{target.target} ({target.address})"

@@ -1,0 +1,48 @@
+"""Shared fixtures: the real lab (started once per session) and one scan of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scanner.catalog import load_catalog
+from scanner.engine import ScanOptions, plan_scan, run_scan
+from scanner.model import ControlResult, ScanResult
+from scanner.profiles import load_profile
+from scanner.targets import Target
+
+DATA = Path(__file__).parent / "data"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def lab():
+    from scanner.lab import Lab, lab_available
+
+    ok, why = lab_available()
+    if not ok:
+        pytest.skip(why)
+    with Lab() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def lab_scan(lab, catalog) -> ScanResult:
+    """Every lab host scanned once with every automated control at its defaults."""
+    profile = load_profile(str(DATA / "all-network.yaml"), catalog)
+    options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle)
+    plan = plan_scan([profile], catalog, options)
+    targets = [Target(h.address, h.address) for h in lab.hosts.values()]
+    return run_scan(targets, plan, options)
+
+
+def control_result(scan: ScanResult, address: str, control_id: str) -> ControlResult:
+    target = next(t for t in scan.targets if t.address == address)
+    return next(c for clause in target.results for c in clause.controls
+                if c.control_id == control_id)

@@ -1,0 +1,114 @@
+"""Bad input: a clear message naming file, line or field, exit code 2, nothing scanned."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from scanner.cli import main
+
+GOOD_PROFILE = DATA / "all-network.yaml"
+
+
+def run(argv: list[str], capsys) -> tuple[int, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "profile.yaml"
+    path.write_text(text)
+    return path
+
+
+HEADER = "id: bad\ntitle: Bad profile\nclauses:\n"
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("  - id: B-1\n    section: '1'\n    title: x: y\n", "malformed YAML"),
+    ("  - id: B-1\n    section: '1'\n    title: Ports\n    requirement: Only the web ports.\n"
+     "    controls:\n      - control: net.no_such_thing\n", "unknown control id 'net.no_such_thing'"),
+    ("  - id: B-1\n    section: '1'\n    title: Ports\n    requirement: Only the web ports.\n"
+     "    controls:\n      - control: net.allowed_ports\n        parameters: {allow: [80]}\n",
+     "unknown parameter 'allow'"),
+    ("  - id: B-1\n    section: '1'\n    title: Ports\n    requirement: Only the web ports.\n"
+     "    controls:\n      - control: net.allowed_ports\n        parameters: {allowed: [http]}\n",
+     "'http' is not of type 'integer'"),
+    ("  - id: B-1\n    section: '1'\n    titel: Ports\n    requirement: Only the web ports.\n"
+     "    manual: true\n    attest: A signed statement.\n", "'titel' was unexpected"),
+    ("  - id: B-1\n    section: '1'\n    title: Ports\n    requirement: Only the web ports.\n"
+     "    controls:\n      - control: tls.min_version\n        parameters: {min: '1.4'}\n",
+     "parameter 'min' of tls.min_version"),
+])
+def test_bad_profile_is_named_with_line(tmp_path, capsys, body, expected):
+    path = write(tmp_path, HEADER + body)
+    code, out = run(["profiles", "validate", str(path)], capsys)
+    assert code == 2
+    assert expected in out
+    assert f"{path}:" in out, "the message names the file and line"
+
+
+def test_error_points_at_the_offending_line(tmp_path, capsys):
+    body = ("  - id: B-1\n    section: '1'\n    title: Ports\n    requirement: Only the web ports.\n"
+            "    controls:\n      - control: net.allowed_ports\n"
+            "        parameters: {allowed: [80, 99999]}\n")
+    path = write(tmp_path, HEADER + body)
+    code, out = run(["profiles", "validate", str(path)], capsys)
+    assert code == 2 and f"{path}:10" in out and "allowed[1]" in out
+
+
+def test_scan_refuses_unknown_profile_before_scanning(capsys):
+    code, out = run(["scan", "--profile", "nope", "127.0.0.1"], capsys)
+    assert code == 2 and "unknown profile 'nope'" in out and "3douest" in out
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("127.0.0.300", "expected an IP address"),
+    ("10.0.0.0/8", "more than the 4096 allowed"),
+    ("bad_host!", "expected an IP address"),
+    ("127.0.0.1/33", "not a valid CIDR"),
+    ("@/nonexistent/targets.txt", "cannot read"),
+])
+def test_bad_targets(capsys, target, expected):
+    code, out = run(["scan", "--profile", str(GOOD_PROFILE), target], capsys)
+    assert code == 2 and expected in out
+
+
+def test_bad_target_in_file_names_the_line(tmp_path, capsys):
+    targets = tmp_path / "targets.txt"
+    targets.write_text("# lab\n127.0.0.2\n999.1.1.1\n")
+    code, out = run(["scan", "--profile", str(GOOD_PROFILE), f"@{targets}"], capsys)
+    assert code == 2 and f"{targets}:3" in out
+
+
+def test_bad_options(capsys):
+    code, out = run(["scan", "--profile", "3douest", "--format", "json,pdf", "127.0.0.1"], capsys)
+    assert code == 2 and "unknown format pdf" in out
+    code, out = run(["scan", "--profile", "3douest", "--timeout", "0", "127.0.0.1"], capsys)
+    assert code == 2 and "--timeout" in out
+
+
+def test_missing_nmap_names_the_package(tmp_path):
+    """With nmap absent from PATH the scan stops before any traffic, naming the apt package."""
+    env = {**os.environ, "PATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "scanner", "scan", "--profile", "3douest",
+                           "--no-progress", "127.0.0.1"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "nmap not found" in proc.stderr and "apt-get install nmap" in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["scan"], ["profiles"], ["profiles", "list"],
+                                  ["profiles", "show"], ["profiles", "validate"],
+                                  ["profiles", "coverage"], ["controls"], ["controls", "list"],
+                                  ["demo"]])
+def test_every_command_has_help(argv):
+    proc = subprocess.run([sys.executable, "-m", "scanner", *argv, "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "usage: annexscan" in proc.stdout

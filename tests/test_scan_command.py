@@ -1,0 +1,62 @@
+"""`annexscan scan` end to end on the lab: exit codes, JSON and JUnit files, summary."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import DATA
+from scanner.cli import main
+
+
+def scan(lab, hosts, tmp_path, capsys, *extra):
+    argv = ["scan", "--profile", str(DATA / "all-network.yaml"), "--profile", "3douest",
+            "--no-progress", "--timeout", "2", "--ca-bundle", str(lab.ca_bundle),
+            "-o", str(tmp_path), *extra, *(lab.hosts[h].address for h in hosts)]
+    code = main(argv)
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.lab
+def test_failing_host_exits_1_and_writes_reports(lab, tmp_path, capsys):
+    code, out = scan(lab, ["good", "legacy"], tmp_path, capsys)
+    assert code == 1
+    assert "3DOUEST-11.3-PORTS" in out and "annexscan summary" in out
+    report = json.loads((tmp_path / "annexscan.json").read_text())
+    assert report["exit_code"] == 1 and {p["id"] for p in report["profiles"]} == {"all-network", "3douest"}
+    suites = ET.parse(tmp_path / "annexscan.xml").getroot().findall("testsuite")
+    assert len(suites) == 4  # 2 targets x 2 profiles
+    for suite in suites:
+        target, profile = suite.get("name").split(" / ")
+        result = next(t for t in report["targets"] if t["target"] == target)
+        clauses = [c for c in result["results"] if c["profile"] == profile]
+        cases = suite.findall("testcase")
+        assert len(cases) == len(clauses) == int(suite.get("tests"))
+        assert all(c.get("name").startswith(f"[{cl['clause_id']}] {cl['section']}")
+                   for c, cl in zip(cases, clauses))
+        for status, tag in (("fail", "failure"), ("error", "error")):
+            assert len(suite.findall(f"testcase/{tag}")) == sum(c["status"] == status for c in clauses)
+        assert len(suite.findall("testcase/skipped")) == sum(
+            c["status"] in ("manual", "not_applicable") for c in clauses)
+
+
+@pytest.mark.lab
+def test_compliant_host_exits_0(lab, tmp_path, capsys):
+    code, _ = main(["scan", "--profile", str(DATA / "all-network.yaml"), "--no-progress",
+                    "--timeout", "2", "--ca-bundle", str(lab.ca_bundle), "--format", "json",
+                    "-o", str(tmp_path), lab.hosts["good"].address]), None
+    assert code == 0
+    assert not (tmp_path / "annexscan.xml").exists()
+
+
+@pytest.mark.lab
+def test_error_without_failure_exits_3(lab, tmp_path, capsys):
+    profile = tmp_path / "tls-only.yaml"
+    profile.write_text("id: tls-only\ntitle: TLS only\nclauses:\n  - id: X-1\n    section: '1'\n"
+                       "    title: TLS\n    requirement: TLS 1.2 minimum.\n"
+                       "    controls: [{control: tls.min_version}]\n")
+    code = main(["scan", "--profile", str(profile), "--no-progress", "--timeout", "1",
+                 lab.hosts["silent"].address])
+    assert code == 3
