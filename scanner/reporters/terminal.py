@@ -13,7 +13,8 @@ STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "yellow",
          Status.MANUAL: "cyan", Status.NOT_APPLICABLE: "dim"}
 
 
-def print_summary(result: ScanResult, console: Console, max_listed: int = 12) -> None:
+def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
+                  max_reason: int = 160) -> None:
     table = Table(title="annexscan summary: clauses per target")
     table.add_column("target", no_wrap=True)
     for status in ORDER:
@@ -29,10 +30,14 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12) ->
         console.print(f"[bold]{escape(_name(target))}[/]: {len(bad)} clause(s) failing or in error",
                       highlight=False)
         for clause in bad[:max_listed]:
-            reason = next((c.reason for c in clause.controls if c.status == clause.status), "")
             console.print(f"  [{STYLE[clause.status]}]{clause.status.value:5}[/] "
-                          f"{escape(clause.clause_id)} ({escape(clause.section)}): {escape(reason)}",
-                          highlight=False, markup=True, overflow="fold")
+                          f"{escape(clause.clause_id)} ({escape(clause.section)})", highlight=False)
+            for control in clause.controls:
+                if control.status in (Status.FAIL, Status.ERROR):
+                    reason = control.reason if len(control.reason) <= max_reason \
+                        else control.reason[:max_reason] + "..."
+                    console.print(f"        {control.control_id}: {escape(reason)}",
+                                  highlight=False, overflow="fold")
         if len(bad) > max_listed:
             console.print(f"  ... and {len(bad) - max_listed} more (see the JSON report)")
     total = result.summary()
