@@ -111,7 +111,7 @@ def main() -> int:
           f"{total / len(addresses):.2f} s amortised over {len(addresses)} concurrent hosts")
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak RSS: scanner process {usage:.0f} MiB, largest child (nmap/lab) {children:.0f} MiB")
+    print(f"peak RSS: scanner process {usage:.0f} MiB, largest child process (nmap, lab servers) {children:.0f} MiB")
     return 0
 
 
