@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -15,7 +15,11 @@ def data_dir(name: str) -> Path:
     local = _REPO / name
     if local.is_dir():
         return local
-    return Path(str(resources.files(_PACKAGES[name])))
+    # Installed: the data directories are namespace packages (no __init__.py among the YAML).
+    spec = importlib.util.find_spec(_PACKAGES[name])
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"annexscan data '{name}' is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def controls_dir() -> Path:

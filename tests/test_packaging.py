@@ -1,0 +1,30 @@
+"""An installed annexscan (not the checkout) finds its catalog, profiles and report schema."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_installed_package_ships_its_data(tmp_path):
+    target = tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                            "--target", str(target), str(REPO)],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    probe = ("from scanner.resources import controls_dir, profiles_dir, report_schema_path\n"
+             "from scanner.profiles import builtin_profile_ids\n"
+             "print(controls_dir()); print(report_schema_path().is_file()); "
+             "print(','.join(builtin_profile_ids()))")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    controls, schema, profiles = out.stdout.split()
+    assert controls.startswith(str(target)), "data must come from the install, not the checkout"
+    assert schema == "True"
+    assert profiles == "3douest,sistec,slime,teranga,zenlocassur"
