@@ -56,3 +56,14 @@ def test_combine_worst_wins_and_empty_is_error():
     assert combine([Status.ERROR, Status.FAIL]) == Status.FAIL
     assert combine([Status.NOT_APPLICABLE]) == Status.NOT_APPLICABLE
     assert combine([]) == Status.ERROR
+
+
+def test_nmap_xml_with_no_answer_is_not_taken_as_no_open_port():
+    from scanner.probes.ports import _answered
+
+    silent = ('<nmaprun><host><status state="up" reason="user-set"/><ports>'
+              '<extraports state="filtered" count="1000"/></ports></host></nmaprun>')
+    closed = ('<nmaprun><host><status state="up" reason="user-set"/><ports>'
+              '<extraports state="closed" count="1000"/></ports></host></nmaprun>')
+    assert not _answered(silent)
+    assert _answered(closed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,31 @@ def timed(name: str, target: Target, body: Callable[[ProbeResult], None]) -> Pro
         result.error = f"{type(exc).__name__}: {exc}"
     result.duration_s = round(time.perf_counter() - start, 3)
     return result
+
+
+class Deadline:
+    """Bounds a whole exchange, not just each recv: a server dribbling one byte per timeout
+    would otherwise hold a probe for ever. Past `seconds` the socket is shut down, which makes
+    a blocked read return or raise at once; `expired` then tells why the exchange ended."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self.sock, self.seconds, self.expired = sock, seconds, False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._timer.cancel()
 
 
 _REGISTRY: dict[str, Probe] = {}

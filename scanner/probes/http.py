@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from scanner.model import ProbeResult
-from scanner.probes.base import ProbeRequest, register, timed
+from scanner.probes.base import Deadline, ProbeRequest, register, timed
 from scanner.targets import Target
 
 MAX_BODY = 5 * 1024 * 1024
@@ -17,36 +17,47 @@ USER_AGENT = "annexscan-probe"
 
 
 def fetch(target: Target, port: int, tls: bool, path: str, timeout: float) -> dict[str, Any]:
-    """One GET without following redirects: status, a few headers, elapsed seconds, or error."""
+    """One GET without following redirects: status, a few headers, elapsed seconds, or error.
+
+    `timeout` bounds the whole exchange (connect, handshake, headers, body), not each read.
+    """
     host_header = target.name if port in (80, 443) else f"{target.name}:{port}"
-    if tls:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False  # trust is the TLS probe's business, not this one's
-        context.verify_mode = ssl.CERT_NONE
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            target.address, port, timeout=timeout, context=context)
-    else:
-        conn = http.client.HTTPConnection(target.address, port, timeout=timeout)
     start = time.perf_counter()
     try:
-        conn.request("GET", path, headers={"Host": host_header, "User-Agent": USER_AGENT})
-        response = conn.getresponse()
-        response.read(MAX_BODY)
-        elapsed = time.perf_counter() - start
-        return {"url": f"{'https' if tls else 'http'}://{host_header}{path}",
-                "status": response.status, "seconds": round(elapsed, 4),
-                "location": response.getheader("Location"),
-                "hsts": response.getheader("Strict-Transport-Security"),
-                "server": response.getheader("Server")}
+        sock = socket.create_connection((target.address, port), timeout=timeout)
     except ConnectionRefusedError:
         return {"closed": True}
-    except (socket.timeout, TimeoutError):
-        return {"error": f"no complete answer within {timeout:g}s", "timeout": True,
+    except OSError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}", "timeout": isinstance(exc, TimeoutError),
                 "seconds": round(time.perf_counter() - start, 4)}
-    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        conn.close()
+    conn = http.client.HTTPConnection(target.address, port, timeout=timeout)
+    with Deadline(sock, timeout) as guard:
+        try:
+            if tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False  # trust is the TLS probe's business
+                context.verify_mode = ssl.CERT_NONE
+                sni = None if target.name == target.address else target.name
+                sock = context.wrap_socket(sock, server_hostname=sni)
+            conn.sock = sock
+            conn.request("GET", path, headers={"Host": host_header, "User-Agent": USER_AGENT})
+            response = conn.getresponse()
+            response.read(MAX_BODY)
+            if guard.expired:
+                raise TimeoutError
+            return {"url": f"{'https' if tls else 'http'}://{host_header}{path}",
+                    "status": response.status, "seconds": round(time.perf_counter() - start, 4),
+                    "location": response.getheader("Location"),
+                    "hsts": response.getheader("Strict-Transport-Security"),
+                    "server": response.getheader("Server")}
+        except (OSError, http.client.HTTPException) as exc:
+            elapsed = round(time.perf_counter() - start, 4)
+            if guard.expired or isinstance(exc, TimeoutError):
+                return {"error": f"no complete answer within {timeout:g}s", "timeout": True,
+                        "seconds": elapsed}
+            return {"error": f"{type(exc).__name__}: {exc}", "seconds": elapsed}
+        finally:
+            conn.close()
 
 
 class HttpProbe:

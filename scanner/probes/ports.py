@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from xml.etree import ElementTree
 
 import nmap
 
@@ -22,12 +23,12 @@ def require_nmap() -> str:
     return path
 
 
-def nmap_arguments(request: ProbeRequest) -> str:
+def nmap_arguments(request: ProbeRequest, ipv6: bool = False) -> str:
     scan_type = "-sS" if os.geteuid() == 0 else "-sT"
     rtt_ms = max(100, int(request.timeout * 1000))
     # -n: never resolve names; -Pn: a host that drops pings is still scanned.
     return (f"-n -Pn {scan_type} -T4 --max-retries 2 --max-rtt-timeout {rtt_ms}ms "
-            f"--host-timeout {request.nmap_host_timeout_s}s")
+            f"--host-timeout {request.nmap_host_timeout_s}s" + (" -6" if ipv6 else ""))
 
 
 class PortsProbe:
@@ -39,7 +40,7 @@ class PortsProbe:
     def _scan(self, target: Target, request: ProbeRequest, result: ProbeResult) -> None:
         require_nmap()
         scanner = nmap.PortScanner()
-        arguments = nmap_arguments(request)
+        arguments = nmap_arguments(request, ipv6=":" in target.address)
         raw = scanner.scan(hosts=target.address, ports=request.port_spec, arguments=arguments,
                            timeout=request.nmap_host_timeout_s + 30)
         result.evidence["nmap_command"] = scanner.command_line()
@@ -60,6 +61,17 @@ class PortsProbe:
         result.data["filtered_ports"] = sorted(p for p, d in tcp.items() if "filtered" in d["state"])
         result.data["scanned"] = request.port_spec
         result.data["scan_type"] = arguments.split()[2]
+        if not result.data["open_ports"] and not _answered(result.evidence["nmap_xml"]):
+            # -Pn takes the host as up: with no port open or closed, nothing was learnt.
+            result.error = "no port answered (all filtered or timed out): open ports unknown"
+
+
+def _answered(nmap_xml: str) -> bool:
+    """True when nmap saw at least one port answer (open or closed)."""
+    root = ElementTree.fromstring(nmap_xml)
+    states = [p.get("state") for p in root.iter("state")]
+    extra = [e.get("state") for e in root.iter("extraports")]
+    return any(s in ("open", "closed") for s in states + extra)
 
 
 register(PortsProbe())

@@ -11,7 +11,7 @@ import socket
 import ssl
 
 from scanner.model import ProbeResult
-from scanner.probes.base import ProbeRequest, register, timed
+from scanner.probes.base import Deadline, ProbeRequest, register, timed
 from scanner.targets import Target
 
 # Protocol knowledge, not an annex rule: ports where clients expect TLS from the first byte.
@@ -69,7 +69,7 @@ def identify(address: str, port: int, server_name: str, timeout: float) -> dict:
         return {"protocol": "closed", "detail": "connection refused"}
     except OSError as exc:
         return {"protocol": "unreachable", "detail": str(exc)}
-    with sock:
+    with sock, Deadline(sock, 2 * timeout):
         try:
             sock.sendall(client_hello(server_name))
             data = _read_some(sock)
@@ -89,7 +89,8 @@ def identify(address: str, port: int, server_name: str, timeout: float) -> dict:
 def smtp_offers_starttls(address: str, port: int, timeout: float) -> bool | None:
     """EHLO and look for STARTTLS in the capabilities; None when the dialogue failed."""
     try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
+        with socket.create_connection((address, port), timeout=timeout) as sock, \
+                Deadline(sock, 3 * timeout):
             reader = sock.makefile("rb")
             reader.readline()
             sock.sendall(b"EHLO annexscan.invalid\r\n")

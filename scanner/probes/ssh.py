@@ -13,7 +13,7 @@ from typing import Any
 import paramiko
 
 from scanner.model import ProbeResult
-from scanner.probes.base import ProbeRequest, register, timed
+from scanner.probes.base import Deadline, ProbeRequest, register, timed
 from scanner.targets import Target
 
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -31,7 +31,8 @@ RSA_HOST_KEY_TYPES = ("rsa-sha2-512", "rsa-sha2-256")
 
 def read_kexinit(address: str, port: int, timeout: float) -> tuple[str, dict[str, list[str]]]:
     """Exchange version lines and parse the server's (unencrypted) KEXINIT packet."""
-    with socket.create_connection((address, port), timeout=timeout) as sock:
+    with socket.create_connection((address, port), timeout=timeout) as sock, \
+            Deadline(sock, 2 * timeout) as guard:
         reader = sock.makefile("rb")
         banner = ""
         for _ in range(20):  # RFC 4253 allows lines before the version line
@@ -42,13 +43,15 @@ def read_kexinit(address: str, port: int, timeout: float) -> tuple[str, dict[str
             if not line:
                 break
         if not banner:
+            if guard.expired:
+                raise TimeoutError(f"no SSH version line within {guard.seconds:g}s")
             raise ValueError("no SSH version line received")
         sock.sendall(CLIENT_BANNER)
-        header = _read_exact(reader, 5)
+        header = _read_exact(reader, 5, guard)
         length, _padding = struct.unpack(">IB", header)
         if not 16 < length < 65536:
             raise ValueError(f"implausible SSH packet length {length}")
-        payload = _read_exact(reader, length - 1)
+        payload = _read_exact(reader, length - 1, guard)
     if payload[0] != 20:
         raise ValueError(f"expected KEXINIT (20), got SSH message {payload[0]}")
     lists, offset = {}, 17
@@ -61,9 +64,11 @@ def read_kexinit(address: str, port: int, timeout: float) -> tuple[str, dict[str
     return banner, lists
 
 
-def _read_exact(reader, size: int) -> bytes:
+def _read_exact(reader, size: int, guard: Deadline) -> bytes:
     data = reader.read(size)
     if len(data) != size:
+        if guard.expired:
+            raise TimeoutError(f"no complete KEXINIT within {guard.seconds:g}s")
         raise ValueError("connection closed during SSH key exchange")
     return data
 
@@ -120,6 +125,8 @@ def _probe_port(address: str, port: int, timeout: float) -> dict[str, Any]:
         observed["banner"], observed["kexinit"] = read_kexinit(address, port, timeout)
     except failures as exc:
         observed["kexinit_error"] = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, TimeoutError):  # a server too slow for KEXINIT is too slow for auth
+            return {"error": observed["kexinit_error"]}
     try:
         observed.update(auth_view(address, port, timeout))
     except failures as exc:
