@@ -31,6 +31,7 @@ class Control:
     pass_means: str
     fail_means: str
     probe: str | None = None
+    collector: str | None = None
     parameters: dict[str, Parameter] = field(default_factory=dict)
     source: str = ""
 
@@ -90,7 +91,8 @@ def load_catalog(directory: Path | None = None) -> Catalog:
             controls[raw["id"]] = Control(
                 id=raw["id"], title=raw["title"], description=raw["description"],
                 kind=raw["kind"], severity=raw["severity"], pass_means=raw["pass"],
-                fail_means=raw["fail"], probe=raw.get("probe"), parameters=params,
+                fail_means=raw["fail"], probe=raw.get("probe"), collector=raw.get("collector"),
+                parameters=params,
                 source=str(path))
     return Catalog(controls)
 

@@ -47,7 +47,7 @@ def execute_scan(targets: list[Target], profile_refs: list[str], args: argparse.
     formats = parse_formats(args.format)
     options = scan_options(args)
     plan = plan_scan(profiles, catalog, options)
-    preflight(plan)
+    preflight(plan, targets)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.no_progress, transient=True) as progress:

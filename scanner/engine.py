@@ -20,10 +20,15 @@ from scanner.probes import ProbeRequest, probe_registry
 from scanner.probes.ports import require_nmap
 from scanner.profiles import Clause, ControlRef, Profile
 from scanner.targets import Target
+from scanner.transports.ssh import SshAccess
 
 # Probes every network probe builds on, in order: what is open, then what each open port speaks.
 FOUNDATION = ("ports", "service")
-PROBE_ORDER = ("ports", "service", "tls", "ssh", "http", "latency")
+NETWORK_PROBES = ("ports", "service", "tls", "ssh", "http", "latency")
+PROBE_ORDER = NETWORK_PROBES + ("host",)
+NO_NETWORK = "network probes do not run on the local target"
+NO_ACCESS = ("host checks need SSH access (--ssh-user/--ssh-key or an inventory); "
+             "until then this is for an attestation")
 
 
 @dataclass
@@ -32,6 +37,10 @@ class ScanOptions:
     ca_bundle: Path | None = None
     concurrency: int = 8
     nmap_host_timeout_s: int = 900
+    ssh_access: SshAccess | None = None
+    sudo: bool = False
+    host_root: str = "/"
+    command_timeout: float = 30.0
 
 
 @dataclass
@@ -48,11 +57,17 @@ class ScanPlan:
 
 def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -> ScanPlan:
     """Work out the probes and their parameters from the controls the profiles use."""
-    plan = ScanPlan(profiles, catalog, ProbeRequest(timeout=options.timeout,
-                                                    nmap_host_timeout_s=options.nmap_host_timeout_s))
+    plan = ScanPlan(profiles, catalog, ProbeRequest(
+        timeout=options.timeout, nmap_host_timeout_s=options.nmap_host_timeout_s,
+        ssh_access=options.ssh_access, sudo=options.sudo, host_root=options.host_root,
+        command_timeout=options.command_timeout))
     needed = {catalog.get(ref.control_id).probe for ref in plan.refs()}
-    if needed:
+    if needed & set(NETWORK_PROBES):
         needed |= set(FOUNDATION)
+    for ref in plan.refs():
+        control = catalog.get(ref.control_id)
+        if control.probe == "host":
+            plan.request.host_collectors.setdefault(control.collector, []).append(ref.parameters)
     plan.probes = [p for p in PROBE_ORDER if p in needed]
     params_of = lambda cid: [ref.parameters for ref in plan.refs() if ref.control_id == cid]  # noqa: E731
     request = plan.request
@@ -73,10 +88,19 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
     return plan
 
 
-def preflight(plan: ScanPlan) -> None:
+def preflight(plan: ScanPlan, targets: list[Target]) -> None:
     """Fail before any traffic when a tool the plan needs is missing."""
-    if "ports" in plan.probes:
+    if "ports" in plan.probes and any(not t.local for t in targets):
         require_nmap()
+
+
+def skip_reason(probe: str | None, target: Target, request: ProbeRequest) -> str | None:
+    """Why a probe does not run on this target (None: it runs)."""
+    if probe in NETWORK_PROBES and target.local:
+        return NO_NETWORK
+    if probe == "host" and not target.local and request.ssh_access is None:
+        return NO_ACCESS
+    return None
 
 
 def probe_target(target: Target, plan: ScanPlan) -> dict[str, ProbeResult]:
@@ -84,7 +108,9 @@ def probe_target(target: Target, plan: ScanPlan) -> dict[str, ProbeResult]:
     request = ProbeRequest(**{**plan.request.__dict__, "open_ports": [], "services": {}})
     results: dict[str, ProbeResult] = {}
     for name in plan.probes:
-        if name != "ports" and results.get("ports") and results["ports"].error:
+        if skip_reason(name, target, request):
+            continue
+        if name in NETWORK_PROBES[1:] and results.get("ports") and results["ports"].error:
             results[name] = ProbeResult(name, target.address, error="the port scan failed")
             continue
         results[name] = registry[name].run(target, request)
@@ -95,21 +121,22 @@ def probe_target(target: Target, plan: ScanPlan) -> dict[str, ProbeResult]:
     return results
 
 
-def judge_clause(clause: Clause, profile: Profile, plan: ScanPlan,
+def judge_clause(clause: Clause, profile: Profile, plan: ScanPlan, target: Target,
                  observations: Observations) -> ClauseResult:
     controls = []
     for ref in clause.controls:
         control = plan.catalog.get(ref.control_id)
-        if not control.automated:
+        skipped = skip_reason(control.probe, target, plan.request)
+        if not control.automated or skipped:
+            status = Status.NOT_APPLICABLE if skipped == NO_NETWORK else Status.MANUAL
             controls.append(ControlResult(ref.control_id, control.title, control.severity,
-                                          Status.MANUAL, ref.parameters,
-                                          expected=control.pass_means,
-                                          reason="answered by an attestation"))
+                                          status, ref.parameters, expected=control.pass_means,
+                                          reason=skipped or "answered by an attestation"))
             continue
         verdict = evaluate(ref.control_id, observations, ref.parameters)
-        evidence = {"probes": [p for p in ("ports", "service", control.probe)
-                               if p in observations.results and p in plan.probes]}
-        evidence["probes"] = list(dict.fromkeys(evidence["probes"]))
+        foundation = FOUNDATION if control.probe in NETWORK_PROBES else ()
+        evidence = {"probes": list(dict.fromkeys(
+            p for p in (*foundation, control.probe) if p in observations.results))}
         controls.append(ControlResult(ref.control_id, control.title, control.severity,
                                       verdict.status, ref.parameters, verdict.expected,
                                       verdict.observed, verdict.reason,
@@ -128,7 +155,7 @@ def scan_target(target: Target, plan: ScanPlan) -> TargetResult:
     result.evidence = {name: p.evidence for name, p in probes.items()}
     for profile in plan.profiles:
         for clause in profile.clauses:
-            result.results.append(judge_clause(clause, profile, plan, observations))
+            result.results.append(judge_clause(clause, profile, plan, target, observations))
     return result
 
 

@@ -16,10 +16,18 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9
 _LOOKS_NUMERIC = re.compile(r"^[0-9.]+$")
 
 
+LOCAL = "local"
+
+
 @dataclass(frozen=True)
 class Target:
     name: str      # as the user wrote it (hostname or IP): used for SNI, Host header, name match
-    address: str   # the IP address every probe connects to
+    address: str   # the IP address every probe connects to ("local" for this machine)
+
+    @property
+    def local(self) -> bool:
+        """The machine annexscan runs on: host checks without SSH, no network probes."""
+        return self.address == LOCAL
 
 
 def parse_targets(specs: list[str], resolve=socket.getaddrinfo) -> list[Target]:
@@ -52,6 +60,8 @@ def _from_file(path: Path, resolve) -> list[Target]:
 
 
 def _one(spec: str, where: str, resolve) -> list[Target]:
+    if spec == LOCAL:
+        return [Target(LOCAL, LOCAL)]
     if "/" in spec:
         try:
             network = ipaddress.ip_network(spec, strict=False)

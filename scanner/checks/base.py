@@ -32,6 +32,15 @@ class Observations:
     def services(self) -> dict[int, dict]:
         return self.data("service")["services"]
 
+    def host(self, collector: str) -> dict[str, Any]:
+        """What one host collector observed; its failure is MissingData (-> `error`)."""
+        data = self.data("host")
+        if collector not in data:
+            raise MissingData(f"the host collector '{collector}' did not run")
+        if data[collector].get("error"):
+            raise MissingData(data[collector]["error"])
+        return data[collector]
+
 
 def check(control_id: str) -> Callable[[Check], Check]:
     def decorate(fn: Check) -> Check:
@@ -41,7 +50,13 @@ def check(control_id: str) -> Callable[[Check], Check]:
 
 
 def check_registry() -> dict[str, Check]:
-    from scanner.checks import http, net, ssh, tls  # noqa: F401 - importing registers
+    import importlib
+    import pkgutil
+
+    import scanner.checks as package
+
+    for module in pkgutil.iter_modules(package.__path__):  # importing a module registers it
+        importlib.import_module(f"scanner.checks.{module.name}")
 
     return _CHECKS
 

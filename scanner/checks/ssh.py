@@ -14,6 +14,18 @@ FAMILIES = {"kex": ("kex",), "host_key": ("host_key",),
             "ciphers": ("ciphers_c2s", "ciphers_s2c"), "macs": ("macs_c2s", "macs_s2c")}
 
 
+def weak_algorithms(offered: dict[str, list[str]], forbidden: dict[str, list[str]]
+                    ) -> dict[str, list[str]]:
+    """family -> offered names matching a forbidden pattern (fnmatch), families with none left out."""
+    weak = {}
+    for family, patterns in forbidden.items():
+        bad = sorted(a for a in set(offered.get(family, []))
+                     if any(fnmatch(a, p) for p in patterns))
+        if bad:
+            weak[family] = bad
+    return weak
+
+
 def per_ssh_port(obs: Observations, expected: str,
                  judge: Callable[[int, dict], Finding]) -> Verdict:
     findings = []
@@ -48,12 +60,9 @@ def algorithms(obs: Observations, params: dict) -> Verdict:
     def judge(port: int, observed: dict) -> Finding:
         if "kexinit" not in observed:
             return Finding(str(port), Status.ERROR, None, observed["kexinit_error"])
-        weak: dict[str, list[str]] = {}
-        for family, patterns in params["forbidden"].items():
-            offered = {a for lst in FAMILIES[family] for a in observed["kexinit"][lst]}
-            bad = sorted(a for a in offered if any(fnmatch(a, p) for p in patterns))
-            if bad:
-                weak[family] = bad
+        offered = {family: [a for lst in lists for a in observed["kexinit"][lst]]
+                   for family, lists in FAMILIES.items()}
+        weak = weak_algorithms(offered, params["forbidden"])
         problems = [f"{family}: {', '.join(algs)}" for family, algs in weak.items()]
         rsa = observed.get("rsa_host_key")
         if rsa and rsa["bits"] < params["min_rsa_bits"]:

@@ -11,6 +11,7 @@ from typing import Callable, Protocol
 
 from scanner.model import ProbeResult
 from scanner.targets import Target
+from scanner.transports.ssh import SshAccess  # noqa: F401 - used in a type annotation
 
 
 @dataclass
@@ -25,6 +26,12 @@ class ProbeRequest:
     latency_samples: int = 3
     nmap_host_timeout_s: int = 900
     http_timeout: float = 5.0
+    # host checks: how to reach the host, which collectors with which control parameters
+    ssh_access: "SshAccess | None" = None
+    host_root: str = "/"
+    sudo: bool = False
+    command_timeout: float = 30.0
+    host_collectors: dict[str, list[dict]] = field(default_factory=dict)
     # filled in by the engine from the ports and service probes:
     open_ports: list[int] = field(default_factory=list)
     services: dict[int, dict] = field(default_factory=dict)
@@ -87,6 +94,6 @@ def register(probe: Probe) -> Probe:
 
 def probe_registry() -> dict[str, Probe]:
     # Importing the modules registers them.
-    from scanner.probes import http, latency, ports, service, ssh, tls  # noqa: F401
+    from scanner.probes import host, http, latency, ports, service, ssh, tls  # noqa: F401
 
     return _REGISTRY

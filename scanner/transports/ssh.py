@@ -1,0 +1,178 @@
+"""Authenticated SSH transport (paramiko): key file or agent, passphrase, jump host,
+known_hosts policy, ~/.ssh/config aliases, and sudo whose password never reaches a log."""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from scanner.transports.base import CommandResult, TransportError
+
+_SUDO_PROMPT = "annexscan-sudo:"
+
+
+@dataclass
+class SshAccess:
+    """How to log in. The secrets are excluded from repr so they cannot leak into a log."""
+    user: str | None = None
+    port: int | None = None
+    key_file: Path | None = None
+    passphrase: str | None = field(default=None, repr=False)
+    use_agent: bool = True
+    jump: str | None = None  # [user@]host[:port], like ProxyJump
+    known_hosts: Path | None = None
+    insecure_accept_host_key: bool = False
+    sudo_password: str | None = field(default=None, repr=False)
+    ssh_config: Path | None = None
+
+
+def _host_config(alias: str, access: SshAccess) -> dict:
+    path = access.ssh_config or Path("~/.ssh/config").expanduser()
+    if not path.is_file():
+        return {}
+    return paramiko.SSHConfig.from_path(str(path)).lookup(alias)
+
+
+def _parse_jump(spec: str) -> tuple[str | None, str, int]:
+    user, _, hostport = spec.rpartition("@")
+    host, _, port = hostport.partition(":")
+    return (user or None), host, int(port or 22)
+
+
+class SshTransport:
+    def __init__(self, name: str, address: str, access: SshAccess, timeout: float):
+        config = _host_config(name, access)
+        self.address = address if name == address else config.get("hostname", address)
+        self.port = access.port or int(config.get("port", 22))
+        self.user = access.user or config.get("user") or "root"
+        self.access = access
+        key = access.key_file or (Path(config["identityfile"][0]).expanduser()
+                                  if config.get("identityfile") else None)
+        self.key_file = key
+        self.jump = access.jump or config.get("proxyjump")
+        self.timeout = timeout
+        self._clients: list[paramiko.SSHClient] = []
+        self._client = self._connect()
+
+    def describe(self) -> str:
+        via = f" via {self.jump}" if self.jump else ""
+        return f"ssh://{self.user}@{self.address}:{self.port}{via}"
+
+    def _new_client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        if self.access.insecure_accept_host_key:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        else:
+            known = self.access.known_hosts or Path("~/.ssh/known_hosts").expanduser()
+            if known.is_file():
+                client.load_host_keys(str(known))
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        self._clients.append(client)
+        return client
+
+    def _login(self, client: paramiko.SSHClient, host: str, port: int, user: str,
+               sock=None) -> None:
+        try:
+            client.connect(host, port=port, username=user,
+                           key_filename=str(self.key_file) if self.key_file else None,
+                           passphrase=self.access.passphrase, allow_agent=self.access.use_agent,
+                           look_for_keys=self.key_file is None, timeout=self.timeout,
+                           banner_timeout=self.timeout, auth_timeout=self.timeout,
+                           channel_timeout=self.timeout, sock=sock)
+        except paramiko.BadHostKeyException as exc:
+            raise TransportError(f"host key mismatch for {host}: the server offers "
+                                 f"{exc.key.get_name()} {exc.key.fingerprint}, known_hosts has "
+                                 f"{exc.expected_key.fingerprint}") from None
+        except paramiko.PasswordRequiredException:
+            raise TransportError(f"the key {self.key_file} is encrypted: give its passphrase "
+                                 "(ANNEXSCAN_SSH_PASSPHRASE)") from None
+        except paramiko.AuthenticationException as exc:
+            raise TransportError(f"authentication as {user}@{host} refused: {exc}") from None
+        except paramiko.SSHException as exc:
+            message = str(exc)
+            if "not found in known_hosts" in message:
+                message = (f"{host} is not in known_hosts: add its key, or pass "
+                           "--insecure-accept-host-key to trust it on first use")
+            elif "decrypt" in message.lower() or "passphrase" in message.lower():
+                message = f"cannot decrypt the key {self.key_file}: wrong passphrase?"
+            raise TransportError(f"SSH to {host}:{port}: {message}") from None
+        except (OSError, EOFError) as exc:
+            raise TransportError(f"cannot connect to {host}:{port}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+
+    def _connect(self) -> paramiko.SSHClient:
+        sock = None
+        if self.jump:
+            juser, jhost, jport = _parse_jump(self.jump)
+            jump_client = self._new_client()
+            self._login(jump_client, jhost, jport, juser or self.user)
+            try:
+                sock = jump_client.get_transport().open_channel(
+                    "direct-tcpip", (self.address, self.port), ("127.0.0.1", 0),
+                    timeout=self.timeout)
+            except (paramiko.SSHException, OSError) as exc:
+                raise TransportError(f"jump host {jhost} cannot reach "
+                                     f"{self.address}:{self.port}: {exc}") from None
+        client = self._new_client()
+        self._login(client, self.address, self.port, self.user, sock)
+        return client
+
+    def run(self, command: str, timeout: float, sudo: bool = False) -> CommandResult:
+        wrapped, stdin = command, None
+        if sudo and self.user != "root":
+            if self.access.sudo_password is not None:
+                wrapped = f"sudo -S -p {_SUDO_PROMPT} -- sh -c {shlex.quote(command)}"
+                stdin = self.access.sudo_password + "\n"
+            else:
+                wrapped = f"sudo -n -- sh -c {shlex.quote(command)}"
+        start = time.perf_counter()
+        try:
+            channel = self._client.get_transport().open_session(timeout=self.timeout)
+            channel.exec_command(f"LC_ALL=C; export LC_ALL; {wrapped}")
+            if stdin is not None:
+                channel.sendall(stdin.encode())
+            channel.shutdown_write()
+            out, err, code = _drain(channel, timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            return CommandResult(command, None, duration_s=round(time.perf_counter() - start, 3),
+                                 error=f"SSH channel failed: {exc}")
+        elapsed = round(time.perf_counter() - start, 3)
+        err = err.replace(_SUDO_PROMPT, "")
+        if code is None:
+            return CommandResult(command, None, out, err, elapsed,
+                                 error=f"timed out after {timeout:g}s")
+        return CommandResult(command, code, out, err, elapsed)
+
+    def close(self) -> None:
+        for client in reversed(self._clients):
+            client.close()
+
+
+def _drain(channel: paramiko.Channel, timeout: float) -> tuple[str, str, int | None]:
+    """Read stdout and stderr until exit or `timeout`; None exit code on timeout."""
+    deadline = time.monotonic() + timeout
+    out, err = bytearray(), bytearray()
+    channel.settimeout(0.1)
+    while True:
+        try:
+            while channel.recv_ready():
+                out += channel.recv(65536)
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+        except socket.timeout:
+            pass
+        if channel.exit_status_ready() and not channel.recv_ready() \
+                and not channel.recv_stderr_ready():
+            code = channel.recv_exit_status()
+            break
+        if time.monotonic() > deadline:
+            channel.close()
+            code = None
+            break
+        time.sleep(0.01)
+    return out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), code
