@@ -51,7 +51,7 @@ def main() -> int:
     from sslyze import Scanner, ServerNetworkConfiguration, ServerNetworkLocation, ServerScanRequest
 
     from scanner.catalog import load_catalog
-    from scanner.engine import ScanOptions, plan_scan, run_scan
+    from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
     from scanner.lab import Lab
     from scanner.probes.ports import nmap_arguments
     from scanner.probes.ssh import auth_view
@@ -87,11 +87,11 @@ def main() -> int:
                 auth_view(address, 22, 2.0)
 
         def annexscan_all():
-            run_scan([Target(a, a) for a in addresses], plan, options)
+            run_scan([ScanJob(Target(a, a), plan) for a in addresses], options)
 
         def annexscan_one():
             good = lab.hosts["good"].address
-            run_scan([Target(good, good)], plan, options)
+            run_scan([ScanJob(Target(good, good), plan)], options)
 
         figures = {name: timed(fn, args.repeat) for name, fn in (
             ("bare nmap (all hosts, same ports)", bare_nmap),

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner import __version__
+from scanner.access import add_access_options
 from scanner.errors import ConfigError
 
 EXIT_CODES = """exit codes:
@@ -37,6 +38,7 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
     parser.add_argument("--concurrency", type=int, default=8, metavar="N",
                         help="targets scanned at once (default: 8)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_access_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,11 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="scan targets against one or more profiles",
                           description="Probe targets (ports, TLS, SSH, HTTP, latency) and judge "
                           "every clause of the given profiles.", epilog=EXIT_CODES +
-                          "\n\nTARGET: an IP address, a hostname, a CIDR network, or @FILE "
-                          "(one target per line, # comments).",
+                          "\n\nTARGET: an IP address, a hostname, a CIDR network, @FILE "
+                          "(one target per line, # comments), or `local` (host checks on this "
+                          "machine, no network probes).",
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_scan_options(scan, None)
-    scan.add_argument("targets", nargs="+", metavar="TARGET")
+    scan.add_argument("targets", nargs="*", metavar="TARGET")
 
     profiles = sub.add_parser("profiles", help="list, show, validate profiles; clause coverage",
                               description="Inspect and validate profiles.")

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from scanner.access import build_access, check_access, check_options
 from scanner.catalog import Catalog, load_catalog
-from scanner.engine import ScanOptions, plan_scan, preflight, run_scan
+from scanner.engine import ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan
 from scanner.errors import ConfigError
 from scanner.model import ScanResult
 from scanner.profiles import Profile, builtin_profile_ids, load_profile
 from scanner.reporters import parse_formats, write_reports
 from scanner.reporters.terminal import print_summary
+from scanner.inventory import load_inventory
 from scanner.targets import Target, parse_targets
+from scanner.transports.ssh import SshAccess
 
 
 def load_profiles(refs: list[str], catalog: Catalog) -> list[Profile]:
@@ -35,25 +39,71 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
         raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
     if args.ca_bundle and not args.ca_bundle.is_file():
         raise ConfigError(f"--ca-bundle: file not found: {args.ca_bundle}")
+    check_options(args)
     return ScanOptions(timeout=args.timeout, ca_bundle=args.ca_bundle,
-                       concurrency=args.concurrency)
+                       concurrency=args.concurrency, sudo=args.sudo, host_root=args.sysroot,
+                       command_timeout=args.command_timeout)
 
 
-def execute_scan(targets: list[Target], profile_refs: list[str], args: argparse.Namespace,
+@dataclass
+class Entry:
+    """A target as asked for: which profiles, which access."""
+    target: Target
+    profiles: list[str]
+    access: SshAccess | None
+
+
+def entries_from_args(args: argparse.Namespace) -> list[Entry]:
+    entries = []
+    if args.targets:
+        if not args.profiles:
+            raise ConfigError("scan needs at least one --profile (built-in: "
+                              f"{', '.join(builtin_profile_ids())})")
+        entries += [Entry(t, args.profiles, build_access(args))
+                    for t in parse_targets(args.targets)]
+    if args.inventory:
+        for host in load_inventory(args.inventory):
+            profiles = host.get("profiles") or args.profiles
+            if not profiles:
+                raise ConfigError(f"inventory {args.inventory}: host {host.name} has no "
+                                  "annexscan_profiles and no --profile was given")
+            (target,) = parse_targets([str(host.get("host", host.name))])
+            if host.get("host") and "." in host.name:
+                target = Target(host.name, target.address)
+            entries.append(Entry(target, list(profiles), build_access(args, host.vars)))
+    if not entries:
+        raise ConfigError("no target given: name targets or pass --inventory")
+    return entries
+
+
+def plan_jobs(entries: list[Entry], catalog: Catalog, options: ScanOptions) -> list[ScanJob]:
+    """One plan per distinct profile list, shared by the targets that use it."""
+    plans: dict[tuple[str, ...], ScanPlan] = {}
+    jobs, checked = [], set()
+    for entry in entries:
+        key = tuple(entry.profiles)
+        if key not in plans:
+            plans[key] = plan_scan(load_profiles(entry.profiles, catalog), catalog, options)
+        if entry.access:
+            check_access(entry.access, checked)
+        jobs.append(ScanJob(entry.target, plans[key], entry.access))
+    return jobs
+
+
+def execute_scan(entries: list[Entry], args: argparse.Namespace,
                  console: Console) -> ScanResult:
     """Validate every input, then probe, report and print the summary."""
     catalog = load_catalog()
-    profiles = load_profiles(profile_refs, catalog)
     formats = parse_formats(args.format)
     options = scan_options(args)
-    plan = plan_scan(profiles, catalog, options)
-    preflight(plan, targets)
+    jobs = plan_jobs(entries, catalog, options)
+    for plan in {id(j.plan): j.plan for j in jobs}.values():
+        preflight(plan, [j.target for j in jobs if j.plan is plan])
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.no_progress, transient=True) as progress:
-        task = progress.add_task(f"scanning {len(targets)} target(s)", total=len(targets))
-        result = run_scan(targets, plan, options,
-                          on_done=lambda _: progress.advance(task))
+        task = progress.add_task(f"scanning {len(jobs)} target(s)", total=len(jobs))
+        result = run_scan(jobs, options, on_done=lambda _: progress.advance(task))
     if args.output_dir:
         for path in write_reports(result, args.output_dir, formats):
             console.print(f"wrote {path}", highlight=False)
@@ -62,11 +112,7 @@ def execute_scan(targets: list[Target], profile_refs: list[str], args: argparse.
 
 
 def scan_command(args: argparse.Namespace, console: Console) -> int:
-    if not args.profiles:
-        raise ConfigError("scan needs at least one --profile (built-in: "
-                          f"{', '.join(builtin_profile_ids())})")
-    targets = parse_targets(args.targets)
-    return execute_scan(targets, args.profiles, args, console).exit_code()
+    return execute_scan(entries_from_args(args), args, console).exit_code()
 
 
 def profiles_command(args: argparse.Namespace, console: Console) -> int:

@@ -23,9 +23,10 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
         import subprocess
 
         return subprocess.call(isolated_command([sys.executable, "-m", "scanner", *sys.argv[1:]]))
-    from scanner.commands import execute_scan
+    from scanner.commands import Entry, execute_scan
     from scanner.lab import Lab, LabError, lab_available
     from scanner.targets import Target
+    from scanner.transports.ssh import SshAccess
 
     ok, why = lab_available()
     if not ok:
@@ -37,15 +38,30 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
             show_lab(lab, console)
             if args.ca_bundle is None:
                 args.ca_bundle = lab.ca_bundle
-            targets = [Target(h.address, h.address) for h in lab.hosts.values()]
-            result = execute_scan(targets, profiles, args, console)
+            known_hosts = lab_known_hosts(lab)
+            entries = [Entry(Target(h.address, h.address), profiles,
+                             SshAccess(user="root", key_file=lab.ssh_client_key,
+                                       known_hosts=known_hosts, use_agent=False)
+                             if h.ssh_port else None)
+                       for h in lab.hosts.values()]
+            result = execute_scan(entries, args, console)
     except LabError as exc:
         raise ConfigError(f"demo: the lab did not start: {exc}") from None
-    console.print(f"demo scan of {len(targets)} lab hosts with {', '.join(profiles)} took "
+    console.print(f"demo scan of {len(entries)} lab hosts with {', '.join(profiles)} took "
                   f"{result.options['duration_s']} s; reports in {args.output_dir}/ "
                   f"(a real scan would exit {result.exit_code()}; the lab is meant to fail)",
                   highlight=False)
     return 0
+
+
+def lab_known_hosts(lab) -> Path:
+    """known_hosts for the lab's sshds, so the demo logs in with host-key checking on."""
+    path = lab.workdir / "known_hosts"
+    lines = [f"{h.address} {' '.join(pub.read_text().split()[:2])}"
+             for h in lab.hosts.values() if h.ssh_port
+             for pub in sorted(lab.workdir.glob(f"ssh-{h.name}-*.pub"))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def show_lab(lab, console: Console) -> None:

@@ -37,8 +37,7 @@ class ScanOptions:
     ca_bundle: Path | None = None
     concurrency: int = 8
     nmap_host_timeout_s: int = 900
-    ssh_access: SshAccess | None = None
-    sudo: bool = False
+    sudo: bool = False  # for the local target; remote targets take it from their SshAccess
     host_root: str = "/"
     command_timeout: float = 30.0
 
@@ -59,7 +58,7 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
     """Work out the probes and their parameters from the controls the profiles use."""
     plan = ScanPlan(profiles, catalog, ProbeRequest(
         timeout=options.timeout, nmap_host_timeout_s=options.nmap_host_timeout_s,
-        ssh_access=options.ssh_access, sudo=options.sudo, host_root=options.host_root,
+        sudo=options.sudo, host_root=options.host_root,
         command_timeout=options.command_timeout))
     needed = {catalog.get(ref.control_id).probe for ref in plan.refs()}
     if needed & set(NETWORK_PROBES):
@@ -94,21 +93,31 @@ def preflight(plan: ScanPlan, targets: list[Target]) -> None:
         require_nmap()
 
 
-def skip_reason(probe: str | None, target: Target, request: ProbeRequest) -> str | None:
+@dataclass
+class ScanJob:
+    """One target, the plan of its profiles, and how to log in to it (None: no host checks)."""
+    target: Target
+    plan: ScanPlan
+    access: SshAccess | None = None
+
+
+def skip_reason(probe: str | None, target: Target, access: SshAccess | None) -> str | None:
     """Why a probe does not run on this target (None: it runs)."""
     if probe in NETWORK_PROBES and target.local:
         return NO_NETWORK
-    if probe == "host" and not target.local and request.ssh_access is None:
+    if probe == "host" and not target.local and access is None:
         return NO_ACCESS
     return None
 
 
-def probe_target(target: Target, plan: ScanPlan) -> dict[str, ProbeResult]:
+def probe_target(job: ScanJob) -> dict[str, ProbeResult]:
     registry = probe_registry()
-    request = ProbeRequest(**{**plan.request.__dict__, "open_ports": [], "services": {}})
+    target, plan = job.target, job.plan
+    request = ProbeRequest(**{**plan.request.__dict__, "open_ports": [], "services": {},
+                              "ssh_access": job.access})
     results: dict[str, ProbeResult] = {}
     for name in plan.probes:
-        if skip_reason(name, target, request):
+        if skip_reason(name, target, job.access):
             continue
         if name in NETWORK_PROBES[1:] and results.get("ports") and results["ports"].error:
             results[name] = ProbeResult(name, target.address, error="the port scan failed")
@@ -121,12 +130,12 @@ def probe_target(target: Target, plan: ScanPlan) -> dict[str, ProbeResult]:
     return results
 
 
-def judge_clause(clause: Clause, profile: Profile, plan: ScanPlan, target: Target,
+def judge_clause(clause: Clause, profile: Profile, job: ScanJob,
                  observations: Observations) -> ClauseResult:
     controls = []
     for ref in clause.controls:
-        control = plan.catalog.get(ref.control_id)
-        skipped = skip_reason(control.probe, target, plan.request)
+        control = job.plan.catalog.get(ref.control_id)
+        skipped = skip_reason(control.probe, job.target, job.access)
         if not control.automated or skipped:
             status = Status.NOT_APPLICABLE if skipped == NO_NETWORK else Status.MANUAL
             controls.append(ControlResult(ref.control_id, control.title, control.severity,
@@ -146,38 +155,41 @@ def judge_clause(clause: Clause, profile: Profile, plan: ScanPlan, target: Targe
                         combine(statuses), controls, clause.attest)
 
 
-def scan_target(target: Target, plan: ScanPlan) -> TargetResult:
-    probes = probe_target(target, plan)
+def scan_target(job: ScanJob) -> TargetResult:
+    probes = probe_target(job)
     observations = Observations(probes)
-    result = TargetResult(target=target.name, address=target.address)
+    result = TargetResult(target=job.target.name, address=job.target.address)
     result.probes = {name: {"duration_s": p.duration_s, "error": p.error}
                      for name, p in probes.items()}
     result.evidence = {name: p.evidence for name, p in probes.items()}
-    for profile in plan.profiles:
+    for profile in job.plan.profiles:
         for clause in profile.clauses:
-            result.results.append(judge_clause(clause, profile, plan, target, observations))
+            result.results.append(judge_clause(clause, profile, job, observations))
     return result
 
 
-def run_scan(targets: list[Target], plan: ScanPlan, options: ScanOptions,
+def run_scan(jobs: list[ScanJob], options: ScanOptions,
              on_done: Callable[[TargetResult], None] | None = None) -> ScanResult:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    results: dict[str, TargetResult] = {}
+    results: dict[int, TargetResult] = {}
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        futures = {pool.submit(scan_target, t, plan): t for t in targets}
+        futures = {pool.submit(scan_target, job): index for index, job in enumerate(jobs)}
         for future in as_completed(futures):
-            target = futures[future]
             result = future.result()
-            results[target.address] = result
+            results[futures[future]] = result
             if on_done:
                 on_done(result)
+    profiles = {p.id: p.summary() for job in jobs for p in job.plan.profiles}
+    plans = list({id(job.plan): job.plan for job in jobs}.values())
+    bundles = {str(p.request.ca_bundle) for p in plans if p.request.ca_bundle}
     return ScanResult(
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        profiles=[p.summary() for p in plan.profiles],
-        targets=[results[t.address] for t in targets],
-        options={"timeout_s": options.timeout, "probes": plan.probes,
-                 "port_spec": plan.request.port_spec,
-                 "ca_bundle": str(plan.request.ca_bundle) if plan.request.ca_bundle else None,
+        profiles=list(profiles.values()),
+        targets=[results[i] for i in range(len(jobs))],
+        options={"timeout_s": options.timeout,
+                 "probes": [n for n in PROBE_ORDER if any(n in p.probes for p in plans)],
+                 "port_spec": "; ".join(dict.fromkeys(p.request.port_spec for p in plans)),
+                 "ca_bundle": ", ".join(sorted(bundles)) or None,
                  "duration_s": round(time.perf_counter() - t0, 3)})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from scanner.catalog import load_catalog
-from scanner.engine import ScanOptions, plan_scan, run_scan
+from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.model import ControlResult, ScanResult
 from scanner.profiles import load_profile
 from scanner.targets import Target
@@ -38,8 +38,8 @@ def lab_scan(lab, catalog) -> ScanResult:
     profile = load_profile(str(DATA / "all-network.yaml"), catalog)
     options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle)
     plan = plan_scan([profile], catalog, options)
-    targets = [Target(h.address, h.address) for h in lab.hosts.values()]
-    return run_scan(targets, plan, options)
+    jobs = [ScanJob(Target(h.address, h.address), plan) for h in lab.hosts.values()]
+    return run_scan(jobs, options)
 
 
 def control_result(scan: ScanResult, address: str, control_id: str) -> ControlResult:

@@ -54,6 +54,10 @@ MODERN_SSH: dict[str, str] = {
                "aes256-ctr",
     "MACs": "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com",
     "HostKeyAlgorithms": "ssh-ed25519,rsa-sha2-512,rsa-sha2-256",
+    "PermitRootLogin": "prohibit-password",
+    "MaxAuthTries": "3",
+    "ClientAliveInterval": "300",
+    "ClientAliveCountMax": "2",
 }
 
 # "+" appends to OpenSSH 9.2's defaults; `sshd -t` accepts every one of these here.

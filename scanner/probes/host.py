@@ -31,8 +31,10 @@ class HostProbe:
             except TransportError as exc:
                 error = str(exc)
                 result.data["transport_error"] = error
+            sudo = request.sudo if target.local else bool(request.ssh_access and
+                                                           request.ssh_access.sudo)
             ctx = HostContext(transport, timeout=request.command_timeout, root=request.host_root,
-                              sudo=request.sudo, transport_error=error, address=target.address,
+                              sudo=sudo, transport_error=error, address=target.address,
                               ssh_access=None if target.local else request.ssh_access)
             try:
                 registry = collector_registry()

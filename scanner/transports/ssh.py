@@ -29,6 +29,7 @@ class SshAccess:
     insecure_accept_host_key: bool = False
     sudo_password: str | None = field(default=None, repr=False)
     ssh_config: Path | None = None
+    sudo: bool = False  # run root-only commands through sudo
 
 
 def _host_config(alias: str, access: SshAccess) -> dict:
