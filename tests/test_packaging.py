@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,23 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_installed_package_ships_its_data(tmp_path):
     target = tmp_path / "site"
+    # A clean copy: a stale build/ directory in the checkout would hide missing packages.
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        "build", ".venv", "*.egg-info", ".git", "test-artifacts", "__pycache__", ".pytest_cache"))
     build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                            "--target", str(target), str(REPO)],
+                            "--target", str(target), str(source)],
                            capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-2000:]
-    probe = ("from scanner.resources import controls_dir, profiles_dir, report_schema_path\n"
+    # The dev venv's editable install adds a meta-path finder that would serve scanner.*
+    # submodules from the checkout: drop it so only the installed copy can answer.
+    probe = ("import sys\n"
+             "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]\n"
+             "from scanner.resources import controls_dir, profiles_dir, report_schema_path\n"
              "from scanner.profiles import builtin_profile_ids\n"
+             "from scanner.checks import check_registry\n"
+             "from scanner.hostprobes import collector_registry\n"
+             "assert 'host.sshd_config' in check_registry() and 'sshd' in collector_registry()\n"
              "print(controls_dir()); print(report_schema_path().is_file()); "
              "print(','.join(builtin_profile_ids()))")
     env = {**os.environ, "PYTHONPATH": str(target)}
