@@ -6,7 +6,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # binary:package pairs installed with apt-get when the binary is missing
-SYSTEM_PACKAGES := nmap:nmap /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux ssh-keygen:openssh-client
+SYSTEM_PACKAGES := nmap:nmap /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux \
+  ssh-keygen:openssh-client cryptsetup:cryptsetup-bin gpg:gnupg 7z:p7zip-full age:age zip:zip sudo:sudo \
+  nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate \
+  unattended-upgrade:unattended-upgrades pgrep:procps
 
 .PHONY: demo test deps system-deps clean
 

@@ -20,7 +20,7 @@ from types import TracebackType
 
 from scanner.lab import nginx, sshd
 from scanner.lab.certs import CertFiles, LabCA
-from scanner.lab.hosts import HOSTS, HostSpec, LabHost
+from scanner.lab.hosts import HOSTS, LabHost
 from scanner.lab.procs import Proc
 
 __all__ = ["HOSTS", "Lab", "LabError", "LabHost", "in_private_netns", "lab_available"]

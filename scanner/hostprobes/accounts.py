@@ -1,0 +1,70 @@
+"""Password hash schemes in /etc/shadow (root only). Hashes never leave this module: the data
+and the evidence keep, per account, the crypt(3) scheme prefix and whether it is locked."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from scanner.hostprobes import Collected, collector
+from scanner.hostprobes.passwords import ReadFailure, read_optional
+from scanner.transports.base import HostContext
+
+SHADOW = "/etc/shadow"
+_DES = re.compile(r"[./0-9A-Za-z]{13}")
+_BSDI_DES = re.compile(r"_[./0-9A-Za-z]{19}")
+_PREFIX = re.compile(r"(\$[0-9A-Za-z]+)[$,]")  # $6$..., $md5,rounds=...$
+
+
+def hash_scheme(field: str) -> dict[str, Any]:
+    """What a shadow password field is, without the hash: {status, scheme}.
+
+    status: "empty" (no password), "locked" ("!" / "*" prefix, or no valid hash at all, which
+    no password can match), or "hash"; scheme: the "$id$" prefix, "DES", "BSDI-DES" or None."""
+    if field == "":
+        return {"status": "empty", "scheme": None}
+    body = field.lstrip("!*")
+    if body.startswith("$"):
+        match = _PREFIX.match(body)
+        scheme = match.group(1) + "$" if match else "unknown"
+    elif _DES.fullmatch(body):
+        scheme = "DES"
+    elif _BSDI_DES.fullmatch(body):
+        scheme = "BSDI-DES"
+    else:
+        scheme = None
+    locked = body != field or scheme is None
+    return {"status": "locked" if locked else "hash", "scheme": scheme}
+
+
+def parse_shadow(text: str) -> dict[str, dict[str, Any]]:
+    accounts: dict[str, dict[str, Any]] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 2 and fields[0] and not line.startswith("#"):
+            accounts[fields[0]] = hash_scheme(fields[1])
+    return accounts
+
+
+def redacted(accounts: dict[str, dict[str, Any]]) -> str:
+    """What replaces the shadow text in the evidence: one `user:status:scheme` line each."""
+    return "".join(f"{user}:{a['status']}:{a['scheme'] or '-'}\n"
+                   for user, a in accounts.items())
+
+
+@collector("accounts")
+def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
+    """`shadow` False: the file is absent; accounts: user -> {status, scheme}."""
+    out = Collected(data={"accounts": {}, "shadow": False})
+    try:
+        text = read_optional(out, ctx, SHADOW, sudo=True)
+    except ReadFailure as exc:
+        text, out.error = None, str(exc)
+    finally:
+        shadow_read = out.commands[-1]
+        shadow_read.stdout = ""  # never keep the hashes, whatever happens next
+    if text is not None:
+        out.data["shadow"] = True
+        out.data["accounts"] = parse_shadow(text)
+        shadow_read.stdout = redacted(out.data["accounts"])
+    return out
