@@ -34,6 +34,18 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(runs)
 
 
+def host_only(profile, catalog):
+    """The profile's clauses that use host controls, with only those controls."""
+    from dataclasses import replace
+
+    clauses = []
+    for clause in profile.clauses:
+        refs = tuple(r for r in clause.controls if catalog.get(r.control_id).probe == "host")
+        if refs:
+            clauses.append(replace(clause, controls=refs, manual=False))
+    return replace(profile, clauses=clauses)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,8 +68,10 @@ def main() -> int:
     from scanner.probes.ports import nmap_arguments
     from scanner.probes.ssh import auth_view
     from scanner.probes.tls import OTHER_COMMANDS, VERSION_COMMANDS
+    from scanner.demo import lab_known_hosts
     from scanner.profiles import load_profile
     from scanner.targets import Target
+    from scanner.transports.ssh import SshAccess, SshTransport
 
     with Lab() as lab:
         hosts = list(lab.hosts.values())
@@ -93,12 +107,35 @@ def main() -> int:
             good = lab.hosts["good"].address
             run_scan([ScanJob(Target(good, good), plan)], options)
 
+        good = lab.hosts["good"].address
+        access = SshAccess(user="root", key_file=lab.ssh_client_key,
+                           known_hosts=lab_known_hosts(lab), use_agent=False)
+        host_plan = plan_scan([host_only(load_profile(args.profile, catalog), catalog)],
+                              catalog, options)
+        host_run = {}
+
+        def annexscan_host():
+            host_run["result"] = run_scan([ScanJob(Target(good, good), host_plan, access)],
+                                          options)
+
+        def bare_ssh_commands():
+            client = SshTransport(good, good, access, 5.0)
+            try:
+                for _ in range(host_run["commands"]):
+                    client.run("true", 5.0)
+            finally:
+                client.close()
+
         figures = {name: timed(fn, args.repeat) for name, fn in (
             ("bare nmap (all hosts, same ports)", bare_nmap),
             (f"bare sslyze ({len(tls_targets)} TLS ports, one batch)", bare_sslyze),
             (f"bare paramiko ({len(ssh_targets)} SSH servers)", bare_paramiko),
             (f"annexscan {args.profile}, {len(addresses)} hosts", annexscan_all),
             (f"annexscan {args.profile}, 1 compliant host", annexscan_one))}
+        host_time = timed(annexscan_host, args.repeat)
+        host_run["commands"] = sum(len(v) for v in
+                                   host_run["result"].targets[0].evidence["host"].values())
+        bare_host = timed(bare_ssh_commands, args.repeat)
     bare = sum(list(figures.values())[:3])
     print(f"lab: {len(addresses)} hosts, port spec {plan.request.port_spec}, "
           f"median of {args.repeat} runs, {os.cpu_count()} cores")
@@ -109,6 +146,9 @@ def main() -> int:
     print(f"ratio annexscan / bare tools (all hosts): {total / bare:.2f}")
     print(f"per host, full {args.profile} network profile: {list(figures.values())[4]:.2f} s alone, "
           f"{total / len(addresses):.2f} s amortised over {len(addresses)} concurrent hosts")
+    print(f"host checks of {args.profile} over SSH, 1 host: {host_time:.2f} s for "
+          f"{host_run['commands']} commands; bare paramiko, same number of `true` over one "
+          f"connection: {bare_host:.2f} s; ratio {host_time / bare_host:.2f}")
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: scanner process {usage:.0f} MiB, largest child process (nmap, lab servers) {children:.0f} MiB")

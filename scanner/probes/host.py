@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from scanner.hostprobes import collector_registry
 from scanner.model import ProbeResult
 from scanner.probes.base import ProbeRequest, register, timed
@@ -11,12 +13,24 @@ from scanner.transports.local import LocalTransport
 from scanner.transports.ssh import SshTransport
 
 
+COLLECTORS_AT_ONCE = 6  # concurrent SSH channels; OpenSSH allows 10 sessions per connection
+
+
 def open_transport(target: Target, request: ProbeRequest) -> Transport:
     if target.local:
         return LocalTransport()
     if request.ssh_access is None:
         raise TransportError("no SSH access configured")
     return SshTransport(target.name, target.address, request.ssh_access, request.timeout)
+
+
+def _collect(name: str, ctx: HostContext, params: list[dict]) -> tuple[dict, list | None]:
+    try:
+        collected = collector_registry()[name](ctx, params)
+    except Exception as exc:  # noqa: BLE001 - one collector bug must not sink the others
+        return {"error": f"collector crashed: {type(exc).__name__}: {exc}"}, None
+    return ({**collected.data, "error": collected.error},
+            [c.evidence() for c in collected.commands])
 
 
 class HostProbe:
@@ -37,16 +51,16 @@ class HostProbe:
                               sudo=sudo, transport_error=error, address=target.address,
                               ssh_access=None if target.local else request.ssh_access)
             try:
-                registry = collector_registry()
-                for name, params in sorted(request.host_collectors.items()):
-                    try:
-                        collected = registry[name](ctx, params)
-                    except Exception as exc:  # noqa: BLE001 - one collector bug, not the scan
-                        result.data[name] = {"error": f"collector crashed: "
-                                                      f"{type(exc).__name__}: {exc}"}
-                        continue
-                    result.data[name] = {**collected.data, "error": collected.error}
-                    result.evidence[name] = [c.evidence() for c in collected.commands]
+                # Collectors share the connection: SSH multiplexes their channels, so they run
+                # side by side instead of paying each command's round trip in turn.
+                with ThreadPoolExecutor(max_workers=COLLECTORS_AT_ONCE) as pool:
+                    futures = {name: pool.submit(_collect, name, ctx, params)
+                               for name, params in sorted(request.host_collectors.items())}
+                for name, future in futures.items():
+                    data, evidence = future.result()
+                    result.data[name] = data
+                    if evidence is not None:
+                        result.evidence[name] = evidence
             finally:
                 if transport is not None:
                     transport.close()
