@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 SYSTEM_PACKAGES := nmap:nmap /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux \
   ssh-keygen:openssh-client cryptsetup:cryptsetup-bin gpg:gnupg 7z:p7zip-full age:age zip:zip sudo:sudo \
   nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate \
-  unattended-upgrade:unattended-upgrades pgrep:procps
+  unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux
 
 .PHONY: demo test deps system-deps clean
 

@@ -99,7 +99,7 @@ def _try_keys(transport: paramiko.Transport, user: str,
 
 
 def key_probe(ctx: HostContext, access: SshAccess) -> dict[str, Any]:
-    """{ran, user, target, outcome, remaining, key, error}; outcome authenticated/partial/refused."""
+    """{ran, user, target, outcome, remaining, key, error}: authenticated, partial, refused."""
     config = _host_config(ctx.address, access)
     port = access.port or int(config.get("port", 22))
     user = access.user or config.get("user") or "root"

@@ -79,10 +79,13 @@ def parse_proc_net_tcp(text: str) -> list[dict[str, Any]]:
 def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
     """sockets: [{address, interface, port, processes, loopback}]; source: ss or /proc."""
     out = Collected(data={"sockets": [], "source": "ss"})
-    result = out.run(ctx, "ss -Htlnp", sudo=True)
-    if result.ok:
-        out.data["sockets"] = parse_ss(result.stdout)
-        return out
+    for command in ("ss -Htlnp", "ss -tlnp"):  # ss of iproute2 before 4.x has no -H
+        result = out.run(ctx, command, sudo=True)
+        if result.ok:
+            out.data["sockets"] = parse_ss(result.stdout)  # a header line is not LISTEN
+            return out
+        if result.missing_tool or result.error:
+            break
     if not result.missing_tool:
         out.error = result.explain()
         return out
