@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
-from scanner.hostprobes.passwords import ReadFailure, read_optional
+from scanner.hostprobes.files import Unreadable, read_optional
 from scanner.transports.base import HostContext
 
 SHADOW = "/etc/shadow"
@@ -58,7 +58,7 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
     out = Collected(data={"accounts": {}, "shadow": False})
     try:
         text = read_optional(out, ctx, SHADOW, sudo=True)
-    except ReadFailure as exc:
+    except Unreadable as exc:
         text, out.error = None, str(exc)
     finally:
         shadow_read = out.commands[-1]

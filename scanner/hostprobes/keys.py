@@ -15,7 +15,7 @@ import struct
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
-from scanner.hostprobes.passwords import ReadFailure, read_optional
+from scanner.hostprobes.files import Unreadable, read_optional
 from scanner.hostprobes.sshd import parse_sshd_t
 from scanner.transports.base import HostContext
 
@@ -138,13 +138,13 @@ def _sshd_settings(out: Collected, ctx: HostContext) -> dict[str, Any]:
         absent = "sshd not installed" if result.missing_tool else f"no {SSHD_CONFIG}"
         return {"patterns": DEFAULT_FILES, "source": f"sshd default ({absent})",
                 "authorized_keys_command": None}
-    raise ReadFailure(why)
+    raise Unreadable(why)
 
 
 def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, str | None]:
     """Every file in one command (one round trip over SSH): path -> text, None if absent.
 
-    An unreadable file raises ReadFailure. The evidence keeps one summary line per file."""
+    An unreadable file raises Unreadable. The evidence keeps one summary line per file."""
     local = {ctx.path(p): p for p in paths}
     if not local:
         return {}
@@ -152,7 +152,7 @@ def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, s
                        f"2>&1 || printf '\\n{_FAILED}\\n'" for m in local)
     result = out.run(ctx, script, sudo=True)
     if not result.ok:
-        raise ReadFailure(result.explain())
+        raise Unreadable(result.explain())
     texts: dict[str, str | None] = {}
     for block in result.stdout.split(f"\n{_FILE}")[1:]:
         mapped, _, body = block.partition("\n")
@@ -160,7 +160,7 @@ def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, s
             message = body.rstrip("\n")[:-1].strip()
             if "no such file" not in message.lower() and "not a directory" not in \
                     message.lower():
-                raise ReadFailure(f"cannot read {local[mapped]}: {message}"
+                raise Unreadable(f"cannot read {local[mapped]}: {message}"
                                   + (" (needs root: use --sudo)" if "denied" in message else ""))
             texts[local[mapped]] = None
         else:
@@ -176,7 +176,7 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
     try:
         passwd = read_optional(out, ctx, "/etc/passwd")
         if passwd is None:
-            raise ReadFailure("/etc/passwd is absent: no user list")
+            raise Unreadable("/etc/passwd is absent: no user list")
         settings = _sshd_settings(out, ctx)
         out.data.update(settings)
         users_of: dict[str, list[str]] = {}
@@ -189,6 +189,6 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
                 keys, invalid = parse_authorized_keys(text)
                 out.data["files"][path] = {"users": users_of[path], "keys": keys,
                                            "invalid_lines": invalid}
-    except ReadFailure as exc:
+    except Unreadable as exc:
         out.error = str(exc)
     return out

@@ -19,7 +19,8 @@ import paramiko
 
 from scanner.hostprobes import Collected, collector
 from scanner.hostprobes.keys import sshd_t
-from scanner.hostprobes.passwords import ReadFailure, pam_stack
+from scanner.hostprobes.files import Unreadable
+from scanner.hostprobes.passwords import pam_stack
 from scanner.transports.base import HostContext
 from scanner.transports.ssh import SshAccess, _host_config
 
@@ -153,7 +154,7 @@ def _host_side(out: Collected, ctx: HostContext) -> tuple[dict[str, Any], dict[s
             if stack is not None:
                 pam.update(service=service, auth=[line.to_dict() for line in stack])
                 break
-    except ReadFailure as exc:
+    except Unreadable as exc:
         pam["error"] = str(exc)
     return sshd, pam
 

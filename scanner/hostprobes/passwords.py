@@ -1,18 +1,17 @@
 """Password rules the system enforces: login.defs lifetime, pwquality length, faillock lockout.
 
-Also home of the helpers the account collectors share: reading optional files through the
-transport, and reading a PAM stack with its includes (the mfa collector reads sshd's).
+Also home of reading a PAM stack with its includes, which the mfa collector shares (sshd's).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
-from scanner.transports.base import CommandResult, HostContext
+from scanner.hostprobes.files import Unreadable, list_dir, read_optional
+from scanner.transports.base import HostContext
 
 PAM_DIR = "/etc/pam.d"
 # The stacks `passwd` and logins use: Debian's common-* files, RHEL's system-auth/password-auth.
@@ -23,40 +22,6 @@ PWQUALITY_DEFAULT_MINLEN = 8   # pwquality.conf(5)
 CRACKLIB_DEFAULT_MINLEN = 9    # pam_cracklib(8)
 FAILLOCK_DEFAULT_DENY = 3      # faillock.conf(5)
 SHADOW_NO_MAX = 99999          # login.defs(5) default: no expiry
-
-
-class ReadFailure(Exception):
-    """A file or directory exists but could not be read (permission, timeout, transport)."""
-
-
-def _failure(result: CommandResult, path: str) -> ReadFailure:
-    hint = " (needs root: use --sudo)" if result.permission_denied else ""
-    return ReadFailure(f"cannot read {path}: {result.explain()}{hint}")
-
-
-def _absent(result: CommandResult) -> bool:
-    return result.error is None and "no such file" in result.stderr.lower()
-
-
-def read_optional(out: Collected, ctx: HostContext, path: str, sudo: bool = False) -> str | None:
-    """The text of a host file; None when it does not exist; ReadFailure otherwise."""
-    result = out.read(ctx, path, sudo=sudo)
-    if result.ok:
-        return result.stdout
-    if _absent(result):
-        return None
-    raise _failure(result, path)
-
-
-def list_dir(out: Collected, ctx: HostContext, path: str, suffix: str) -> list[str]:
-    """Host paths of the files ending in `suffix` in a directory, ASCII-sorted; [] if absent."""
-    result = out.run(ctx, f"ls -1A -- {shlex.quote(ctx.path(path))}")
-    if _absent(result):
-        return []
-    if not result.ok:
-        raise _failure(result, path)
-    names = sorted(n for n in result.stdout.splitlines() if n.endswith(suffix))
-    return [f"{path.rstrip('/')}/{n}" for n in names]
 
 
 def key_values(text: str, separator: str | None = "=") -> dict[str, str]:
@@ -139,7 +104,9 @@ def pam_stack(out: Collected, ctx: HostContext, service: str, kinds: set[str],
 def _pwquality_conf(out: Collected, ctx: HostContext) -> tuple[int | None, str | None]:
     """minlen from pwquality.conf.d/*.conf, then pwquality.conf (read last, it wins)."""
     minlen, source = None, None
-    for path in list_dir(out, ctx, PWQUALITY + ".d", ".conf") + [PWQUALITY]:
+    drop_ins = [f"{PWQUALITY}.d/{name}" for name in list_dir(out, ctx, PWQUALITY + ".d") or []
+                if name.endswith(".conf")]
+    for path in drop_ins + [PWQUALITY]:
         text = read_optional(out, ctx, path)
         value = key_values(text).get("minlen") if text is not None else None
         if value is not None and value.isdigit():
@@ -221,6 +188,6 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
             if "auth" in kinds:
                 out.data["lockout"][name] = _lockout(
                     [line for line in stack if line.type == "auth"], faillock_deny)
-    except ReadFailure as exc:
+    except Unreadable as exc:
         out.error = str(exc)
     return out

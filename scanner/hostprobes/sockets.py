@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
-from scanner.hostprobes.passwords import ReadFailure, read_optional
+from scanner.hostprobes.files import Unreadable, read_optional
 from scanner.transports.base import HostContext
 
 PROC_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
@@ -92,7 +92,7 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
     out.data["source"] = "/proc/net/tcp (ss not installed)"
     try:
         tables = [read_optional(out, ctx, table) for table in PROC_TABLES]
-    except ReadFailure as exc:
+    except Unreadable as exc:
         out.error = str(exc)
         return out
     if tables[0] is None:
