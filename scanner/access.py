@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import paramiko
 
 from scanner.errors import ConfigError
-from scanner.transports.ssh import SshAccess
+from scanner.transports.ssh import SshAccess, host_config
 
 ENV_PASSPHRASE = "ANNEXSCAN_SSH_PASSPHRASE"
 ENV_SUDO_PASSWORD = "ANNEXSCAN_SUDO_PASSWORD"
@@ -30,6 +31,8 @@ def add_access_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ssh-key", type=Path, metavar="FILE", help="private key file")
     group.add_argument("--ssh-port", type=int, metavar="N", help="SSH port (default 22)")
     group.add_argument("--ssh-jump", metavar="[USER@]HOST[:PORT]", help="jump host (ProxyJump)")
+    group.add_argument("--ssh-config", type=Path, metavar="FILE",
+                       help="OpenSSH client config for host aliases (default ~/.ssh/config)")
     group.add_argument("--known-hosts", type=Path, metavar="FILE",
                        help="known_hosts file (default ~/.ssh/known_hosts)")
     group.add_argument("--insecure-accept-host-key", action="store_true",
@@ -60,8 +63,19 @@ def build_access(args: argparse.Namespace, host_vars: dict[str, Any] | None = No
         passphrase=os.environ.get(ENV_PASSPHRASE), use_agent=not args.no_agent,
         jump=host_vars.get("jump") or args.ssh_jump, known_hosts=args.known_hosts,
         insecure_accept_host_key=args.insecure_accept_host_key,
-        sudo_password=os.environ.get(ENV_SUDO_PASSWORD),
+        sudo_password=os.environ.get(ENV_SUDO_PASSWORD), ssh_config=args.ssh_config,
         sudo=bool(host_vars.get("sudo", args.sudo)))
+
+
+def ssh_alias_target(spec: str, access: SshAccess | None) -> tuple[str, SshAccess | None]:
+    """A target named by a ~/.ssh/config alias is scanned at its HostName (TLS names, DNS) and
+    logged in to with the alias's settings; any other target is left as it is."""
+    if access is None or spec.startswith("@") or "/" in spec:
+        return spec, access
+    hostname = host_config(spec, access.ssh_config).get("hostname")
+    if not hostname or hostname == spec:
+        return spec, access
+    return hostname, replace(access, alias=spec)
 
 
 def check_access(access: SshAccess, checked: set[Path]) -> None:
@@ -91,5 +105,7 @@ def check_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--command-timeout must be positive, got {args.command_timeout}")
     if args.ssh_port is not None and not 0 < args.ssh_port < 65536:
         raise ConfigError(f"--ssh-port must be 1-65535, got {args.ssh_port}")
+    if args.ssh_config and not args.ssh_config.is_file():
+        raise ConfigError(f"--ssh-config: file not found: {args.ssh_config}")
     if args.sysroot != "/" and not Path(args.sysroot).is_dir():
         raise ConfigError(f"--sysroot: not a directory: {args.sysroot}")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scanner.access import build_access, check_access, check_options
+from scanner.access import build_access, check_access, check_options, ssh_alias_target
 from scanner.catalog import Catalog, load_catalog
 from scanner.engine import ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan
 from scanner.errors import ConfigError
@@ -59,8 +59,9 @@ def entries_from_args(args: argparse.Namespace) -> list[Entry]:
         if not args.profiles:
             raise ConfigError("scan needs at least one --profile (built-in: "
                               f"{', '.join(builtin_profile_ids())})")
-        entries += [Entry(t, args.profiles, build_access(args))
-                    for t in parse_targets(args.targets)]
+        for spec in args.targets:
+            name, access = ssh_alias_target(spec, build_access(args))
+            entries += [Entry(t, args.profiles, access) for t in parse_targets([name])]
     if args.inventory:
         for host in load_inventory(args.inventory):
             profiles = host.get("profiles") or args.profiles

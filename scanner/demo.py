@@ -72,3 +72,7 @@ def show_lab(lab, console: Console) -> None:
         table.add_row(host.name, host.address, ", ".join(map(str, host.open_ports)) or "none",
                       host.description)
     console.print(table)
+    console.print("Host checks log in over SSH (lab key, host keys checked) to the lab's sshd "
+                  "hosts, which run on this machine: they report on this machine itself "
+                  "(its firewall, patches, disks, logs), so expect findings there too.",
+                  highlight=False)

@@ -179,3 +179,36 @@ def test_user_without_sudo_gets_an_error_not_a_verdict(lab, catalog, known_hosts
     result = control_result(scan, address, "host.sshd_config")
     assert result.status == Status.ERROR
     assert "sudo" in result.reason
+
+
+@pytest.mark.lab
+def test_jump_host(lab, known_hosts):
+    """ProxyJump: through the good host's sshd to the legacy host's."""
+    access = SshAccess(user="root", key_file=lab.ssh_client_key, known_hosts=known_hosts,
+                       use_agent=False, jump=f"root@{lab.hosts['good'].address}:22")
+    target = lab.hosts["legacy"].address
+    transport = SshTransport(target, target, access, 2.0)
+    try:
+        result = transport.run("echo via-jump", timeout=5.0)
+    finally:
+        transport.close()
+    assert result.ok and result.stdout.strip() == "via-jump"
+    assert transport.describe() == f"ssh://root@{target}:22 via root@127.0.0.2:22"
+
+
+@pytest.mark.lab
+def test_ssh_config_alias(lab, known_hosts, tmp_path, capsys):
+    """A target named by its ~/.ssh/config alias: HostName, User and IdentityFile come from it."""
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host labgood\n  HostName {lab.hosts['good'].address}\n  User root\n"
+                      f"  IdentityFile {lab.ssh_client_key}\n")
+    out = tmp_path / "out"
+    code = main(["scan", "--profile", str(sshd_profile(tmp_path, lab, "good")), "--ssh",
+                 "--no-agent", "--ssh-config", str(config), "--known-hosts", str(known_hosts),
+                 "--no-progress", "--format", "json", "-o", str(out), "labgood"])
+    assert code == 0, capsys.readouterr().out
+    import json
+
+    report = json.loads((out / "annexscan.json").read_text())
+    assert report["targets"][0]["address"] == lab.hosts["good"].address
+    assert report["targets"][0]["results"][0]["status"] == "pass"

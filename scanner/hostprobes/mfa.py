@@ -22,7 +22,7 @@ from scanner.hostprobes.keys import sshd_t
 from scanner.hostprobes.files import Unreadable
 from scanner.hostprobes.passwords import pam_stack
 from scanner.transports.base import HostContext
-from scanner.transports.ssh import SshAccess, _host_config
+from scanner.transports.ssh import SshAccess, host_config
 
 SSHD_SETTINGS = ("authenticationmethods", "usepam", "kbdinteractiveauthentication",
                  "passwordauthentication", "pubkeyauthentication")
@@ -101,7 +101,7 @@ def _try_keys(transport: paramiko.Transport, user: str,
 
 def key_probe(ctx: HostContext, access: SshAccess) -> dict[str, Any]:
     """{ran, user, target, outcome, remaining, key, error}: authenticated, partial, refused."""
-    config = _host_config(ctx.address, access)
+    config = host_config(access.alias or ctx.address, access.ssh_config)
     port = access.port or int(config.get("port", 22))
     user = access.user or config.get("user") or "root"
     name = ctx.address if port == 22 else f"[{ctx.address}]:{port}"

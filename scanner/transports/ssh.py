@@ -30,10 +30,12 @@ class SshAccess:
     sudo_password: str | None = field(default=None, repr=False)
     ssh_config: Path | None = None
     sudo: bool = False  # run root-only commands through sudo
+    alias: str | None = None  # the ~/.ssh/config Host entry the target was named by
 
 
-def _host_config(alias: str, access: SshAccess) -> dict:
-    path = access.ssh_config or Path("~/.ssh/config").expanduser()
+def host_config(alias: str, config_file: Path | None = None) -> dict:
+    """The ~/.ssh/config settings for a host name or alias ({} without a config file)."""
+    path = config_file or Path("~/.ssh/config").expanduser()
     if not path.is_file():
         return {}
     return paramiko.SSHConfig.from_path(str(path)).lookup(alias)
@@ -47,8 +49,8 @@ def _parse_jump(spec: str) -> tuple[str | None, str, int]:
 
 class SshTransport:
     def __init__(self, name: str, address: str, access: SshAccess, timeout: float):
-        config = _host_config(name, access)
-        self.address = address if name == address else config.get("hostname", address)
+        config = host_config(access.alias or name, access.ssh_config)
+        self.address = address
         self.port = access.port or int(config.get("port", 22))
         self.user = access.user or config.get("user") or "root"
         self.access = access
