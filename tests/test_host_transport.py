@@ -174,11 +174,15 @@ def test_user_without_sudo_gets_an_error_not_a_verdict(lab, catalog, known_hosts
                                                        nosudo_user):
     address = lab.hosts["good"].address
     access = SshAccess(user=NOSUDO, key_file=lab.ssh_client_key, known_hosts=known_hosts,
-                       use_agent=False, sudo=True)
+                       use_agent=False, sudo=True, sudo_password="s3cret-sudo-pw")
     scan = host_scan(catalog, sshd_profile(tmp_path, lab, "good"), Target(address, address), access)
     result = control_result(scan, address, "host.sshd_config")
     assert result.status == Status.ERROR
     assert "sudo" in result.reason
+    from scanner.reporters.json_report import render
+
+    assert "s3cret-sudo-pw" not in render(scan), "the sudo password must never reach a report"
+    assert "s3cret-sudo-pw" not in repr(access)
 
 
 @pytest.mark.lab
