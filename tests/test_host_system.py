@@ -318,7 +318,7 @@ def test_time_real_local_behaviour():
     verdict = judge("host.time_sync", collected)
     sources = collected.data["sources"]
     if not any(s["installed"] for s in sources.values()):
-        assert verdict.status == Status.FAIL and "no time synchronisation tool" in verdict.reason
+        assert verdict.status == Status.ERROR and "no time synchronisation tool" in verdict.reason
     elif not os.path.isdir("/run/systemd/system") and not (
             sources["chrony"]["installed"] or sources["ntpd"]["installed"]):
         # a container without systemd: timedatectl cannot answer, which is not a fail
@@ -532,3 +532,21 @@ def test_logs_include_loop_is_read_once(logs_root, auditd_running):
     files = {"/etc/logrotate.d/zz-loop": "include /etc/logrotate.d\n"}
     verdict, collected = logs_verdict(write_tree(logs_root, files))
     assert verdict.status == Status.PASS and len(collected.data["logrotate"]["blocks"]) == 4
+
+
+@pytest.mark.parametrize("control,collector_name,data", [
+    ("host.firewall", "firewall", {"tools": {"nft": {"installed": False},
+                                            "iptables": {"installed": False}}}),
+    ("host.time_sync", "time", {"sources": {"timedatectl": {"installed": False},
+                                            "chrony": {"installed": False}}}),
+])
+def test_no_observation_tool_is_an_error_never_a_fail(control, collector_name, data):
+    """Issue rule: a missing tool proves nothing about the host; error, never fail or pass."""
+    from scanner.checks import evaluate
+    from scanner.checks.base import Observations
+    from scanner.model import ProbeResult
+
+    obs = Observations({"host": ProbeResult("host", "local",
+                                            {collector_name: {**data, "error": None}})})
+    verdict = evaluate(control, obs, load_catalog().get(control).defaults())
+    assert verdict.status == Status.ERROR and "cannot be read" in verdict.reason

@@ -72,8 +72,10 @@ def firewall(obs: Observations, params: dict) -> Verdict:
                 "(and no accept-all rule), ufw active denying incoming, or firewalld running "
                 "with a non-ACCEPT zone")
     if not tools:
-        return Verdict(Status.FAIL, expected=expected, observed={"tools": []},
-                       reason=f"no firewall tool installed ({FIREWALL_TOOLS})")
+        # A missing tool proves nothing about the kernel's rules: error, never fail.
+        return Verdict(Status.ERROR, expected=expected, observed={"tools": []},
+                       reason=f"no firewall tool installed ({FIREWALL_TOOLS}): the input "
+                              "policy cannot be read")
     covered = default_drop(tools)
     families = ["ipv4"] + (["ipv6"] if data.get("ipv6_enabled") is not False else [])
     observed = {"ipv6_enabled": data.get("ipv6_enabled"),
@@ -167,9 +169,10 @@ def time_sync(obs: Observations, params: dict) -> Verdict:
     expected = "the clock synchronised to a time source (timedatectl, chrony, ntpd or OpenNTPD)"
     observed = {name: source.get("detail") for name, source in sources.items()}
     if not sources:
-        return Verdict(Status.FAIL, expected=expected, observed={},
+        # Without a tool to ask, synchronisation is unknown, not disproved.
+        return Verdict(Status.ERROR, expected=expected, observed={},
                        reason="no time synchronisation tool found (timedatectl, chronyc, ntpq, "
-                              "ntpctl)")
+                              "ntpctl): synchronisation cannot be read")
     answers = {name: s["synchronised"] for name, s in sources.items()}
     details = "; ".join(f"{name}: {detail}" for name, detail in observed.items())
     if True in answers.values():
