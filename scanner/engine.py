@@ -142,14 +142,18 @@ def judge_clause(clause: Clause, profile: Profile, job: ScanJob,
                                           status, ref.parameters, expected=control.pass_means,
                                           reason=skipped or "answered by an attestation"))
             continue
+        started = time.perf_counter()
         verdict = evaluate(ref.control_id, observations, ref.parameters)
+        elapsed = round(time.perf_counter() - started, 6)
         foundation = FOUNDATION if control.probe in NETWORK_PROBES else ()
         evidence = {"probes": list(dict.fromkeys(
             p for p in (*foundation, control.probe) if p in observations.results))}
+        probe_time = sum(observations.results[p].duration_s for p in evidence["probes"])
         controls.append(ControlResult(ref.control_id, control.title, control.severity,
                                       verdict.status, ref.parameters, verdict.expected,
                                       verdict.observed, verdict.reason,
-                                      {**evidence, **verdict.evidence}))
+                                      {**evidence, **verdict.evidence}, elapsed,
+                                      round(probe_time, 3)))
     statuses = [c.status for c in controls] + ([Status.MANUAL] if clause.manual else [])
     return ClauseResult(clause.id, profile.id, clause.section, clause.title, clause.requirement,
                         combine(statuses), controls, clause.attest)

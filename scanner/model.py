@@ -13,10 +13,15 @@ class Status(str, Enum):
     ERROR = "error"
     NOT_APPLICABLE = "not_applicable"
     MANUAL = "manual"
+    ATTESTED = "attested"  # a manual clause answered by a valid attestation
+    EXPIRED = "expired"    # its attestation is past expiry: counts as a failure
+    WAIVED = "waived"      # a failure covered by a valid waiver: stays visible, does not fail
 
 
 # Clause status from its controls: the worst wins, in this order.
-_PRECEDENCE = [Status.FAIL, Status.ERROR, Status.MANUAL, Status.PASS, Status.NOT_APPLICABLE]
+_PRECEDENCE = [Status.FAIL, Status.EXPIRED, Status.ERROR, Status.MANUAL, Status.WAIVED,
+               Status.ATTESTED, Status.PASS, Status.NOT_APPLICABLE]
+FAILING = (Status.FAIL, Status.EXPIRED)
 
 
 def combine(statuses: list[Status]) -> Status:
@@ -64,6 +69,8 @@ class ControlResult:
     observed: Any = None
     reason: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0        # evaluating the observations
+    probe_duration_s: float = 0.0  # the probes it rests on (a probe shared by controls counts in each)
 
 
 @dataclass
@@ -76,6 +83,8 @@ class ClauseResult:
     status: Status
     controls: list[ControlResult] = field(default_factory=list)
     attest: str = ""
+    attestation: dict[str, Any] | None = None  # who attested, until when (see attestations.py)
+    waiver: dict[str, Any] | None = None       # the waiver applied or found expired
 
 
 @dataclass
@@ -109,9 +118,10 @@ class ScanResult:
         return total
 
     def exit_code(self) -> int:
-        """0 all automated clauses pass, 1 any fail, 3 no fail but an error."""
+        """0 all automated clauses pass, 1 any fail (or expired attestation), 3 no fail but
+        an error."""
         summary = self.summary()
-        if summary[Status.FAIL.value]:
+        if any(summary[s.value] for s in FAILING):
             return 1
         if summary[Status.ERROR.value]:
             return 3

@@ -1,4 +1,9 @@
-"""Reporters: each renders the one ScanResult model into a file format."""
+"""Reporters: each renders the one ScanResult model into a file format.
+
+A reporter is a module of this package that declares FORMAT (the --format name), EXTENSION
+(the file's) and `render(result) -> str`; it is found by discovery, so adding a format is
+adding a module.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,18 @@ Renderer = Callable[[ScanResult], str]
 
 
 def reporters() -> dict[str, tuple[str, Renderer]]:
-    """format name -> (file extension, renderer)."""
-    from scanner.reporters import json_report, junit
+    """format name -> (file extension, renderer), JSON first."""
+    import importlib
+    import pkgutil
 
-    return {"json": ("json", json_report.render), "junit": ("xml", junit.render)}
+    import scanner.reporters as package
+
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "FORMAT"):
+            found[module.FORMAT] = (module.EXTENSION, module.render)
+    return dict(sorted(found.items(), key=lambda item: (item[0] != "json", item[0])))
 
 
 def parse_formats(spec: str) -> list[str]:

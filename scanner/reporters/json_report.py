@@ -7,6 +7,9 @@ import json
 from scanner import __version__
 from scanner.model import ScanResult, to_jsonable
 
+
+FORMAT = "json"
+EXTENSION = "json"
 SCHEMA_VERSION = "1.0"
 
 

@@ -7,6 +7,9 @@ import xml.etree.ElementTree as ET
 
 from scanner.model import ClauseResult, ScanResult, Status
 
+FORMAT = "junit"
+EXTENSION = "xml"
+
 
 def _details(clause: ClauseResult) -> str:
     lines = [f"{clause.clause_id} ({clause.section}): {clause.requirement}"]
@@ -19,6 +22,9 @@ def _details(clause: ClauseResult) -> str:
             lines.append(f"    observed: {json.dumps(control.observed, default=str)}")
     if clause.attest:
         lines.append(f"to attest: {clause.attest}")
+    for label, record in (("attestation", clause.attestation), ("waiver", clause.waiver)):
+        if record:
+            lines.append(f"{label}: {json.dumps(record, default=str)}")
     return "\n".join(lines)
 
 
@@ -30,8 +36,10 @@ def render(result: ScanResult) -> str:
             counts = {s: sum(c.status == s for c in clauses) for s in Status}
             suite = ET.SubElement(suites, "testsuite", {
                 "name": f"{target.target} / {profile['id']}", "tests": str(len(clauses)),
-                "failures": str(counts[Status.FAIL]), "errors": str(counts[Status.ERROR]),
-                "skipped": str(counts[Status.MANUAL] + counts[Status.NOT_APPLICABLE]),
+                "failures": str(counts[Status.FAIL] + counts[Status.EXPIRED]),
+                "errors": str(counts[Status.ERROR]),
+                "skipped": str(counts[Status.MANUAL] + counts[Status.NOT_APPLICABLE]
+                               + counts[Status.WAIVED]),
                 "timestamp": result.started_at, "hostname": target.address})
             for clause in clauses:
                 case = ET.SubElement(suite, "testcase", {
@@ -40,10 +48,16 @@ def render(result: ScanResult) -> str:
                 details = _details(clause)
                 failing = "; ".join(c.reason for c in clause.controls if c.reason
                                     and c.status == clause.status) or clause.status.value
-                if clause.status == Status.FAIL:
+                if clause.status == Status.EXPIRED:
+                    ET.SubElement(case, "failure", message="attestation expired",
+                                  type="expired").text = details
+                elif clause.status == Status.FAIL:
                     ET.SubElement(case, "failure", message=failing, type="fail").text = details
                 elif clause.status == Status.ERROR:
                     ET.SubElement(case, "error", message=failing, type="error").text = details
+                elif clause.status == Status.WAIVED:
+                    ET.SubElement(case, "skipped", message="waived: " + str(
+                        (clause.waiver or {}).get("justification", ""))).text = details
                 elif clause.status in (Status.MANUAL, Status.NOT_APPLICABLE):
                     message = ("manual: needs an attestation" if clause.status == Status.MANUAL
                                else f"not applicable: {failing}")

@@ -8,30 +8,41 @@ from rich.table import Table
 
 from scanner.model import ScanResult, Status
 
-ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.NOT_APPLICABLE)
+ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.ATTESTED, Status.EXPIRED,
+         Status.WAIVED, Status.NOT_APPLICABLE)
 STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "yellow",
-         Status.MANUAL: "cyan", Status.NOT_APPLICABLE: "dim"}
+         Status.MANUAL: "cyan", Status.NOT_APPLICABLE: "dim", Status.ATTESTED: "green",
+         Status.EXPIRED: "bold red", Status.WAIVED: "magenta"}
+SHOWN = (Status.FAIL, Status.EXPIRED, Status.ERROR, Status.WAIVED)
 
 
 def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
                   max_reason: int = 160) -> None:
     table = Table(title="annexscan summary: clauses per target")
     table.add_column("target", no_wrap=True)
-    for status in ORDER:
+    shown = [s for s in ORDER if s in (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL,
+                                       Status.NOT_APPLICABLE)
+             or any(t.counts()[s.value] for t in result.targets)]
+    for status in shown:
         table.add_column(status.value.replace("_", " "), justify="right", style=STYLE[status])
     for target in result.targets:
         counts = target.counts()
-        table.add_row(_name(target), *(str(counts[s.value]) for s in ORDER))
+        table.add_row(_name(target), *(str(counts[s.value]) for s in shown))
     console.print(table)
     for target in result.targets:
-        bad = [c for c in target.results if c.status in (Status.FAIL, Status.ERROR)]
+        bad = [c for c in target.results if c.status in SHOWN]
         if not bad:
             continue
-        console.print(f"[bold]{escape(_name(target))}[/]: {len(bad)} clause(s) failing or in error",
-                      highlight=False)
+        console.print(f"[bold]{escape(_name(target))}[/]: {len(bad)} clause(s) failing, "
+                      "in error or waived", highlight=False)
         for clause in bad[:max_listed]:
             console.print(f"  [{STYLE[clause.status]}]{clause.status.value:5}[/] "
                           f"{escape(clause.clause_id)} ({escape(clause.section)})", highlight=False)
+            notes = [f"waiver: {clause.waiver.get('justification', '')}"] if clause.waiver else []
+            notes += [f"attestation expired {clause.attestation.get('expires')}"] \
+                if clause.status == Status.EXPIRED and clause.attestation else []
+            for note in notes:
+                console.print(f"        {escape(note)}", highlight=False, overflow="fold")
             for control in clause.controls:
                 if control.status in (Status.FAIL, Status.ERROR):
                     reason = control.reason if len(control.reason) <= max_reason \

@@ -1,0 +1,41 @@
+"""Read a saved JSON report back into the result model, so any format can be re-rendered
+(`annexscan report`) and two scans compared (`annexscan diff`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from scanner.errors import ConfigError
+from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
+from scanner.resources import report_schema_path
+
+
+def load_result(path: Path) -> ScanResult:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    schema = json.loads(report_schema_path().read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        raise ConfigError(f"{path}: not an annexscan report (schema {data.get('schema_version')!r})"
+                          f" at {where}: {error.message}")
+    return ScanResult(
+        started_at=data["started_at"], finished_at=data["finished_at"],
+        profiles=data["profiles"], options=data["options"],
+        targets=[TargetResult(target=t["target"], address=t["address"], probes=t["probes"],
+                              evidence=t["evidence"],
+                              results=[_clause(c) for c in t["results"]])
+                 for t in data["targets"]])
+
+
+def _clause(raw: dict) -> ClauseResult:
+    controls = [ControlResult(**{**c, "status": Status(c["status"])}) for c in raw["controls"]]
+    return ClauseResult(**{**raw, "status": Status(raw["status"]), "controls": controls})

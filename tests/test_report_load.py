@@ -1,0 +1,48 @@
+"""A saved JSON report reads back into the same model (round trip), and bad files are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scanner.errors import ConfigError
+from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
+from scanner.reporters.json_report import render
+from scanner.reporters.load import load_result
+
+
+def sample() -> ScanResult:
+    control = ControlResult("tls.min_version", "No old TLS", "high", Status.FAIL,
+                            {"min": "1.2"}, "only TLS 1.2 or newer", {"443": ["TLS 1.0"]},
+                            "443: accepts TLS 1.0", {"probes": ["ports", "service", "tls"]},
+                            0.001, 1.5)
+    clause = ClauseResult("X-1", "p", "§1", "TLS", "TLS 1.2 minimum.", Status.WAIVED, [control],
+                          "", None, {"justification": "legacy client until March",
+                                     "approver": "CISO", "expires": "2027-03-31"})
+    manual = ClauseResult("X-2", "p", "§2", "Breach", "Breach notice 24 h.", Status.ATTESTED, [],
+                          "The procedure.", {"attested_by": "A. Auditor", "expires": "2027-01-01"})
+    target = TargetResult("127.0.0.2", "127.0.0.2", [clause, manual],
+                          {"tls": {"duration_s": 1.5, "error": None}}, {"tls": {"raw": 1}})
+    return ScanResult("2026-11-23T10:00:00+00:00", "2026-11-23T10:00:05+00:00",
+                      [{"id": "p", "title": "P", "source": {"issuer": "X"}}], [target],
+                      {"timeout_s": 5.0, "probes": ["tls"], "port_spec": "443",
+                       "ca_bundle": None, "duration_s": 5.0})
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(render(sample()))
+    loaded = load_result(path)
+    assert render(loaded) == render(sample())
+    assert loaded.targets[0].results[0].status is Status.WAIVED
+    assert loaded.exit_code() == 0
+
+
+@pytest.mark.parametrize("text,expected", [("{not json", "not JSON"),
+                                           ('{"schema_version": "9"}', "not an annexscan report")])
+def test_bad_files(tmp_path, text, expected):
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_result(path)
