@@ -38,6 +38,10 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
     parser.add_argument("--concurrency", type=int, default=8, metavar="N",
                         help="targets scanned at once (default: 8)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--attestations", type=Path, metavar="FILE",
+                        help="YAML attestations answering manual clauses (who, role, expiry)")
+    parser.add_argument("--waivers", type=Path, metavar="FILE",
+                        help="YAML waivers: accepted exceptions to failures, with an expiry")
     add_access_options(parser)
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from scanner import attestations
 from scanner.access import build_access, check_access, check_options, ssh_alias_target
 from scanner.catalog import Catalog, load_catalog
 from scanner.engine import ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan
@@ -100,11 +101,16 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace,
     jobs = plan_jobs(entries, catalog, options)
     for plan in {id(j.plan): j.plan for j in jobs}.values():
         preflight(plan, [j.target for j in jobs if j.plan is plan])
+    known = attestations.clause_ids([p for j in jobs for p in j.plan.profiles])
+    attested = attestations.load_attestations(args.attestations, known) \
+        if args.attestations else []
+    waived = attestations.load_waivers(args.waivers, known, catalog) if args.waivers else []
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.no_progress, transient=True) as progress:
         task = progress.add_task(f"scanning {len(jobs)} target(s)", total=len(jobs))
         result = run_scan(jobs, options, on_done=lambda _: progress.advance(task))
+    attestations.apply(result, attested, waived)
     if args.output_dir:
         for path in write_reports(result, args.output_dir, formats):
             console.print(f"wrote {path}", highlight=False)
