@@ -78,6 +78,7 @@ def test_json_report_carries_raw_evidence_and_validates(lab, lab_scan):
     schema = json.loads(report_schema_path().read_text())
     jsonschema.validate(report, schema, format_checker=jsonschema.FormatChecker())
     good = next(t for t in report["targets"] if t["address"] == lab.hosts["good"].address)
+    assert good["evidence"]["ports"]["nmap_xml"].startswith("<?xml")
     assert "<nmaprun" in good["evidence"]["ports"]["nmap_xml"]
     assert good["evidence"]["tls"]["sslyze_443"]["scan_status"] == "COMPLETED"
     assert good["evidence"]["ssh"]["ssh_22"]["banner"].startswith("SSH-2.0-OpenSSH")

@@ -44,7 +44,9 @@ class PortsProbe:
         raw = scanner.scan(hosts=target.address, ports=request.port_spec, arguments=arguments,
                            timeout=request.nmap_host_timeout_s + 30)
         result.evidence["nmap_command"] = scanner.command_line()
-        result.evidence["nmap_xml"] = scanner.get_nmap_last_output()
+        xml = scanner.get_nmap_last_output()  # bytes after scan() (str before any scan)
+        result.evidence["nmap_xml"] = xml.decode("utf-8", "replace") if isinstance(xml, bytes) \
+            else xml
         info = raw.get("nmap", {}).get("scaninfo", {})
         if info.get("error"):
             result.error = f"nmap: {' '.join(info['error']).strip()}"
