@@ -7,6 +7,7 @@ configuration error (nothing scanned); 3 no failure but at least one error.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
                         help="YAML attestations answering manual clauses (who, role, expiry)")
     parser.add_argument("--waivers", type=Path, metavar="FILE",
                         help="YAML waivers: accepted exceptions to failures, with an expiry")
+    parser.add_argument("--bundle", type=Path, metavar="PATH.zip",
+                        help="write a tamper-evident evidence bundle (reports, raw evidence, "
+                        "attestation files, SHA-256 manifest)")
+    parser.add_argument("--sign-key", type=Path, metavar="KEY",
+                        help="Ed25519 private key (PEM or OpenSSH) signing the bundle's manifest; "
+                        "passphrase from ANNEXSCAN_SIGN_PASSPHRASE")
     add_access_options(parser)
 
 
@@ -90,7 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "a private network namespace.", epilog=EXIT_CODES,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_scan_options(demo, ["3douest"])
+    for module, adder in EXTRA_COMMANDS.values():
+        getattr(importlib.import_module(module), adder)(sub)
     return parser
+
+
+# command -> (module, parser adder); each module's `<command>_command(args, console)` runs it.
+EXTRA_COMMANDS = {"verify": ("scanner.bundle_command", "add_verify_parser"),
+                  "diff": ("scanner.diff", "add_diff_parser")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from scanner.demo import demo_command
             return demo_command(args, console)
+        if args.command in EXTRA_COMMANDS:
+            module = importlib.import_module(EXTRA_COMMANDS[args.command][0])
+            return getattr(module, f"{args.command}_command")(args, console)
     except ConfigError as exc:
         errors.print(f"annexscan: error: {exc}", style="bold red", markup=False,
                      highlight=False, soft_wrap=True)

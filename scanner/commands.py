@@ -17,7 +17,8 @@ from scanner.engine import ScanJob, ScanOptions, ScanPlan, plan_scan, preflight,
 from scanner.errors import ConfigError
 from scanner.model import ScanResult
 from scanner.profiles import Profile, builtin_profile_ids, load_profile
-from scanner.reporters import parse_formats, write_reports
+from scanner.bundle import load_signing_key, write_bundle
+from scanner.reporters import parse_formats, render_all, write_reports
 from scanner.reporters.terminal import print_summary
 from scanner.inventory import load_inventory
 from scanner.targets import Target, parse_targets
@@ -105,15 +106,23 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace,
     attested = attestations.load_attestations(args.attestations, known) \
         if args.attestations else []
     waived = attestations.load_waivers(args.waivers, known, catalog) if args.waivers else []
+    if args.sign_key:
+        load_signing_key(args.sign_key)  # a bad key fails now, not after the scan
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.no_progress, transient=True) as progress:
         task = progress.add_task(f"scanning {len(jobs)} target(s)", total=len(jobs))
         result = run_scan(jobs, options, on_done=lambda _: progress.advance(task))
     attestations.apply(result, attested, waived)
+    rendered = render_all(result, formats)
     if args.output_dir:
-        for path in write_reports(result, args.output_dir, formats):
+        for path in write_reports(rendered, args.output_dir):
             console.print(f"wrote {path}", highlight=False)
+    if args.bundle:
+        files = attestations.evidence_files(args.attestations, attested) if attested else []
+        write_bundle(result, args.bundle, rendered, files, args.sign_key)
+        console.print(f"wrote {args.bundle} ({'signed' if args.sign_key else 'hash-chained'})",
+                      highlight=False)
     print_summary(result, console)
     return result
 

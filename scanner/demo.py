@@ -10,10 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from scanner.errors import ConfigError
+from scanner.reporters import reporters
 from scanner.netns import can_isolate, isolated_command
 
 DEFAULT_PROFILES = ["3douest"]
 DEFAULT_OUTPUT = Path("reports/demo")
+DEFAULT_FORMATS = "json,junit"  # the scan default; the demo widens it to every format
 
 
 def demo_command(args: argparse.Namespace, console: Console) -> int:
@@ -32,6 +34,9 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
     if not ok:
         raise ConfigError(f"demo: {why}")
     args.output_dir = args.output_dir or DEFAULT_OUTPUT
+    args.bundle = args.bundle or args.output_dir / "evidence.zip"
+    if args.format == DEFAULT_FORMATS:
+        args.format = ",".join(reporters())  # the demo shows every format
     profiles = args.profiles or DEFAULT_PROFILES
     try:
         with Lab() as lab:
@@ -39,6 +44,8 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
             if args.ca_bundle is None:
                 args.ca_bundle = lab.ca_bundle
             known_hosts = lab_known_hosts(lab)
+            if args.sign_key is None:
+                args.sign_key = demo_signing_key(lab.workdir, args.output_dir)
             entries = [Entry(Target(h.address, h.address), profiles,
                              SshAccess(user="root", key_file=lab.ssh_client_key,
                                        known_hosts=known_hosts, use_agent=False)
@@ -49,9 +56,28 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"demo: the lab did not start: {exc}") from None
     console.print(f"demo scan of {len(entries)} lab hosts with {', '.join(profiles)} took "
                   f"{result.options['duration_s']} s; reports in {args.output_dir}/ "
-                  f"(a real scan would exit {result.exit_code()}; the lab is meant to fail)",
+                  f"(a real scan would exit {result.exit_code()}; the lab is meant to fail). "
+                  f"Check the bundle: annexscan verify {args.bundle} --pubkey "
+                  f"{args.output_dir / 'demo-signing-key.pub'}",
                   highlight=False)
     return 0
+
+
+def demo_signing_key(workdir: Path, output_dir: Path) -> Path:
+    """A throw-away Ed25519 key for the demo bundle: the private half stays in the lab's
+    work dir (removed with the lab), the public half is written beside the reports."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = workdir / "demo-signing-key.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "demo-signing-key.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private
 
 
 def lab_known_hosts(lab) -> Path:

@@ -60,3 +60,35 @@ def test_error_without_failure_exits_3(lab, tmp_path, capsys):
     code = main(["scan", "--profile", str(profile), "--no-progress", "--timeout", "1",
                  lab.hosts["silent"].address])
     assert code == 3
+
+
+@pytest.mark.lab
+def test_scan_bundle_verifies_and_names_a_tampered_file(lab, tmp_path, capsys):
+    """Issue 4's bar: verify passes on a real scan's bundle and fails, naming the file, after
+    one byte of one evidence file is changed."""
+    import zipfile
+
+    from scanner.demo import demo_signing_key
+
+    key = demo_signing_key(tmp_path, tmp_path / "pub")
+    bundle = tmp_path / "evidence.zip"
+    code, _ = scan(lab, ["good"], tmp_path / "out", capsys, "--bundle", str(bundle),
+                   "--sign-key", str(key))
+    assert code == 0  # good is compliant; host clauses stay manual without SSH access
+    pubkey = str(tmp_path / "pub" / "demo-signing-key.pub")
+    assert main(["verify", str(bundle), "--pubkey", pubkey]) == 0
+    assert "intact" in capsys.readouterr().out
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+        files = {n: archive.read(n) for n in names}
+    victim = next(n for n in names if n.startswith("evidence/") and n.endswith("/tls.json"))
+    data = bytearray(files[victim])
+    data[len(data) // 2] ^= 0x01
+    files[victim] = bytes(data)
+    with zipfile.ZipFile(bundle, "w") as archive:
+        for name in names:
+            archive.writestr(name, files[name])
+    assert main(["verify", str(bundle), "--pubkey", pubkey]) == 1
+    out = capsys.readouterr().out
+    assert victim in out and "altered" in out
+    assert "BEGIN PRIVATE KEY" not in str(files)

@@ -40,13 +40,18 @@ def parse_formats(spec: str) -> list[str]:
     return formats
 
 
-def write_reports(result: ScanResult, directory: Path, formats: list[str],
-                  stem: str = "annexscan") -> list[Path]:
+def render_all(result: ScanResult, formats: list[str], stem: str = "annexscan"
+               ) -> dict[str, str]:
+    """file name -> rendered text, one per format."""
+    found = reporters()
+    return {f"{stem}.{found[name][0]}": found[name][1](result) for name in formats}
+
+
+def write_reports(rendered: dict[str, str], directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in formats:
-        extension, render = reporters()[name]
-        path = directory / f"{stem}.{extension}"
-        path.write_text(render(result), encoding="utf-8")
+    for name, text in rendered.items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written

@@ -1,0 +1,368 @@
+"""The evidence bundle: one zip an auditor can check was not altered after the scan.
+
+Layout: result.json, reports/<file>, evidence/<address>/<probe>.json (plus nmap.xml),
+attestations/<file>, signer.pub when signed, manifest.json (SHA-256 and size of every other
+file, and a hash chain over them) and manifest.sig (base64 Ed25519 signature of manifest.json).
+
+Chain: entry i carries sha256(chain[i-1] + sha256[i] + name[i]) (hex strings, UTF-8), starting
+from 64 zeros, so removing or reordering manifest entries is detected even without a signature.
+Without a signature, though, whoever can rewrite the zip can recompute every hash: only the
+signature (checked against a key obtained out of band) proves who wrote the bundle.
+Zip entries have fixed timestamps and sorted names: the same result gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import json
+import os
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from scanner import __version__
+from scanner.errors import ConfigError
+from scanner.model import ScanResult
+from scanner.reporters import json_report
+
+FORMAT = "annexscan-bundle"
+VERSION = 1
+MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pub"
+GENESIS = "0" * 64
+PASSPHRASE_ENV = "ANNEXSCAN_SIGN_PASSPHRASE"
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----|PuTTY-User-Key-File-\d")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+_MANIFEST_SCHEMA = {
+    "type": "object",
+    "required": ["format", "version", "chain", "files"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "version": {"const": VERSION},
+        "chain": {"type": "object", "required": ["head"],
+                  "properties": {"head": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+        "signature": {"type": ["object", "null"], "required": ["fingerprint"],
+                      "properties": {"fingerprint": {"type": "string"}}},
+        "files": {"type": "array", "items": {
+            "type": "object", "required": ["name", "sha256", "size", "chain"],
+            "properties": {"name": {"type": "string", "minLength": 1},
+                           "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                           "size": {"type": "integer", "minimum": 0},
+                           "chain": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}},
+    },
+}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def chain_hash(previous: str, sha256: str, name: str) -> str:
+    return _sha256((previous + sha256 + name).encode())
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """OpenSSH-style fingerprint (as `ssh-keygen -lf` prints it), comparable across tools."""
+    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    digest = hashlib.sha256(base64.b64decode(line.split()[1])).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """An Ed25519 private key, PEM PKCS8 or OpenSSH; its passphrase only from the environment
+    (never a command-line argument, which other users see in the process list)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--sign-key {path}: cannot read: {exc.strerror or exc}") from None
+    secret = os.environ.get(PASSPHRASE_ENV)
+    password = secret.encode() if secret else None
+    try:
+        if b"BEGIN OPENSSH PRIVATE KEY" in data:
+            key = serialization.load_ssh_private_key(data, password)
+        else:
+            key = serialization.load_pem_private_key(data, password)
+    except TypeError:
+        raise ConfigError(f"--sign-key {path}: " + (
+            f"the key is not encrypted but {PASSPHRASE_ENV} is set: unset it" if password else
+            f"the key is encrypted: put its passphrase in {PASSPHRASE_ENV}")) from None
+    except (ValueError, IndexError):
+        raise ConfigError(f"--sign-key {path}: not a PEM PKCS8 or OpenSSH private key, or the "
+                          f"passphrase in {PASSPHRASE_ENV} is wrong") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"--sign-key {path}: a {type(key).__name__.removeprefix('_')} key; "
+                          "expected Ed25519 (ssh-keygen -t ed25519)")
+    return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """An Ed25519 public key: PEM, or an OpenSSH `ssh-ed25519 AAAA...` line."""
+    try:
+        data = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"--pubkey {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if data.startswith(b"ssh-"):
+            key = serialization.load_ssh_public_key(data)
+        else:
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError, IndexError):
+        raise ConfigError(f"--pubkey {path}: not a PEM public key or an OpenSSH "
+                          "'ssh-ed25519 AAAA...' line") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError(f"--pubkey {path}: a {type(key).__name__.removeprefix('_')} key; "
+                          "expected Ed25519")
+    return key
+
+
+def _evidence_files(result: ScanResult) -> dict[str, bytes]:
+    """Raw evidence per target and probe; the nmap XML also on its own, as nmap wrote it."""
+    files = {}
+    for target in result.targets:
+        folder = f"evidence/{_UNSAFE.sub('_', target.address)}"
+        for probe, evidence in target.evidence.items():
+            text = json.dumps(evidence, indent=2, ensure_ascii=False, default=str) + "\n"
+            _add(files, f"{folder}/{_UNSAFE.sub('_', probe)}.json", text.encode())
+        xml = target.evidence.get("ports", {}).get("nmap_xml")
+        if xml:
+            _add(files, f"{folder}/nmap.xml", _xml_bytes(xml))
+    return files
+
+
+def _xml_bytes(xml: str | bytes) -> bytes:
+    """python-nmap returns bytes, which a JSON report may carry as their repr ("b'<?xml...'")."""
+    if isinstance(xml, bytes):
+        return xml
+    if xml.startswith(("b'", 'b"')):
+        try:
+            value = ast.literal_eval(xml)
+        except (ValueError, SyntaxError):
+            return xml.encode()
+        if isinstance(value, bytes):
+            return value
+    return xml.encode()
+
+
+def _add(files: dict[str, bytes], name: str, data: bytes) -> None:
+    if name in files:
+        raise ConfigError(f"bundle: two files would be named {name}")
+    files[name] = data
+
+
+def _bundle_files(result: ScanResult, rendered: dict[str, str],
+                  attachments: list[Path], sign_key: Path | None) -> dict[str, bytes]:
+    files = {"result.json": json_report.render(result).encode()}
+    for name, text in rendered.items():
+        if not name or name in (".", "..") or _UNSAFE.search(name):
+            raise ConfigError(f"bundle: report name {name!r} is not a plain file name")
+        _add(files, f"reports/{name}", text.encode())
+    for name, data in _evidence_files(result).items():
+        _add(files, name, data)
+    key_file = sign_key.resolve() if sign_key else None
+    for path in attachments:
+        if key_file and path.resolve() == key_file:
+            raise ConfigError(f"bundle: attestation evidence {path} is the signing key; "
+                              "refusing to put a private key in the bundle")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"attestation evidence {path}: cannot read: "
+                              f"{exc.strerror or exc}") from None
+        _add(files, f"attestations/{_UNSAFE.sub('_', path.name)}", data)
+    leaking = sorted(name for name, data in files.items() if _PRIVATE_KEY.search(data))
+    if leaking:
+        raise ConfigError("bundle not written: a private key is in " + ", ".join(leaking) +
+                          "; remove it from the evidence (the bundle never carries a secret)")
+    return files
+
+
+def _manifest(result: ScanResult, files: dict[str, bytes],
+              public: Ed25519PublicKey | None) -> bytes:
+    entries, previous = [], GENESIS
+    for name in sorted(files):
+        digest = _sha256(files[name])
+        previous = chain_hash(previous, digest, name)
+        entries.append({"name": name, "sha256": digest, "size": len(files[name]),
+                        "chain": previous})
+    manifest = {
+        "format": FORMAT, "version": VERSION,
+        "tool": {"name": "annexscan", "version": __version__},
+        "scan": {"started_at": result.started_at, "finished_at": result.finished_at},
+        "chain": {"algorithm": "sha256(previous chain + file sha256 + name), hex, UTF-8",
+                  "genesis": GENESIS, "head": previous},
+        "signature": None if public is None else {
+            "algorithm": "ed25519", "file": SIGNATURE, "public_key": SIGNER,
+            "fingerprint": fingerprint(public), "signed": MANIFEST},
+        "files": entries,
+    }
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def write_bundle(result: ScanResult, path: Path, rendered: dict[str, str],
+                 attachments: list[Path], sign_key: Path | None) -> Path:
+    """Write the bundle (atomically: a failed run leaves no half bundle) and return its path."""
+    private = load_signing_key(sign_key) if sign_key else None
+    files = _bundle_files(result, rendered, attachments, sign_key)
+    public = private.public_key() if private else None
+    if public:
+        files[SIGNER] = public.public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    files[MANIFEST] = _manifest(result, files, public)
+    if private:
+        files[SIGNATURE] = base64.b64encode(private.sign(files[MANIFEST])) + b"\n"
+    partial = path.with_name(path.name + ".partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(partial, "w") as archive:
+            for name in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+                info.compress_type, info.create_system = zipfile.ZIP_DEFLATED, 3
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, files[name])
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"--bundle {path}: cannot write: {exc.strerror or exc}") from None
+    return path
+
+
+@dataclass
+class Problem:
+    kind: str  # altered, missing, added, bad signature, chain broken
+    name: str
+    detail: str = ""
+
+
+@dataclass
+class Verification:
+    files: int
+    chain_head: str
+    problems: list[Problem] = field(default_factory=list)
+    signed: bool = False
+    fingerprint: str = ""     # of the key the signature was checked against
+    embedded_key: bool = False  # that key came from the bundle itself
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def _read_manifest(archive: zipfile.ZipFile, path: Path) -> tuple[bytes, dict[str, Any]]:
+    try:
+        raw = archive.read(MANIFEST)
+    except KeyError:
+        raise ConfigError(f"{path}: no {MANIFEST}: not an annexscan bundle") from None
+    except (zipfile.BadZipFile, zlib.error) as exc:
+        raise ConfigError(f"{path}: {MANIFEST} unreadable: {exc}") from None
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {MANIFEST} is not JSON: {exc}") from None
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(_MANIFEST_SCHEMA).iter_errors(manifest))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        raise ConfigError(f"{path}: {MANIFEST} is not an annexscan bundle manifest "
+                          f"at {where}: {error.message}")
+    return raw, manifest
+
+
+def _check_files(archive: zipfile.ZipFile, manifest: dict[str, Any]) -> list[Problem]:
+    problems, previous = [], GENESIS
+    names = [info.filename for info in archive.infolist()]
+    listed = {entry["name"] for entry in manifest["files"]}
+    for entry in manifest["files"]:
+        name = entry["name"]
+        if entry["chain"] != chain_hash(previous, entry["sha256"], name):
+            problems.append(Problem("chain broken", name, "entry does not follow the one before "
+                                    "it: an entry was removed, reordered or edited"))
+        previous = entry["chain"]
+        if name not in names:
+            problems.append(Problem("missing", name, "in the manifest, not in the bundle"))
+            continue
+        try:
+            data = archive.read(name)
+        except (zipfile.BadZipFile, zlib.error) as exc:
+            problems.append(Problem("altered", name, f"entry corrupt: {exc}"))
+            continue
+        if _sha256(data) != entry["sha256"] or len(data) != entry["size"]:
+            problems.append(Problem("altered", name, f"sha256 {_sha256(data)}, "
+                                    f"manifest says {entry['sha256']}"))
+    if manifest["chain"]["head"] != previous:
+        last = manifest["files"][-1]["name"] if manifest["files"] else MANIFEST
+        problems.append(Problem("chain broken", last, "the chain head is not this last entry's: "
+                                "entries were removed from the end"))
+    allowed = listed | {MANIFEST} | ({SIGNATURE} if manifest.get("signature") else set())
+    seen: set[str] = set()
+    for name in names:
+        if name not in allowed:
+            problems.append(Problem("added", name, "in the bundle, not in the manifest"))
+        elif name in seen:
+            problems.append(Problem("added", name, "a second entry with the same name"))
+        seen.add(name)
+    return problems
+
+
+def _check_signature(archive: zipfile.ZipFile, raw: bytes, manifest: dict[str, Any],
+                     pubkey: Path | None, result: Verification) -> None:
+    given = load_public_key(pubkey) if pubkey else None
+    header = manifest.get("signature")
+    if not header:
+        if given:
+            result.problems.append(Problem("bad signature", SIGNATURE, "the bundle is not "
+                                           "signed, but --pubkey was given"))
+        return
+    result.signed = True
+    try:
+        signature = base64.b64decode(archive.read(SIGNATURE).strip(), validate=True)
+    except KeyError:
+        result.problems.append(Problem("missing", SIGNATURE, "the manifest says it is signed"))
+        return
+    except (ValueError, zipfile.BadZipFile, zlib.error):
+        signature = b""
+    key = given
+    if key is None:
+        result.embedded_key = True
+        try:
+            key = serialization.load_pem_public_key(archive.read(SIGNER))
+        except (KeyError, ValueError, zipfile.BadZipFile, zlib.error):
+            result.problems.append(Problem("bad signature", SIGNER, "no readable embedded "
+                                           "public key to check the signature with"))
+            return
+        if not isinstance(key, Ed25519PublicKey) or fingerprint(key) != header["fingerprint"]:
+            result.problems.append(Problem("bad signature", SIGNER, "not the key the manifest "
+                                           f"names ({header['fingerprint']})"))
+            return
+    result.fingerprint = fingerprint(key)
+    try:
+        key.verify(signature, raw)
+    except InvalidSignature:
+        result.problems.append(Problem("bad signature", SIGNATURE, "manifest.json was not signed "
+                                       f"by the key {result.fingerprint}"))
+
+
+def verify_bundle(path: Path, pubkey: Path | None = None) -> Verification:
+    """Check every hash, the chain and the signature; ConfigError when not a readable bundle."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except zipfile.BadZipFile as exc:
+        raise ConfigError(f"{path}: not a zip file ({exc}): not an annexscan bundle") from None
+    with archive:
+        raw, manifest = _read_manifest(archive, path)
+        result = Verification(files=len(manifest["files"]), chain_head=manifest["chain"]["head"],
+                              problems=_check_files(archive, manifest))
+        _check_signature(archive, raw, manifest, pubkey, result)
+    return result

@@ -1,0 +1,277 @@
+"""The evidence bundle, built from the real lab report, with real Ed25519 keys (cryptography and
+OpenSSH's ssh-keygen), verified intact, then tampered with one way at a time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+
+from scanner.bundle import PASSPHRASE_ENV, Problem, verify_bundle, write_bundle
+from scanner.bundle_command import add_verify_parser, verify_command
+from scanner.errors import ConfigError
+from scanner.model import ScanResult, Status
+from scanner.reporters import reporters
+from scanner.reporters.load import load_result
+
+SAMPLE = Path(__file__).parent.parent / "reports" / "samples" / "annexscan.json"
+EVIDENCE = "evidence/127.0.0.2/tls.json"
+
+
+def sample_result(tmp_path: Path) -> ScanResult:
+    """The real lab report; summary counts of statuses added after it was recorded are zero."""
+    data = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    for summary in [data["summary"]] + [t["summary"] for t in data["targets"]]:
+        for status in Status:
+            summary.setdefault(status.value, 0)
+    path = tmp_path / "sample.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return load_result(path)
+
+
+def rendered(result: ScanResult) -> dict[str, str]:
+    return {f"annexscan.{ext}": render(result) for ext, render in reporters().values()}
+
+
+def pem_key(tmp_path: Path, name: str = "sign.pem") -> tuple[Path, Path]:
+    """A PKCS8 PEM private key and its PEM public key."""
+    key = Ed25519PrivateKey.generate()
+    private, public = tmp_path / name, tmp_path / (name + ".pub")
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory) -> ScanResult:
+    return sample_result(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture
+def signed(result, tmp_path) -> tuple[Path, Path]:
+    """A signed bundle (with one attestation evidence file) and the signer's public key."""
+    private, public = pem_key(tmp_path)
+    attachment = tmp_path / "backup-procedure.txt"
+    attachment.write_text("Backups are tested every quarter.\n")
+    bundle = write_bundle(result, tmp_path / "out" / "bundle.zip", rendered(result),
+                          [attachment], private)
+    return bundle, public
+
+
+def rewrite(bundle: Path, change) -> None:
+    """Rewrite the zip with change(name, data) -> data or None (drop); valid CRCs, so only the
+    manifest can tell."""
+    with zipfile.ZipFile(bundle) as archive:
+        entries = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            data = change(name, data)
+            if data is not None:
+                archive.writestr(name, data)
+
+
+def run_verify(bundle: Path, *extra: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser()
+    add_verify_parser(parser.add_subparsers())
+    console = Console(record=True, width=200)
+    code = verify_command(parser.parse_args(["verify", str(bundle), *extra]), console)
+    return code, console.export_text()
+
+
+def test_signed_bundle_is_intact_and_complete(signed, result):
+    bundle, public = signed
+    code, out = run_verify(bundle, "--pubkey", str(public))
+    assert code == 0, out
+    assert "intact" in out and "signature checked against --pubkey (SHA256:" in out
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+        assert json.loads(archive.read("result.json")) == json.loads(
+            rendered(result)["annexscan.json"])
+        assert archive.read("evidence/127.0.0.3/nmap.xml").startswith(b"<?xml")
+        assert json.loads(archive.read("evidence/127.0.0.2/host.json")) == \
+            result.targets[0].evidence["host"]
+        manifest = json.loads(archive.read("manifest.json"))
+    assert names == sorted(names)
+    for expected in ("result.json", "reports/annexscan.json", "reports/annexscan.xml",
+                     "attestations/backup-procedure.txt", "manifest.json", "manifest.sig",
+                     "signer.pub", "evidence/127.0.0.2/nmap.xml", EVIDENCE):
+        assert expected in names
+    for target in result.targets:
+        for probe in target.evidence:
+            assert f"evidence/{target.address}/{probe}.json" in names
+    assert {f["name"] for f in manifest["files"]} == set(names) - {"manifest.json",
+                                                                   "manifest.sig"}
+    assert not any(b"PRIVATE KEY" in zipfile.ZipFile(bundle).read(n) for n in names)
+
+
+def test_embedded_key_says_trust_rests_on_it(signed):
+    code, out = run_verify(signed[0])
+    assert code == 0
+    assert "embedded in the bundle" in out and "trust rests on that key" in out
+
+
+def test_same_input_same_bytes(result, tmp_path):
+    private, _ = pem_key(tmp_path)
+    first = write_bundle(result, tmp_path / "a.zip", rendered(result), [], private)
+    second = write_bundle(result, tmp_path / "b.zip", rendered(result), [], private)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_one_flipped_byte_names_that_file(signed):
+    bundle, public = signed
+    rewrite(bundle, lambda name, data: data[:100] + bytes([data[100] ^ 1]) + data[101:]
+            if name == EVIDENCE else data)
+    code, out = run_verify(bundle, "--pubkey", str(public))
+    assert code == 1
+    assert [(p.kind, p.name) for p in verify_bundle(bundle, public).problems] == \
+        [("altered", EVIDENCE)]
+    assert f"altered  {EVIDENCE}" in out
+
+
+def test_byte_flipped_in_place_is_caught_by_the_zip_too(signed):
+    """Without rewriting the zip: the stored data no longer matches its CRC or inflates badly."""
+    bundle, public = signed
+    with zipfile.ZipFile(bundle) as archive:
+        info = archive.getinfo(EVIDENCE)
+    raw = bytearray(bundle.read_bytes())
+    raw[info.header_offset + 30 + len(EVIDENCE) + 10] ^= 0xFF  # inside the compressed data
+    bundle.write_bytes(bytes(raw))
+    assert [(p.kind, p.name) for p in verify_bundle(bundle, public).problems] == \
+        [("altered", EVIDENCE)]
+
+
+def test_removed_file_is_missing(signed):
+    bundle, public = signed
+    rewrite(bundle, lambda name, data: None if name == EVIDENCE else data)
+    assert verify_bundle(bundle, public).problems == [
+        Problem("missing", EVIDENCE, "in the manifest, not in the bundle")]
+
+
+def test_added_file_is_added(signed):
+    bundle, public = signed
+    with zipfile.ZipFile(bundle, "a") as archive:
+        archive.writestr("evidence/127.0.0.2/extra.json", "{}")
+    code, out = run_verify(bundle, "--pubkey", str(public))
+    assert code == 1 and "added  evidence/127.0.0.2/extra.json" in out
+
+
+def test_wrong_pubkey_is_bad_signature(signed, tmp_path):
+    _, other = pem_key(tmp_path, "other.pem")
+    problems = verify_bundle(signed[0], other).problems
+    assert [(p.kind, p.name) for p in problems] == [("bad signature", "manifest.sig")]
+
+
+def test_resigned_manifest_with_another_key_is_caught(signed, tmp_path):
+    """Swapping the evidence, manifest, signature and signer.pub for the attacker's own: the
+    embedded key then vouches for itself, which is why --pubkey matters."""
+    bundle, public = signed
+    other, _ = pem_key(tmp_path, "attacker.pem")
+    result = sample_result(tmp_path)
+    result.targets[0].evidence["tls"] = {"forged": True}
+    forged = write_bundle(result, tmp_path / "forged.zip", rendered(result), [], other)
+    assert verify_bundle(forged).intact
+    assert [p.kind for p in verify_bundle(forged, public).problems] == ["bad signature"]
+
+
+def test_unsigned_bundle_uses_the_chain(result, tmp_path):
+    bundle = write_bundle(result, tmp_path / "unsigned.zip", rendered(result), [], None)
+    code, out = run_verify(bundle)
+    assert code == 0 and "unsigned" in out and "hash chain" in out
+    assert "manifest.sig" not in zipfile.ZipFile(bundle).namelist()
+
+    def drop_entry(name: str, data: bytes) -> bytes | None:
+        """Remove a file and its manifest entry consistently: only the chain can tell."""
+        if name == EVIDENCE:
+            return None
+        if name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["files"] = [f for f in manifest["files"] if f["name"] != EVIDENCE]
+            return json.dumps(manifest).encode()
+        return data
+    rewrite(bundle, drop_entry)
+    problems = verify_bundle(bundle).problems
+    assert [p.kind for p in problems] == ["chain broken"]
+    assert problems[0].name > EVIDENCE  # the entry that followed the removed one
+
+
+def test_unsigned_bundle_with_pubkey_fails(result, tmp_path):
+    _, public = pem_key(tmp_path)
+    bundle = write_bundle(result, tmp_path / "unsigned.zip", rendered(result), [], None)
+    assert [p.kind for p in verify_bundle(bundle, public).problems] == ["bad signature"]
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs OpenSSH's ssh-keygen")
+def test_openssh_key_with_passphrase(result, tmp_path, monkeypatch):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret phrase", "-C", "auditor",
+                    "-f", str(key)], check=True)
+    with pytest.raises(ConfigError, match=PASSPHRASE_ENV):
+        write_bundle(result, tmp_path / "b.zip", {}, [], key)
+    monkeypatch.setenv(PASSPHRASE_ENV, "wrong")
+    with pytest.raises(ConfigError, match="passphrase .* is wrong"):
+        write_bundle(result, tmp_path / "b.zip", {}, [], key)
+    monkeypatch.setenv(PASSPHRASE_ENV, "s3cret phrase")
+    bundle = write_bundle(result, tmp_path / "b.zip", {}, [], key)
+    code, out = run_verify(bundle, "--pubkey", str(key.with_suffix(".pub")))
+    assert code == 0, out
+    fingerprint = subprocess.run(["ssh-keygen", "-lf", str(key.with_suffix(".pub"))],
+                                 check=True, capture_output=True, text=True).stdout.split()[1]
+    assert f"({fingerprint})" in out
+    assert fingerprint in zipfile.ZipFile(bundle).read("manifest.json").decode()
+
+
+def test_private_key_in_evidence_refused(result, tmp_path):
+    private, _ = pem_key(tmp_path)
+    leak = sample_result(tmp_path)
+    leak.targets[1].evidence["host"]["keys"] = [{"command": "cat /root/.ssh/id_ed25519",
+                                                 "stdout": private.read_text()}]
+    out = tmp_path / "leak.zip"
+    with pytest.raises(ConfigError, match=r"private key is in evidence/127\.0\.0\.3/host\.json"):
+        write_bundle(leak, out, {}, [], None)
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_signing_key_never_copied(result, tmp_path):
+    private, _ = pem_key(tmp_path)
+    with pytest.raises(ConfigError, match="is the signing key"):
+        write_bundle(result, tmp_path / "b.zip", {}, [private], private)
+
+
+def test_not_a_bundle(tmp_path):
+    text = tmp_path / "notes.zip"
+    text.write_text("not a zip")
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    with pytest.raises(ConfigError, match="not a zip file"):
+        verify_bundle(text)
+    with pytest.raises(ConfigError, match="no manifest.json"):
+        verify_bundle(empty)
+    with pytest.raises(ConfigError, match="cannot read"):
+        verify_bundle(tmp_path / "absent.zip")
+
+
+def test_bad_keys(result, tmp_path, signed):
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_text("ssh-ed25519 AAAA not-a-key\n")
+    with pytest.raises(ConfigError, match="--pubkey .*not a PEM public key"):
+        verify_bundle(signed[0], garbage)
+    with pytest.raises(ConfigError, match="--sign-key .*not a PEM PKCS8 or OpenSSH"):
+        write_bundle(result, tmp_path / "b.zip", {}, [], signed[1])
+    rsa_key = tmp_path / "rsa.pem"
+    rsa_key.write_bytes(rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    with pytest.raises(ConfigError, match="RSAPrivateKey key; expected Ed25519"):
+        write_bundle(result, tmp_path / "b.zip", {}, [], rsa_key)
