@@ -5,11 +5,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# binary:package pairs installed with apt-get when the binary is missing
+# binary-or-file:package pairs installed with apt-get when missing
 SYSTEM_PACKAGES := nmap:nmap /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux \
   ssh-keygen:openssh-client cryptsetup:cryptsetup-bin gpg:gnupg 7z:p7zip-full age:age zip:zip sudo:sudo \
   nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate \
-  unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux
+  unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux \
+  chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
 
 .PHONY: demo test deps system-deps clean
 
@@ -24,7 +25,7 @@ deps: system-deps $(STAMP)
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$bin >/dev/null 2>&1 || [ -x $$bin ] || missing="$$missing $$pkg"; \
+	  command -v $$bin >/dev/null 2>&1 || [ -e $$bin ] || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -1,0 +1,377 @@
+"""The HTML report: one self-contained page an auditor opens in a browser.
+
+Every value from the result is escaped (a hostile server's banner is text, never markup), and a
+Content-Security-Policy forbids every fetch and runs only the page's own filter script (pinned by
+hash), so the page loads nothing from the network even if opened online. Evidence links are
+relative to the bundle root, where this file sits as report.html: evidence/<address>/<probe>.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from collections import Counter
+from typing import Any, Iterable
+from urllib.parse import quote
+
+from scanner import __version__
+from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
+from scanner.reporters.html_template import COLORS, CSS, MEANING, ORDER, SCRIPT, status_css
+
+FORMAT = "html"
+EXTENSION = "html"
+
+SUMMARY_CHARS = 110  # compact JSON shown in a collapsed <details> summary
+TEXT_CHARS = 400     # longer text is collapsed too
+LABEL_CHARS = 46     # section names on the chart's axis (the full name is in a tooltip)
+OUTCOME = {1: "Non-compliant: at least one clause fails or has an expired attestation",
+           3: "Incomplete: no failure, but some clauses could not be checked (error)",
+           0: "No failing clause: automated controls pass; see manual clauses below"}
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def badge(status: Status, text: str | None = None) -> str:
+    label = status.value.replace("_", " ") if text is None else text
+    return (f'<span class="badge b-{status.value}" title="{esc(MEANING[status])}">'
+            f"{esc(label)}</span>")
+
+
+def evidence_href(address: str, probe: str) -> str:
+    return f"evidence/{quote(address, safe='')}/{quote(probe, safe='')}.json"
+
+
+def target_name(target: TargetResult) -> str:
+    """Name, and the address when it differs (escaped)."""
+    if target.target == target.address:
+        return esc(target.target)
+    return f'{esc(target.target)} <span class="addr mono">{esc(target.address)}</span>'
+
+
+def anchor(target: TargetResult, clause: ClauseResult) -> str:
+    return re.sub(r"\s", "_", f"{target.target}/{clause.clause_id}")
+
+
+def section_group(section: str) -> str:
+    """The annex section a clause is charted under: its first reference without qualifiers,
+    e.g. "Art. 11.8 table, row 'X'; Art. 4.5" -> "Art. 11.8", "Annexe 2 §8, 3rd paragraph" ->
+    "Annexe 2 §8", "Annexe I §VIII (traçabilité)" -> "Annexe I §VIII"."""
+    first = re.split(r" \(|, (?=[a-z0-9¶])| table\b", section.split(";")[0])[0].strip()
+    return first or "(no section)"
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def json_block(value: Any) -> str:
+    """Short text as is; anything else collapsed: compact JSON (or the text's start) in the
+    summary, the pretty JSON (or the whole text) when opened."""
+    if value is None:
+        return '<span class="zero">—</span>'
+    if isinstance(value, str):
+        if len(value) <= TEXT_CHARS and "\n" not in value:
+            return esc(value)
+        short, full = value.replace("\n", " "), value
+    else:
+        short = compact(value)
+        full = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    short = short if len(short) <= SUMMARY_CHARS else short[:SUMMARY_CHARS] + " …"
+    return f"<details><summary><code>{esc(short)}</code></summary><pre>{esc(full)}</pre></details>"
+
+
+def table(head: str, rows: list[str], css: str = "") -> str:
+    css = f' class="{css}"' if css else ""
+    return f"<table{css}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _profile_clauses(target: TargetResult, profile_id: str) -> list[ClauseResult]:
+    return [c for c in target.results if c.profile == profile_id]
+
+
+def _counts(clauses: Iterable[ClauseResult]) -> Counter:
+    return Counter(c.status for c in clauses)
+
+
+def _dist(counts: Counter) -> str:
+    total = sum(counts.values()) or 1
+    parts = "".join(f'<span style="width:{100 * counts[s] / total:.2f}%;background:{COLORS[s]}" '
+                    f'title="{esc(s.value)}: {counts[s]}"></span>' for s in ORDER if counts[s])
+    return f'<div class="dist">{parts}</div>'
+
+
+def legend(explained: bool = True) -> str:
+    items = "".join(f"<span>{badge(s)}{esc(MEANING[s]) if explained else ''}</span>"
+                    for s in ORDER)
+    return f'<div class="legend">{items}</div>'
+
+
+def header(result: ScanResult) -> str:
+    code = result.exit_code()
+    failing = sum(result.summary()[s.value] for s in (Status.FAIL, Status.EXPIRED))
+    meta = [("Started", result.started_at), ("Finished", result.finished_at),
+            ("Targets", len(result.targets)),
+            ("Clause results", sum(len(t.results) for t in result.targets)),
+            ("Failing", failing)]
+    for key, value in result.options.items():
+        if value not in (None, "", []):
+            meta.append((re.sub(r"_s$", " (s)", key).replace("_", " "),
+                         ", ".join(map(str, value)) if isinstance(value, list) else value))
+    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in meta)
+    return (f'<header class="top"><div class="inner"><div class="brand">annexscan '
+            f'{esc(__version__)} · compliance evidence report</div>'
+            f'<h1>Contract annex compliance report</h1>'
+            f'<div class="outcome o-{code}">{esc(OUTCOME.get(code, f"exit code {code}"))}'
+            f' (exit code {code})</div><dl class="meta">{items}</dl></div></header>')
+
+
+def profiles_table(result: ScanResult) -> str:
+    rows = []
+    for profile in result.profiles:
+        source = profile.get("source") or {}
+        rows.append("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in (
+            profile.get("id", ""), profile.get("title", ""), source.get("issuer", ""),
+            source.get("title", ""), source.get("version", ""), source.get("date", ""),
+            source.get("document", ""))) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("Profile", "Title", "Issuer", "Source document",
+                                             "Version", "Date", "Source file"))
+    return (f'<section class="card" id="profiles"><h2>Profiles and their source documents</h2>'
+            f"{table(head, rows)}</section>")
+
+
+def summary_table(result: ScanResult) -> str:
+    head = ("<th>Target</th><th>Profile</th>"
+            + "".join(f'<th class="n">{badge(s)}</th>' for s in ORDER)
+            + '<th class="n">Total</th><th>Distribution</th>')
+    rows = []
+    totals: Counter = Counter()
+    for target in result.targets:
+        for profile in result.profiles:
+            counts = _counts(_profile_clauses(target, profile["id"]))
+            totals += counts
+            rows.append(_summary_row(target_name(target), esc(profile["id"]), counts))
+    if len(rows) > 1:
+        rows.append(_summary_row("<strong>All targets</strong>", "", totals))
+    return (f'<section class="card" id="summary"><h2>Summary per target and profile</h2>'
+            f"<p class=\"note\">Clause verdicts. A clause takes the worst status of its controls; "
+            f"fail and expired count as failures.</p>{legend()}{table(head, rows)}</section>")
+
+
+def _summary_row(target_cell: str, profile_cell: str, counts: Counter) -> str:
+    cells = "".join('<td class="n zero">0</td>' if not counts[s] else
+                    f'<td class="n">{badge(s, str(counts[s]))}</td>' for s in ORDER)
+    return (f"<tr><td>{target_cell}</td><td>{profile_cell}</td>{cells}"
+            f'<td class="n">{sum(counts.values())}</td><td>{_dist(counts)}</td></tr>')
+
+
+def chart(result: ScanResult, profile: dict[str, Any]) -> str:
+    """Horizontal stacked bars: clause results per annex section (all targets), worst first."""
+    groups: dict[str, Counter] = {}
+    for target in result.targets:
+        for clause in _profile_clauses(target, profile["id"]):
+            groups.setdefault(section_group(clause.section), Counter())[clause.status] += 1
+    if not groups:
+        return ""
+    longest = max(len(name) for name in groups)
+    label_w, bar_w, row_h, top = min(330, 16 + 7 * min(longest, LABEL_CHARS)), 760, 24, 26
+    scale = bar_w / max(sum(c.values()) for c in groups.values())
+    height = top + row_h * len(groups) + 8
+    parts = [f'<svg class="chart" role="img" '
+             f'viewBox="0 0 {label_w + bar_w + 50} {height}" '
+             f'aria-label="Statuses per annex section, profile {esc(profile["id"])}">']
+    step = max(1, round(max(sum(c.values()) for c in groups.values()) / 8))
+    for tick in range(0, int(bar_w / scale) + 1, step):
+        x = label_w + tick * scale
+        parts.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 6}"/>'
+                     f'<text x="{x:.1f}" y="{top - 10}" text-anchor="middle">{tick}</text>')
+    for row, (name, counts) in enumerate(groups.items()):
+        y = top + row * row_h
+        label = name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…"
+        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
+                     f"<title>{esc(name)}</title>{esc(label)}</text>")
+        x = float(label_w)
+        for status in ORDER:
+            if not counts[status]:
+                continue
+            width = counts[status] * scale
+            parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{width:.1f}" height="{row_h - 6}" '
+                         f'fill="{COLORS[status]}"><title>{esc(name)}: {counts[status]} '
+                         f"{esc(status.value)}</title></rect>")
+            if width >= 16:
+                dark = " dk" if status in (Status.MANUAL, Status.NOT_APPLICABLE) else ""
+                parts.append(f'<text class="in{dark}" x="{x + width / 2:.1f}" y="{y + 15}" '
+                             f'text-anchor="middle">{counts[status]}</text>')
+            x += width
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + 15}">{sum(counts.values())}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def charts(result: ScanResult) -> str:
+    body = "".join(f"<h3>{esc(p['id'])}: {esc(p.get('title', ''))}</h3>{chart(result, p)}"
+                   for p in result.profiles)
+    return (f'<section class="card" id="chart"><h2>Statuses per annex section</h2>'
+            f'<p class="note">Clause results of all targets, grouped by the first section each '
+            f"clause cites (hover a bar for its name and count).</p>{legend(False)}{body}"
+            "</section>")
+
+
+def matrix(result: ScanResult) -> str:
+    """Clause x target grid of verdicts, each linking to the clause's details."""
+    blocks = []
+    for profile in result.profiles:
+        first: dict[str, ClauseResult] = {}  # every clause of any target, in profile order
+        for target in result.targets:
+            for clause in _profile_clauses(target, profile["id"]):
+                first.setdefault(clause.clause_id, clause)
+        head = "<th>Clause</th><th>Title</th>" + "".join(
+            f"<th>{esc(t.target)}</th>" for t in result.targets)
+        rows = []
+        for clause in first.values():
+            cells = []
+            for target in result.targets:
+                found = next((c for c in target.results if c.clause_id == clause.clause_id
+                              and c.profile == clause.profile), None)
+                link = esc(quote(anchor(target, found), safe="/:@")) if found else ""
+                cells.append(f'<td><a href="#{link}">{badge(found.status)}</a></td>' if found
+                             else "<td></td>")
+            rows.append(f'<tr><td class="mono">{esc(clause.clause_id)}</td>'
+                        f"<td>{esc(clause.title)}</td>{''.join(cells)}</tr>")
+        blocks.append(f"<h3>{esc(profile['id'])}</h3>{table(head, rows, 'matrix')}")
+    return (f'<section class="card" id="matrix"><h2>Verdict matrix</h2>'
+            f"<p class=\"note\">Every clause against every target; a verdict links to its "
+            f"details below.</p>{''.join(blocks)}</section>")
+
+
+def filters(result: ScanResult) -> str:
+    boxes = "".join(f'<label><input type="checkbox" name="status" value="{s.value}" checked> '
+                    f"{badge(s)}</label>" for s in ORDER)
+    options = "".join(f'<option value="{esc(t.target)}">{esc(t.target)}</option>'
+                      for t in result.targets)
+    return (f'<div class="filters" id="filters" hidden><strong>Filter</strong>{boxes}'
+            f'<label>target <select><option value="">all targets</option>{options}</select></label>'
+            f'<span id="shown" class="note"></span></div>')
+
+
+def target_section(index: int, target: TargetResult, result: ScanResult) -> str:
+    probes = "".join(
+        f'<tr><td class="mono">{esc(name)}</td>'
+        f'<td class="n">{esc(info.get("duration_s", ""))} s</td>'
+        f"<td>{esc(info['error']) if info.get('error') else 'ok'}</td>"
+        f'<td><a href="{esc(evidence_href(target.address, name))}">'
+        f"{esc(evidence_href(target.address, name))}</a></td></tr>"
+        for name, info in target.probes.items())
+    body = [f'<section class="card target" id="target-{index}" data-target="{esc(target.target)}">'
+            f"<h2>Target {target_name(target)}</h2>"]
+    if probes:
+        body.append(table('<th>Probe</th><th class="n">Duration</th><th>Outcome</th>'
+                          "<th>Raw evidence</th>", [probes], "probes"))
+    for profile in result.profiles:
+        clauses = _profile_clauses(target, profile["id"])
+        body.append(f"<h3>{esc(profile['id'])}: {len(clauses)} clause(s)</h3>")
+        body.extend(clause_article(target, clause) for clause in clauses)
+    body.append("</section>")
+    return "".join(body)
+
+
+def clause_article(target: TargetResult, clause: ClauseResult) -> str:
+    parts = [f'<article class="clause s-{clause.status.value}" id="{esc(anchor(target, clause))}" '
+             f'data-status="{clause.status.value}" data-target="{esc(target.target)}"><header>'
+             f'{badge(clause.status)}<span class="cid">{esc(clause.clause_id)}</span>'
+             f'<span class="ctitle">{esc(clause.title)}</span>'
+             f'<span class="section">{esc(clause.section)}</span></header>'
+             f'<div class="req"><span class="label">Requirement</span>'
+             f"{esc(clause.requirement)}</div>"]
+    if clause.controls:
+        parts.append(controls_table(target, clause.controls))
+    if clause.attest:
+        parts.append(f'<div class="box attest"><span class="label">To attest</span>'
+                     f"{esc(clause.attest)}</div>")
+    if clause.attestation:
+        parts.append(record_box("Attestation", "attestation", clause.attestation, ATTESTATION))
+    if clause.waiver:
+        parts.append(record_box("Waiver", "waiver", clause.waiver, WAIVER))
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def controls_table(target: TargetResult, controls: list[ControlResult]) -> str:
+    rows = []
+    for control in controls:
+        links = " ".join(f'<a href="{esc(evidence_href(target.address, p))}">{esc(p)}</a>'
+                         for p in control.evidence.get("probes", []))
+        took = control.duration_s + control.probe_duration_s
+        rows.append(f'<tr><td><span class="mono">{esc(control.control_id)}</span><br>'
+                    f'{esc(control.title)}<br><span class="sev">severity {esc(control.severity)}'
+                    + (f" · {took:.2f} s" if took else "") + "</span></td>"
+                    f"<td>{badge(control.status)}</td><td>{json_block(control.expected)}</td>"
+                    f"<td>{json_block(control.observed)}</td><td>{esc(control.reason)}</td>"
+                    f"<td>{links}</td></tr>")
+    return ('<table class="controls"><colgroup><col style="width:20%"><col style="width:11%">'
+            '<col style="width:20%"><col style="width:24%"><col style="width:18%">'
+            '<col style="width:7%"></colgroup><thead><tr><th>Control</th><th>Status</th>'
+            "<th>Expected</th><th>Observed</th><th>Reason</th><th>Evidence</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+ATTESTATION = (("attested_by", "Attested by"), ("role", "Role"), ("date", "Date"),
+               ("statement", "Statement"), ("evidence", "Evidence references"),
+               ("targets", "Targets"))
+WAIVER = (("clause", "Clause"), ("control", "Control"), ("justification", "Justification"),
+          ("approver", "Approver"), ("targets", "Targets"))
+SHOWN_APART = ("clause", "expires", "expires_at", "expired", "expiry_note")
+
+
+def record_box(title: str, kind: str, record: dict[str, Any],
+               fields: tuple[tuple[str, str], ...]) -> str:
+    """An attestation or waiver: its known fields, its expiry, then any other field as is
+    (the clause is the article's own, unless `fields` names it)."""
+    rows = [(label, _value(record[key])) for key, label in fields if key in record]
+    expiry = esc(record.get("expires", ""))
+    if record.get("expires_at") and record.get("expires_at") != record.get("expires"):
+        expiry += f' <span class="note">(= {esc(record["expires_at"])})</span>'
+    if record.get("expiry_note"):
+        expiry += f' <span class="note">{esc(record["expiry_note"])}</span>'
+    lapsed = bool(record.get("expired"))
+    if lapsed:
+        expiry += (' <span class="warn">EXPIRED: '
+                   + ("counts as a failure" if kind == "attestation" else "no longer applies")
+                   + "</span>")
+    rows.append(("Expires", expiry))
+    known = {key for key, _ in fields} | set(SHOWN_APART)
+    rows += [(key, _value(value)) for key, value in record.items() if key not in known]
+    items = "".join(f"<dt>{esc(label)}</dt><dd>{value}</dd>" for label, value in rows)
+    return (f'<div class="box {kind}{" lapsed" if lapsed else ""}"><span class="label">'
+            f"{esc(title)}</span><dl>{items}</dl></div>")
+
+
+def _value(value: Any) -> str:
+    """A record field as text; URLs stay plain text (the page links to nothing outside)."""
+    if isinstance(value, list):
+        return "<br>".join(f"<code>{esc(v)}</code>" for v in value)
+    return esc(value) if isinstance(value, str) else json_block(value)
+
+
+def render(result: ScanResult) -> str:
+    script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+    policy = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+              "img-src data:; base-uri 'none'; form-action 'none'")
+    names = ", ".join(p.get("id", "") for p in result.profiles)
+    targets = "".join(target_section(i, t, result) for i, t in enumerate(result.targets))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>annexscan report: {esc(names)} ({esc(result.started_at)})</title>"
+            f"<style>{CSS}{status_css()}</style></head><body>{header(result)}<main>"
+            f"{profiles_table(result)}{summary_table(result)}{charts(result)}{matrix(result)}"
+            f"{filters(result)}{targets}"
+            f"<footer>Generated by annexscan {esc(__version__)}. Times are ISO 8601 as recorded "
+            "by the scanner; an expiry given without a time is the end of that day, UTC. Raw "
+            "evidence links are relative to the bundle root (evidence/&lt;address&gt;/&lt;probe&gt;"
+            ".json); this page loads nothing from the network.</footer></main>"
+            f"<script>{SCRIPT}</script></body></html>\n")
