@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from scanner import __version__
 from scanner.errors import ConfigError
+from scanner.layout import attestation_path, evidence_dir, evidence_path, safe
 from scanner.model import ScanResult
 from scanner.reporters import json_report
 
@@ -42,7 +43,6 @@ GENESIS = "0" * 64
 PASSPHRASE_ENV = "ANNEXSCAN_SIGN_PASSPHRASE"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----|PuTTY-User-Key-File-\d")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 _MANIFEST_SCHEMA = {
     "type": "object",
@@ -130,10 +130,10 @@ def _evidence_files(result: ScanResult) -> dict[str, bytes]:
     """Raw evidence per target and probe; the nmap XML also on its own, as nmap wrote it."""
     files = {}
     for target in result.targets:
-        folder = f"evidence/{_UNSAFE.sub('_', target.address)}"
+        folder = evidence_dir(target.address)
         for probe, evidence in target.evidence.items():
             text = json.dumps(evidence, indent=2, ensure_ascii=False, default=str) + "\n"
-            _add(files, f"{folder}/{_UNSAFE.sub('_', probe)}.json", text.encode())
+            _add(files, evidence_path(target.address, probe), text.encode())
         xml = target.evidence.get("ports", {}).get("nmap_xml")
         if xml:
             _add(files, f"{folder}/nmap.xml", _xml_bytes(xml))
@@ -164,7 +164,7 @@ def _bundle_files(result: ScanResult, rendered: dict[str, str],
                   attachments: list[Path], sign_key: Path | None) -> dict[str, bytes]:
     files = {"result.json": json_report.render(result).encode()}
     for name, text in rendered.items():
-        if not name or name in (".", "..") or _UNSAFE.search(name):
+        if not name or name in (".", "..") or safe(name) != name:
             raise ConfigError(f"bundle: report name {name!r} is not a plain file name")
         _add(files, f"reports/{name}", text.encode())
     for name, data in _evidence_files(result).items():
@@ -179,7 +179,7 @@ def _bundle_files(result: ScanResult, rendered: dict[str, str],
         except OSError as exc:
             raise ConfigError(f"attestation evidence {path}: cannot read: "
                               f"{exc.strerror or exc}") from None
-        _add(files, f"attestations/{_UNSAFE.sub('_', path.name)}", data)
+        _add(files, attestation_path(path.name), data)
     leaking = sorted(name for name, data in files.items() if _PRIVATE_KEY.search(data))
     if leaking:
         raise ConfigError("bundle not written: a private key is in " + ", ".join(leaking) +

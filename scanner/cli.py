@@ -31,7 +31,8 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
     parser.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
                         help="where to write the reports")
     parser.add_argument("--format", default="json,junit", metavar="LIST",
-                        help="report formats, comma-separated: json, junit (default: json,junit)")
+                        help="report formats, comma-separated: json, junit, sarif, html, csv, "
+                        "oscal (default: json,junit)")
     parser.add_argument("--ca-bundle", type=Path, metavar="PEM",
                         help="trust these CAs instead of the default store for tls.certificate")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Per profile: clauses, automated, mixed, manual.")
     coverage.add_argument("profiles", nargs="*", metavar="ID|PATH",
                           help="profiles (default: every built-in)")
+    from scanner.oscal_command import add_export_parser
+    add_export_parser(psub)
 
     controls = sub.add_parser("controls", help="the control catalog",
                               description="Inspect the control catalog.")
@@ -103,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # command -> (module, parser adder); each module's `<command>_command(args, console)` runs it.
-EXTRA_COMMANDS = {"verify": ("scanner.bundle_command", "add_verify_parser"),
+EXTRA_COMMANDS = {"report": ("scanner.report_command", "add_report_parser"),
+                  "verify": ("scanner.bundle_command", "add_verify_parser"),
                   "diff": ("scanner.diff", "add_diff_parser")}
 
 

@@ -153,6 +153,9 @@ def profiles_command(args: argparse.Namespace, console: Console) -> int:
                           highlight=False)
     elif args.action == "coverage":
         coverage_table(args.profiles or builtin_profile_ids(), catalog, console)
+    elif args.action == "export":
+        from scanner.oscal_command import profiles_export_command
+        return profiles_export_command(args, console)
     return 0
 
 

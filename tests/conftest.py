@@ -13,6 +13,7 @@ from scanner.profiles import load_profile
 from scanner.targets import Target
 
 DATA = Path(__file__).parent / "data"
+SAMPLE = Path(__file__).parent.parent / "reports" / "samples" / "annexscan.json"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 
@@ -46,3 +47,10 @@ def control_result(scan: ScanResult, address: str, control_id: str) -> ControlRe
     target = next(t for t in scan.targets if t.address == address)
     return next(c for clause in target.results for c in clause.controls
                 if c.control_id == control_id)
+
+
+def sample_result() -> ScanResult:
+    """The real lab report kept in reports/samples (two hosts, 3douest, host checks)."""
+    from scanner.reporters.load import load_result
+
+    return load_result(SAMPLE)

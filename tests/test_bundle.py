@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from conftest import sample_result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,23 +21,10 @@ from rich.console import Console
 from scanner.bundle import PASSPHRASE_ENV, Problem, verify_bundle, write_bundle
 from scanner.bundle_command import add_verify_parser, verify_command
 from scanner.errors import ConfigError
-from scanner.model import ScanResult, Status
+from scanner.model import ScanResult
 from scanner.reporters import reporters
-from scanner.reporters.load import load_result
 
-SAMPLE = Path(__file__).parent.parent / "reports" / "samples" / "annexscan.json"
 EVIDENCE = "evidence/127.0.0.2/tls.json"
-
-
-def sample_result(tmp_path: Path) -> ScanResult:
-    """The real lab report; summary counts of statuses added after it was recorded are zero."""
-    data = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    for summary in [data["summary"]] + [t["summary"] for t in data["targets"]]:
-        for status in Status:
-            summary.setdefault(status.value, 0)
-    path = tmp_path / "sample.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return load_result(path)
 
 
 def rendered(result: ScanResult) -> dict[str, str]:
@@ -56,7 +45,7 @@ def pem_key(tmp_path: Path, name: str = "sign.pem") -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory) -> ScanResult:
-    return sample_result(tmp_path_factory.mktemp("sample"))
+    return sample_result()
 
 
 @pytest.fixture
@@ -178,7 +167,7 @@ def test_resigned_manifest_with_another_key_is_caught(signed, tmp_path):
     embedded key then vouches for itself, which is why --pubkey matters."""
     bundle, public = signed
     other, _ = pem_key(tmp_path, "attacker.pem")
-    result = sample_result(tmp_path)
+    result = sample_result()
     result.targets[0].evidence["tls"] = {"forged": True}
     forged = write_bundle(result, tmp_path / "forged.zip", rendered(result), [], other)
     assert verify_bundle(forged).intact
@@ -234,7 +223,7 @@ def test_openssh_key_with_passphrase(result, tmp_path, monkeypatch):
 
 def test_private_key_in_evidence_refused(result, tmp_path):
     private, _ = pem_key(tmp_path)
-    leak = sample_result(tmp_path)
+    leak = sample_result()
     leak.targets[1].evidence["host"]["keys"] = [{"command": "cat /root/.ssh/id_ed25519",
                                                  "stdout": private.read_text()}]
     out = tmp_path / "leak.zip"

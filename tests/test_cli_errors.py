@@ -107,7 +107,8 @@ def test_missing_nmap_names_the_package(tmp_path):
 @pytest.mark.parametrize("argv", [[], ["scan"], ["profiles"], ["profiles", "list"],
                                   ["profiles", "show"], ["profiles", "validate"],
                                   ["profiles", "coverage"], ["controls"], ["controls", "list"],
-                                  ["demo"]])
+                                  ["demo"], ["report"], ["verify"], ["diff"],
+                                  ["profiles", "export"]])
 def test_every_command_has_help(argv):
     proc = subprocess.run([sys.executable, "-m", "scanner", *argv, "--help"],
                           capture_output=True, text=True, timeout=60)

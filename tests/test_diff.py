@@ -15,7 +15,7 @@ from scanner.diff import RANK, add_diff_parser, diff_command, diff_results, judg
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, Status, combine
 from scanner.reporters.json_report import render
-from test_bundle import sample_result
+from conftest import sample_result
 
 
 def clause(result: ScanResult, address: str, status: Status, skip: int = 0):
@@ -27,7 +27,7 @@ def clause(result: ScanResult, address: str, status: Status, skip: int = 0):
 def pair(tmp_path_factory) -> tuple[ScanResult, ScanResult, dict[str, str]]:
     """OLD is the lab report; NEW regresses, improves, changes and drops clauses of 127.0.0.2
     and adds a target. Returns both and the expected kind per edited clause id."""
-    old = sample_result(tmp_path_factory.mktemp("diff"))
+    old = sample_result()
     new = copy.deepcopy(old)
     edits = [(Status.PASS, 0, Status.FAIL, "regressed"),
              (Status.PASS, 1, Status.MANUAL, "regressed"),

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from scanner import __version__
+from scanner.layout import evidence_path
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
 from scanner.reporters.html_template import COLORS, CSS, MEANING, ORDER, SCRIPT, status_css
 
@@ -43,7 +44,7 @@ def badge(status: Status, text: str | None = None) -> str:
 
 
 def evidence_href(address: str, probe: str) -> str:
-    return f"evidence/{quote(address, safe='')}/{quote(probe, safe='')}.json"
+    return quote(evidence_path(address, probe))
 
 
 def target_name(target: TargetResult) -> str:

@@ -1,0 +1,46 @@
+"""`annexscan profiles export ID|PATH --format oscal [-o FILE]`: a profile as an OSCAL catalog."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from scanner.catalog import load_catalog
+from scanner.errors import ConfigError
+from scanner.oscal import render_catalog
+from scanner.profiles import load_profile
+
+EXPORT_FORMATS = ("oscal",)
+
+
+def add_export_parser(profiles_subparsers: argparse._SubParsersAction) -> None:
+    export = profiles_subparsers.add_parser(
+        "export", help="write a profile as an OSCAL catalog",
+        description="Write a profile as an OSCAL catalog (JSON): a group per annex section, a "
+        "control per clause with its requirement as the statement <control-id>_smt and how it "
+        "is verified as assessment methods. The findings of `--format oscal` reports point at "
+        "these statements. Clause ids become lowercase OSCAL tokens (3DOUEST-11.3-PORTS -> "
+        "clause-3douest-11.3-ports); the original id is kept in the control's label.")
+    export.add_argument("profile", metavar="ID|PATH", help="built-in profile id or profile file")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                        help="export format: oscal (an OSCAL catalog in JSON)")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write to FILE (default: standard output)")
+
+
+def profiles_export_command(args: argparse.Namespace, console: Console) -> int:
+    catalog = load_catalog()
+    profile = load_profile(args.profile, catalog)
+    text = render_catalog(profile, catalog)
+    if args.output is None:
+        console.file.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"-o {args.output}: cannot write: {exc.strerror or exc}") from None
+    console.print(f"wrote {args.output}: OSCAL catalog of profile '{profile.id}', "
+                  f"{len(profile.clauses)} controls", highlight=False, markup=False)
+    return 0

@@ -1,0 +1,39 @@
+"""The `report` command: re-render any format from a saved JSON result, without scanning."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from scanner.errors import ConfigError
+from scanner.reporters import parse_formats, render_all, reporters, write_reports
+from scanner.reporters.load import load_result
+
+
+def add_report_parser(sub: argparse._SubParsersAction) -> None:
+    names = ", ".join(reporters())
+    parser = sub.add_parser(
+        "report", help="re-render reports from a saved JSON result",
+        description="Read a JSON result written by `scan` (checked against the report schema) "
+        "and write it again in the requested formats; nothing is scanned.",
+        epilog="exit codes:\n  0  reports written\n  2  unreadable or invalid RESULT.json, "
+        "or an unknown format", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("result", type=Path, metavar="RESULT.json")
+    parser.add_argument("--format", default=",".join(reporters()), metavar="LIST",
+                        help=f"report formats, comma-separated (default: all of {names})")
+    parser.add_argument("-o", "--output-dir", type=Path, required=True, metavar="DIR",
+                        help="where to write the reports (annexscan.<extension>)")
+
+
+def report_command(args: argparse.Namespace, console: Console) -> int:
+    formats = parse_formats(args.format)
+    rendered = render_all(load_result(args.result), formats)
+    if any((args.output_dir / name).resolve() == args.result.resolve() for name in rendered):
+        raise ConfigError(f"{args.result}: would be overwritten by its own re-rendering; "
+                          "pick another --output-dir")
+    for path in write_reports(rendered, args.output_dir):
+        console.print(f"wrote {escape(str(path))}", highlight=False)
+    return 0

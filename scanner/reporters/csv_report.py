@@ -1,0 +1,55 @@
+"""CSV for spreadsheets: one row per target x clause (RFC 4180 quoting, UTF-8, CRLF rows).
+
+Multi-valued cells (controls, reasons) hold one item per line inside the quoted cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from scanner.model import ClauseResult, ScanResult
+
+FORMAT = "csv"
+EXTENSION = "csv"
+COLUMNS = ["target", "address", "profile", "clause_id", "section", "title", "status", "controls",
+           "reasons", "attestation", "waiver", "requirement"]
+# A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render(result: ScanResult) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for target in result.targets:
+        for clause in target.results:
+            row = {"target": target.target, "address": target.address, **_clause_cells(clause)}
+            writer.writerow({key: _cell(value) for key, value in row.items()})
+    return out.getvalue()
+
+
+def _clause_cells(clause: ClauseResult) -> dict[str, str]:
+    return {
+        "profile": clause.profile, "clause_id": clause.clause_id, "section": clause.section,
+        "title": clause.title, "status": clause.status.value,
+        "controls": "\n".join(f"{c.control_id}:{c.status.value}" for c in clause.controls),
+        "reasons": "\n".join(f"{c.control_id}: {c.reason}" for c in clause.controls if c.reason),
+        "attestation": _record(clause.attestation, "attested_by", "role"),
+        "waiver": _record(clause.waiver, "approver", "justification"),
+        "requirement": clause.requirement,
+    }
+
+
+def _record(record: dict[str, Any] | None, who: str, detail: str) -> str:
+    """`who (detail), expires X` plus `EXPIRED` when the record no longer applies."""
+    if not record:
+        return ""
+    expiry = record.get("expires_at") or record.get("expires", "")
+    return (f"{record.get(who, '')} ({record.get(detail, '')}), expires {expiry}"
+            + (" EXPIRED" if record.get("expired") else ""))
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value

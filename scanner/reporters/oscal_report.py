@@ -1,0 +1,315 @@
+"""OSCAL assessment-results (JSON): a finding per target x clause, targeting the clause's statement
+in the catalog `annexscan profiles export ID --format oscal` writes (`<control-id>_smt`), resting
+on observations: one per target x control result (method TEST: a probe ran), plus one per manual
+clause for its attestation (INTERVIEW, and EXAMINE when it cites evidence) or its absence.
+
+OSCAL's objective status is only satisfied or not-satisfied; annexscan's statuses map so that
+nothing unverified reads as satisfied (the annexscan status stays in the `status` prop):
+- pass, attested: satisfied (reason pass);
+- fail, expired attestation: not-satisfied (reason fail);
+- error, manual: not-satisfied (reason other): no determination was made, and an assessor
+  does not call an objective satisfied that nobody checked; the remarks say why;
+- waived: not-satisfied (reason fail), because the requirement is still not met, with a risk
+  in status deviation-approved (the waiver: approver, justification, deadline = expiry); a
+  waiver found expired gives an open risk that says it no longer applies;
+- not_applicable: satisfied (reason other), remarks "not applicable": OSCAL has no such state,
+  and nothing is required of the target.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from trestle.oscal.assessment_results import AssessmentResults, ImportAp, LocalDefinitions1, Result
+from trestle.oscal.common import (
+    AssociatedRisk, BackMatter, ControlSelections, Finding, FindingTarget, InventoryItem,
+    ObjectiveStatus, Observation, Origin, OriginActor, Parties, RelatedObservation,
+    RelevantEvidence, Resource, ReviewedControls, Risk, SelectControlById, Status as ComponentStatus,
+    SubjectReference, SystemComponent)
+
+from scanner import __version__
+from scanner.errors import ConfigError
+from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
+from scanner.layout import attestation_path, evidence_path
+from scanner.oscal import (
+    control_ids, digest, metadata, moment, oneline, prop,
+    serialize, stable_uuid, statement_id)
+from scanner.reporters.json_report import as_dict
+
+FORMAT = "oscal"
+EXTENSION = "oscal.json"
+
+# annexscan status -> (OSCAL objective state, reason, remark)
+OBJECTIVE = {
+    Status.PASS: ("satisfied", "pass", ""),
+    Status.ATTESTED: ("satisfied", "pass", "attested"),
+    Status.NOT_APPLICABLE: ("satisfied", "other", "not applicable"),
+    Status.FAIL: ("not-satisfied", "fail", ""),
+    Status.EXPIRED: ("not-satisfied", "fail", "the attestation has expired"),
+    Status.WAIVED: ("not-satisfied", "fail",
+                    "fails, but the failure is accepted by a waiver (see the related risk)"),
+    Status.ERROR: ("not-satisfied", "other", "could not be evaluated, so it is not shown as met"),
+    Status.MANUAL: ("not-satisfied", "other", "to be attested; no attestation was given"),
+}
+
+
+class _Run:
+    """What every part of one document shares: its scan, its tool, the parties it names."""
+
+    def __init__(self, result: ScanResult):
+        self.key = stable_uuid("scan", result.started_at, result.finished_at)
+        self.collected = moment(result.finished_at, "finished_at")
+        self.tool = stable_uuid("component", "annexscan")
+        self.parties: dict[str, Parties] = {}
+
+    def uuid(self, *parts: str) -> str:
+        return stable_uuid(self.key, *parts)
+
+    def party(self, name: str) -> str:
+        uuid = stable_uuid("party", name)
+        self.parties.setdefault(uuid, Parties(uuid=uuid, type="person", name=oneline(name)))
+        return uuid
+
+    def tool_origin(self) -> Origin:
+        return Origin(actors=[OriginActor(type="tool", actor_uuid=self.tool)])
+
+
+def render(result: ScanResult) -> str:
+    return serialize(assessment_results(result))
+
+
+def assessment_results(result: ScanResult) -> AssessmentResults:
+    if not any(t.results for t in result.targets):
+        raise ConfigError("OSCAL assessment-results: the result judged no clause on any target, "
+                          "and OSCAL needs at least one reviewed control")
+    run = _Run(result)
+    ids = _profile_ids(result)
+    observations: list[Observation] = []
+    findings: list[Finding] = []
+    risks: list[Risk] = []
+    for target in result.targets:
+        subject = SubjectReference(subject_uuid=_item_uuid(target), type="inventory-item")
+        for clause in target.results:
+            seen = [_control_observation(run, target, clause, i, c, subject)
+                    for i, c in enumerate(clause.controls)]
+            if clause.attest:
+                seen.append(_attestation_observation(run, target, clause, subject))
+            risk = _waiver_risk(run, target, clause, seen) if clause.waiver else None
+            observations += seen
+            risks += [risk] if risk else []
+            findings.append(_finding(run, target, clause, ids[clause.profile][clause.clause_id],
+                                     seen, risk))
+    plan = run.uuid("plan")
+    return AssessmentResults(
+        # the same result rendered twice is the same document, hence the same UUID
+        uuid=stable_uuid("assessment-results", digest(as_dict(result))),
+        metadata=metadata(
+            "annexscan assessment: " + "; ".join(p["title"] for p in result.profiles),
+            __version__, run.collected, parties=list(run.parties.values()) or None,
+            props=[prop("generator", f"annexscan {__version__}")]),
+        import_ap=ImportAp(href=f"#{plan}", remarks=(
+            "annexscan keeps no separate OSCAL assessment plan: the plan is the scan itself, "
+            "its profiles and options, described by the back-matter resource referenced here.")),
+        results=[Result(
+            uuid=run.uuid("result"), title=f"annexscan scan of {len(result.targets)} target(s)",
+            description=_summary(result), start=moment(result.started_at, "started_at"),
+            end=run.collected,
+            local_definitions=LocalDefinitions1(
+                components=[_tool_component(run)],
+                inventory_items=[_inventory_item(t) for t in result.targets] or None),
+            reviewed_controls=_reviewed(result, ids),
+            observations=observations or None, risks=risks or None, findings=findings or None)],
+        back_matter=BackMatter(resources=[_plan_resource(plan, result)]
+                               + [_catalog_resource(p) for p in result.profiles]))
+
+
+def _profile_ids(result: ScanResult) -> dict[str, dict[str, str]]:
+    """Per profile: clause id -> control id, in the order the clauses were judged."""
+    clauses: dict[str, dict[str, None]] = {p["id"]: {} for p in result.profiles}
+    for target in result.targets:
+        for clause in target.results:
+            clauses.setdefault(clause.profile, {})[clause.clause_id] = None
+    return {profile: control_ids(ids) for profile, ids in clauses.items()}
+
+
+def _reviewed(result: ScanResult, ids: dict[str, dict[str, str]]) -> ReviewedControls:
+    titles = {p["id"]: p["title"] for p in result.profiles}
+    return ReviewedControls(control_selections=[
+        ControlSelections(
+            description=oneline(f"Clauses of profile {profile}: {titles.get(profile, profile)}"),
+            props=[prop("profile", profile)],
+            include_controls=[SelectControlById(control_id=c, statement_ids=[statement_id(c)])
+                              for c in controls.values()])
+        for profile, controls in ids.items() if controls])
+
+
+def _control_observation(run: _Run, target: TargetResult, clause: ClauseResult, index: int,
+                         control: ControlResult, subject: SubjectReference) -> Observation:
+    probes = [p for p in control.evidence.get("probes", []) if isinstance(p, str)]
+    reason = f": {control.reason}" if control.reason else ""
+    return Observation(
+        uuid=run.uuid(target.address, clause.clause_id, str(index), control.control_id),
+        title=oneline(f"{control.control_id} on {target.target}: {control.status.value}"),
+        description=f"{control.title} ({control.control_id}): {control.status.value}{reason}",
+        props=[prop("clause-id", clause.clause_id), prop("control-id", control.control_id),
+               prop("status", control.status.value), prop("severity", control.severity)],
+        methods=["TEST" if probes else "EXAMINE"], types=["control-objective"],
+        origins=[run.tool_origin()], subjects=[subject],
+        relevant_evidence=[_probe_evidence(target, p) for p in probes] or None,
+        collected=run.collected, remarks=_expected_observed(control))
+
+
+def _expected_observed(control: ControlResult) -> str | None:
+    lines = [f"{label}: {json.dumps(value, ensure_ascii=False, default=str)}"
+             for label, value in (("expected", control.expected), ("observed", control.observed))
+             if value is not None]
+    return "\n\n".join(lines) or None
+
+
+def _probe_evidence(target: TargetResult, probe: str) -> RelevantEvidence:
+    error = (target.probes.get(probe) or {}).get("error")
+    return RelevantEvidence(
+        description=oneline(f"Raw output of the {probe} probe on {target.address}, "
+                            f"{evidence_path(target.address, probe)} in the evidence bundle"
+                            + (f"; the probe failed: {error}" if error else "")),
+        props=[prop("evidence-path", evidence_path(target.address, probe))])
+
+
+def _attestation_observation(run: _Run, target: TargetResult, clause: ClauseResult,
+                             subject: SubjectReference) -> Observation:
+    """Who vouched for a manual clause, when, until when; or that nobody did."""
+    record: dict[str, Any] = clause.attestation or {}
+    common = dict(uuid=run.uuid(target.address, clause.clause_id, "attestation"),
+                  types=["control-objective"], subjects=[subject], collected=run.collected,
+                  props=[prop("clause-id", clause.clause_id), prop("status", clause.status.value)])
+    if not record:
+        return Observation(**common, title=oneline(f"{clause.clause_id} on {target.target}: "
+                                                   "no attestation"),
+                           description=f"No attestation was given. To examine: {clause.attest}",
+                           methods=["EXAMINE"], origins=[run.tool_origin()])
+    until = record.get("expires_at") or record.get("expires", "")
+    expired = (f" It expired on {until}: the clause counts as failed."
+               if clause.status == Status.EXPIRED else "")
+    evidence = [_attested_evidence(ref) for ref in record.get("evidence", [])]
+    return Observation(
+        **common, title=oneline(f"{clause.clause_id} on {target.target}: attested by "
+                                f"{record.get('attested_by', '?')}"),
+        description=oneline(f"Attested by {record.get('attested_by', '?')} "
+                            f"({record.get('role', 'role not given')}) on "
+                            f"{record.get('date', '?')}, valid until {until}: "
+                            f"{record.get('statement', '')}") + expired,
+        methods=["INTERVIEW"] + ["EXAMINE"] * bool(evidence),
+        origins=[Origin(actors=[OriginActor(type="party",
+                                            actor_uuid=run.party(record["attested_by"]))])]
+        if record.get("attested_by") else [run.tool_origin()],
+        relevant_evidence=evidence or None,
+        expires=moment(record["expires_at"], "attestation expires_at")
+        if record.get("expires_at") else None,
+        remarks=record.get("expiry_note"))
+
+
+def _attested_evidence(ref: str) -> RelevantEvidence:
+    if "://" in ref:
+        return RelevantEvidence(href=ref, description="Evidence cited by the attestation")
+    return RelevantEvidence(
+        description=oneline(f"Evidence file cited by the attestation ({ref}), "
+                            f"{attestation_path(ref)} in the evidence bundle"),
+        props=[prop("evidence-path", attestation_path(ref))])
+
+
+def _waiver_risk(run: _Run, target: TargetResult, clause: ClauseResult,
+                 seen: list[Observation]) -> Risk:
+    waiver: dict[str, Any] = clause.waiver or {}
+    until = waiver.get("expires_at") or waiver.get("expires", "?")
+    approver = waiver.get("approver", "?")
+    scope = (f"control {waiver['control']}" if waiver.get("control")
+             else f"clause {waiver.get('clause', clause.clause_id)}")
+    statement = (f"The waiver expired on {until} and no longer applies: the failure stands."
+                 if waiver.get("expired") else
+                 f"The failure of {clause.clause_id} on {target.target} is accepted by "
+                 f"{approver} until {until}; it is still reported, as not satisfied.")
+    return Risk(
+        uuid=run.uuid(target.address, clause.clause_id, "waiver"),
+        title=oneline(f"Waiver of {scope} on {target.target}"
+                      + (" (expired)" if waiver.get("expired") else "")),
+        description=waiver.get("justification") or "no justification given",
+        statement=statement,
+        status="open" if waiver.get("expired") else "deviation-approved",
+        props=[prop("approver", approver), prop("waiver-scope", scope)]
+        + ([prop("expiry-note", waiver["expiry_note"])] if waiver.get("expiry_note") else []),
+        deadline=moment(waiver["expires_at"], "waiver expires_at")
+        if waiver.get("expires_at") else None,
+        related_observations=[RelatedObservation(observation_uuid=o.uuid) for o in seen] or None)
+
+
+def _finding(run: _Run, target: TargetResult, clause: ClauseResult, control_id: str,
+             seen: list[Observation], risk: Risk | None) -> Finding:
+    state, reason, remark = OBJECTIVE[clause.status]
+    why = "; ".join(f"{c.control_id}: {c.reason}" for c in clause.controls
+                    if c.reason and c.status not in (Status.PASS, Status.MANUAL))
+    return Finding(
+        uuid=run.uuid(target.address, clause.clause_id, "finding"),
+        title=oneline(f"{clause.clause_id} on {target.target}: {clause.status.value}"),
+        description=f"{clause.title}. {clause.requirement}",
+        props=[prop("clause-id", clause.clause_id), prop("profile", clause.profile),
+               prop("section", clause.section), prop("status", clause.status.value),
+               prop("target", target.target)],
+        target=FindingTarget(
+            type="statement-id", target_id=statement_id(control_id),
+            title=oneline(f"{clause.clause_id}: {clause.title}"),
+            status=ObjectiveStatus(state=state, reason=reason,
+                                   remarks="; ".join(x for x in (remark, why) if x) or None)),
+        origins=[run.tool_origin()],
+        related_observations=[RelatedObservation(observation_uuid=o.uuid) for o in seen] or None,
+        related_risks=[AssociatedRisk(risk_uuid=risk.uuid)] if risk else None)
+
+
+def _item_uuid(target: TargetResult) -> str:
+    # per subject, not per scan: the same host is the same inventory item in every report
+    return stable_uuid("inventory-item", target.target, target.address)
+
+
+def _inventory_item(target: TargetResult) -> InventoryItem:
+    props = [prop("asset-id", target.target, ns=None)]
+    try:
+        kind = f"ipv{ipaddress.ip_address(target.address).version}-address"
+        props.append(prop(kind, target.address, ns=None))
+    except ValueError:
+        pass  # `local` or a name: the asset-id says it
+    return InventoryItem(uuid=_item_uuid(target), props=props,
+                         description=oneline(f"Scan target {target.target} ({target.address})"))
+
+
+def _tool_component(run: _Run) -> SystemComponent:
+    return SystemComponent(
+        uuid=run.tool, type="software", title="annexscan",
+        description="The scanner that probed the targets and judged every clause.",
+        props=[prop("version", __version__)], status=ComponentStatus(state="operational"))
+
+
+def _summary(result: ScanResult) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in result.summary().items() if n)
+    return oneline(f"Every clause of {', '.join(p['id'] for p in result.profiles)} judged on "
+                   f"{', '.join(t.target for t in result.targets) or 'no target'}: "
+                   f"{counts or 'nothing judged'}.")
+
+
+def _plan_resource(plan: str, result: ScanResult) -> Resource:
+    options = {k: result.options[k] for k in ("probes", "port_spec", "timeout_s")
+               if k in result.options}
+    return Resource(
+        uuid=plan, title="annexscan scan plan",
+        description=oneline(f"The scan stands for the assessment plan: profiles "
+                            f"{', '.join(p['id'] for p in result.profiles)}, options {options}."),
+        props=[prop("profile", p["id"]) for p in result.profiles] or None)
+
+
+def _catalog_resource(profile: dict[str, Any]) -> Resource:
+    return Resource(
+        uuid=stable_uuid("catalog-resource", profile["id"]), title=oneline(profile["title"]),
+        description=oneline(
+            f"The OSCAL catalog the findings' statement ids belong to: `annexscan profiles "
+            f"export {profile['id']} --format oscal`."),
+        props=[prop("profile-id", profile["id"])])

@@ -1,0 +1,174 @@
+"""SARIF 2.1.0 for GitHub code scanning: one rule per control, one result per target x clause x
+control that needs attention.
+
+Only problems become results: failures, errors, waived failures (kept visible, with a
+suppression) and expired attestations. GitHub turns every result into an alert whatever its
+`kind`, so passes, manual clauses and valid attestations would bury the failures; the JSON,
+JUnit and CSV reports carry every verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from scanner import __version__
+from scanner.catalog import load_catalog
+from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult, to_jsonable
+from scanner.profiles import builtin_profile_ids
+from scanner.resources import profiles_dir
+from scanner.yamldoc import load_yaml
+
+FORMAT = "sarif"
+EXTENSION = "sarif"
+SCHEMA_URI = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
+              "sarif-schema-2.1.0.json")
+
+# A clause's attestation has no control of its own: its expiry is reported under this rule.
+ATTESTATION_RULE = "annexscan.attestation"
+_RULE_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+# GitHub ranks security alerts by this score: >= 9 critical, >= 7 high, >= 4 medium, else low.
+_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+_RESULT_LEVEL = {Status.FAIL: "error", Status.EXPIRED: "error", Status.WAIVED: "error",
+                 Status.ERROR: "warning"}
+
+
+def render(result: ScanResult) -> str:
+    return json.dumps(as_dict(result), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def as_dict(result: ScanResult) -> dict[str, Any]:
+    rules = _rules(result)
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    lines = _clause_lines({c.profile for t in result.targets for c in t.results})
+    results = []
+    for target in result.targets:
+        for clause in target.results:
+            line = lines.get((clause.profile, clause.clause_id), 1)
+            for control in clause.controls:
+                if control.status in _RESULT_LEVEL:
+                    results.append(_result(target, clause, control.control_id, index, line,
+                                           control.status, control.reason or control.title,
+                                           {"expected": control.expected,
+                                            "observed": control.observed}))
+            if clause.status == Status.EXPIRED:
+                results.append(_result(target, clause, ATTESTATION_RULE, index, line,
+                                       clause.status, _expiry_message(clause), {}))
+    return {
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "annexscan", "version": __version__, "rules": rules}},
+            "invocations": [{"executionSuccessful": True,
+                             "startTimeUtc": _utc(result.started_at),
+                             "endTimeUtc": _utc(result.finished_at)}],
+            "results": results,
+            "properties": {"profiles": to_jsonable(result.profiles),
+                           "summary": result.summary()},
+        }],
+    }
+
+
+def _rules(result: ScanResult) -> list[dict[str, Any]]:
+    seen: dict[str, ControlResult] = {}
+    for target in result.targets:
+        for clause in target.results:
+            for control in clause.controls:
+                seen.setdefault(control.control_id, control)
+    catalog = load_catalog()
+    rules = []
+    for control_id, control in sorted(seen.items()):
+        # A report from another annexscan version may name a control this catalog lacks.
+        known = catalog.get(control_id) if control_id in catalog else None
+        description = known.description if known else control.title
+        help_text = (f"{description}\n\nPasses when: {known.pass_means.rstrip('.')}.\n"
+                     f"Fails when: {known.fail_means.rstrip('.')}." if known else description)
+        rules.append(_rule(control_id, control.title, description, help_text, control.severity))
+    rules.append(_rule(
+        ATTESTATION_RULE, "Manual clause attested, attestation in force",
+        "An organisational clause that no probe can verify is answered by an attestation: who "
+        "vouches for it, in which role, until when. Past its expiry the clause counts as failed.",
+        "Renew the attestation (--attestations FILE): a new expiry, a fresh statement and "
+        "current evidence from the person accountable for the clause.", "high"))
+    return rules
+
+
+def _rule(rule_id: str, title: str, description: str, help_text: str,
+          severity: str) -> dict[str, Any]:
+    return {
+        "id": rule_id,
+        "name": "".join(part.capitalize() for part in rule_id.replace("_", ".").split(".")),
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": description},
+        "defaultConfiguration": {"level": _RULE_LEVEL.get(severity, "warning")},
+        "help": {"text": help_text},
+        "properties": {"tags": ["security", "compliance"], "severity": severity,
+                       "security-severity": _SECURITY_SEVERITY.get(severity, "5.5")},
+    }
+
+
+def _result(target: TargetResult, clause: ClauseResult, rule_id: str, index: dict[str, int],
+            line: int, status: Status, reason: str, observed: dict[str, Any]) -> dict[str, Any]:
+    properties = {"target": target.target, "address": target.address,
+                  "profile": clause.profile, "clause_id": clause.clause_id,
+                  "section": clause.section, "clause_title": clause.title,
+                  "status": status.value, "clause_status": clause.status.value, **observed}
+    for label, record in (("attestation", clause.attestation), ("waiver", clause.waiver)):
+        if record:
+            properties[label] = record
+    entry: dict[str, Any] = {
+        "ruleId": rule_id,
+        "ruleIndex": index[rule_id],
+        "level": _RESULT_LEVEL[status],
+        "message": {"text": f"{target.target} {clause.clause_id}: {reason}"},
+        "locations": [{
+            # GitHub needs a file and a line: the clause in its profile, relative to the repo.
+            "physicalLocation": {"artifactLocation": {"uri": f"profiles/{clause.profile}.yaml"},
+                                 "region": {"startLine": line}},
+            "logicalLocations": [{"name": clause.clause_id,
+                                  "fullyQualifiedName": f"{target.target}/{clause.clause_id}"}],
+        }],
+        # GitHub matches alerts across runs by this key only, and would otherwise hash the
+        # profile line, merging every target's alert for a clause into one.
+        "partialFingerprints": {"primaryLocationLineHash": _fingerprint(
+            target.target, clause.profile, clause.clause_id, rule_id)},
+        "properties": to_jsonable(properties),
+    }
+    if status == Status.WAIVED and clause.waiver:
+        entry["suppressions"] = [{
+            "kind": "external", "status": "accepted",
+            "justification": str(clause.waiver.get("justification", "")),
+            "properties": {key: clause.waiver[key] for key in ("approver", "expires_at")
+                           if key in clause.waiver}}]
+    return entry
+
+
+def _expiry_message(clause: ClauseResult) -> str:
+    record = clause.attestation or {}
+    return (f"attestation by {record.get('attested_by', '?')} ({record.get('role', '?')}) "
+            f"expired at {record.get('expires_at', record.get('expires', '?'))}")
+
+
+def _fingerprint(*parts: str) -> str:
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+    return f"{digest[:16]}:1"
+
+
+def _clause_lines(profile_ids: set[str]) -> dict[tuple[str, str], int]:
+    """(profile, clause) -> line of the clause's `id:` in the built-in profile file."""
+    lines = {}
+    for profile_id in profile_ids & set(builtin_profile_ids()):
+        doc = load_yaml(profiles_dir() / f"{profile_id}.yaml")
+        for i, clause in enumerate(doc.data.get("clauses", [])):
+            line = doc.line_of(["clauses", i, "id"])
+            if line:
+                lines[(profile_id, clause["id"])] = line
+    return lines
+
+
+def _utc(moment: str) -> str:
+    """SARIF times are UTC with a Z suffix."""
+    parsed = datetime.fromisoformat(moment).astimezone(timezone.utc)
+    return parsed.isoformat(timespec="seconds").replace("+00:00", "Z")
