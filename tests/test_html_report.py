@@ -228,3 +228,19 @@ def test_sample_report_in_headless_chromium(tmp_path):
     # the filter script ran under the page's CSP: the bar is shown and counts every clause
     assert '<div class="filters" id="filters">' in dom
     assert f"{sum(len(t.results) for t in result.targets)} clause result(s) shown" in dom
+
+
+def test_attestation_evidence_links_to_its_copy_in_the_bundle():
+    from scanner.layout import attestation_path
+    from scanner.model import ClauseResult, ScanResult, Status, TargetResult
+    from scanner.reporters.html_report import render
+
+    clause = ClauseResult("P-1", "p", "§1", "Breach", "Breach notice in 24 h.", Status.ATTESTED, [],
+                          "The procedure.", {"attested_by": "A. Auditor", "role": "DPO",
+                                             "expires": "2027-01-01", "statement": "In force.",
+                                             "evidence": ["docs/breach procedure.pdf",
+                                                          "https://intranet.example/x"]})
+    page = render(ScanResult("s", "f", [{"id": "p", "title": "P", "source": {}}],
+                             [TargetResult("h", "127.0.0.2", [clause])]))
+    assert f'href="{attestation_path("docs/breach procedure.pdf")}"' in page
+    assert 'href="https://intranet.example/x"' not in page

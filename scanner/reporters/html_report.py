@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from scanner import __version__
-from scanner.layout import evidence_path
+from scanner.layout import attestation_path, evidence_path
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
 from scanner.reporters.html_template import COLORS, CSS, MEANING, ORDER, SCRIPT, status_css
 
@@ -332,7 +332,8 @@ def record_box(title: str, kind: str, record: dict[str, Any],
                fields: tuple[tuple[str, str], ...]) -> str:
     """An attestation or waiver: its known fields, its expiry, then any other field as is
     (the clause is the article's own, unless `fields` names it)."""
-    rows = [(label, _value(record[key])) for key, label in fields if key in record]
+    rows = [(label, _evidence_refs(record[key]) if key == "evidence" else _value(record[key]))
+            for key, label in fields if key in record]
     expiry = esc(record.get("expires", ""))
     if record.get("expires_at") and record.get("expires_at") != record.get("expires"):
         expiry += f' <span class="note">(= {esc(record["expires_at"])})</span>'
@@ -349,6 +350,13 @@ def record_box(title: str, kind: str, record: dict[str, Any],
     items = "".join(f"<dt>{esc(label)}</dt><dd>{value}</dd>" for label, value in rows)
     return (f'<div class="box {kind}{" lapsed" if lapsed else ""}"><span class="label">'
             f"{esc(title)}</span><dl>{items}</dl></div>")
+
+
+def _evidence_refs(refs: list[str]) -> str:
+    """Local evidence files link to their copy in the bundle; URLs stay plain text."""
+    return "<br>".join(f"<code>{esc(ref)}</code>" if "://" in ref else
+                       f'<a href="{esc(quote(attestation_path(ref)))}"><code>{esc(ref)}</code></a>'
+                       for ref in refs)
 
 
 def _value(value: Any) -> str:
