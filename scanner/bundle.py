@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -35,6 +34,7 @@ from scanner.errors import ConfigError
 from scanner.layout import attestation_path, evidence_dir, evidence_path, safe
 from scanner.model import ScanResult
 from scanner.reporters import json_report
+from scanner.yamldoc import json_path, schema_error
 
 FORMAT = "annexscan-bundle"
 VERSION = 1
@@ -269,12 +269,10 @@ def _read_manifest(archive: zipfile.ZipFile, path: Path) -> tuple[bytes, dict[st
         manifest = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {MANIFEST} is not JSON: {exc}") from None
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(_MANIFEST_SCHEMA).iter_errors(manifest))
+    error = schema_error(manifest, _MANIFEST_SCHEMA)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
         raise ConfigError(f"{path}: {MANIFEST} is not an annexscan bundle manifest "
-                          f"at {where}: {error.message}")
+                          f"at {json_path(error)}: {error.message}")
     return raw, manifest
 
 

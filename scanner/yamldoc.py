@@ -39,12 +39,19 @@ class YamlDoc:
 
     def validate(self, schema: dict) -> None:
         """Raise ConfigError for the first (deepest, best-placed) schema violation."""
-        validator = jsonschema.Draft202012Validator(schema)
-        errors = list(validator.iter_errors(self.data))
-        if not errors:
-            return
-        best = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"{self.where(best.absolute_path)}: {_explain(best)}")
+        best = schema_error(self.data, schema)
+        if best is not None:
+            raise ConfigError(f"{self.where(best.absolute_path)}: {_explain(best)}")
+
+
+def schema_error(data: Any, schema: dict) -> jsonschema.ValidationError | None:
+    """The best-placed violation of `schema` (draft 2020-12), or None when `data` is valid."""
+    return jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data))
+
+
+def json_path(error: jsonschema.ValidationError) -> str:
+    return "/".join(str(p) for p in error.absolute_path) or "(top)"
 
 
 def _child(node: yaml.Node | None, step: Any) -> yaml.Node | None:

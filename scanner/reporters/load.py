@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
-
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
 from scanner.resources import report_schema_path
+from scanner.yamldoc import json_path, schema_error
 
 
 def load_result(path: Path) -> ScanResult:
@@ -21,12 +20,10 @@ def load_result(path: Path) -> ScanResult:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     schema = json.loads(report_schema_path().read_text(encoding="utf-8"))
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(data))
+    error = schema_error(data, schema)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
         raise ConfigError(f"{path}: not an annexscan report (schema {data.get('schema_version')!r})"
-                          f" at {where}: {error.message}")
+                          f" at {json_path(error)}: {error.message}")
     return ScanResult(
         started_at=data["started_at"], finished_at=data["finished_at"],
         profiles=data["profiles"], options=data["options"],
