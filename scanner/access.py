@@ -15,7 +15,7 @@ from typing import Any
 import paramiko
 
 from scanner.errors import ConfigError
-from scanner.transports.ssh import SshAccess, host_config
+from scanner.transports.ssh import SshAccess, host_config, load_key
 
 ENV_PASSPHRASE = "ANNEXSCAN_SSH_PASSPHRASE"
 ENV_SUDO_PASSWORD = "ANNEXSCAN_SUDO_PASSWORD"
@@ -89,7 +89,7 @@ def check_access(access: SshAccess, checked: set[Path]) -> None:
     if not key.is_file():
         raise ConfigError(f"SSH key {key}: file not found")
     try:
-        paramiko.PKey.from_path(key, access.passphrase.encode() if access.passphrase else None)
+        load_key(key, access.passphrase)
     except (paramiko.PasswordRequiredException, TypeError):
         # cryptography raises TypeError for a protected OpenSSH key loaded without a password
         raise ConfigError(f"SSH key {key} is encrypted: set {ENV_PASSPHRASE}") from None

@@ -269,3 +269,19 @@ def test_unknown_host_is_error(catalog, servers):
     empty.write_text("")
     _, verdict = scan_mfa(catalog, servers, MFA_HOST, servers["client"], known=empty)
     assert verdict.status == E and "not in known_hosts" in verdict.reason
+
+
+def test_key_probe_loads_an_encrypted_key_with_its_passphrase(tmp_path):
+    """paramiko 5 wants the passphrase as bytes: a str once crashed the collector."""
+    import subprocess
+
+    from scanner.hostprobes.mfa import ProbeFailure, _load_keys
+    from scanner.transports.ssh import SshAccess
+
+    key = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "open sesame", "-f", str(key)],
+                   check=True)
+    (loaded,) = _load_keys(SshAccess(key_file=key, passphrase="open sesame"), {})
+    assert loaded.get_name() == "ssh-ed25519"
+    with pytest.raises(ProbeFailure, match="encrypted: give its passphrase"):
+        _load_keys(SshAccess(key_file=key), {})

@@ -22,7 +22,7 @@ from scanner.hostprobes.keys import sshd_t
 from scanner.hostprobes.files import Unreadable
 from scanner.hostprobes.passwords import pam_stack
 from scanner.transports.base import HostContext
-from scanner.transports.ssh import SshAccess, host_config
+from scanner.transports.ssh import SshAccess, host_config, load_key
 
 SSHD_SETTINGS = ("authenticationmethods", "usepam", "kbdinteractiveauthentication",
                  "passwordauthentication", "pubkeyauthentication")
@@ -39,9 +39,10 @@ def _load_keys(access: SshAccess, config: dict) -> list[paramiko.PKey]:
     if key_file is None:
         return list(paramiko.Agent().get_keys()) if access.use_agent else []
     try:
-        return [paramiko.PKey.from_path(key_file, access.passphrase)]
-    except paramiko.PasswordRequiredException:
-        raise ProbeFailure(f"the key {key_file} is encrypted: give its passphrase") from None
+        return [load_key(key_file, access.passphrase)]
+    except (paramiko.PasswordRequiredException, TypeError):
+        raise ProbeFailure(f"the key {key_file} is encrypted: give its passphrase "
+                           "(ANNEXSCAN_SSH_PASSPHRASE)") from None
     except (paramiko.SSHException, OSError, ValueError) as exc:
         raise ProbeFailure(f"cannot load the key {key_file}: {exc}") from None
 

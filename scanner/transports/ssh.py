@@ -33,6 +33,12 @@ class SshAccess:
     alias: str | None = None  # the ~/.ssh/config Host entry the target was named by
 
 
+def load_key(path: Path, passphrase: str | None) -> paramiko.PKey:
+    """A private key file. paramiko 5 wants the passphrase as bytes, and raises TypeError (not
+    PasswordRequiredException) for a protected OpenSSH key loaded without one."""
+    return paramiko.PKey.from_path(path, passphrase.encode() if passphrase else None)
+
+
 def host_config(alias: str, config_file: Path | None = None) -> dict:
     """The ~/.ssh/config settings for a host name or alias ({} without a config file)."""
     path = config_file or Path("~/.ssh/config").expanduser()
