@@ -43,7 +43,6 @@ class Profile:
     source: dict[str, str]
     path: Path
     clauses: list[Clause] = field(default_factory=list)
-    extends: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "source": self.source}
@@ -109,7 +108,7 @@ def load_profile(ref: str, catalog: Catalog, _chain: tuple[Path, ...] = (),
     if not clauses:
         raise ConfigError(f"{doc.where(['clauses'])}: profile has no clauses")
     return Profile(id=data["id"], title=data["title"], source=source, path=path,
-                   clauses=clauses, extends=data.get("extends"))
+                   clauses=clauses)
 
 
 def _apply_exclude(clauses: list[Clause], exclude: list[str], doc) -> list[Clause]:

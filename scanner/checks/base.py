@@ -50,14 +50,9 @@ def check(control_id: str) -> Callable[[Check], Check]:
 
 
 def check_registry() -> dict[str, Check]:
-    import importlib
-    import pkgutil
+    from scanner.plugins import submodules
 
-    import scanner.checks as package
-
-    for module in pkgutil.iter_modules(package.__path__):  # importing a module registers it
-        importlib.import_module(f"scanner.checks.{module.name}")
-
+    submodules("scanner.checks")
     return _CHECKS
 
 

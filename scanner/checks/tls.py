@@ -10,7 +10,6 @@ from scanner.probes.service import WELL_KNOWN_TLS_PORTS
 
 VERSIONS = ["SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"]
 NO_TLS = "the target has no open port speaking TLS"
-PortCheck = Callable[[dict[str, Any]], Finding]
 
 
 def per_tls_port(obs: Observations, expected: Any, judge: Callable[[int, dict], Finding],

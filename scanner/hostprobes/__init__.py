@@ -43,9 +43,7 @@ def collector(name: str) -> Callable[[Collector], Collector]:
 
 
 def collector_registry() -> dict[str, Collector]:
-    import importlib
-    import pkgutil
+    from scanner.plugins import submodules
 
-    for module in pkgutil.iter_modules(__path__):  # importing a module registers it
-        importlib.import_module(f"{__name__}.{module.name}")
+    submodules(__name__)
     return _COLLECTORS

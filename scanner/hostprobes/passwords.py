@@ -14,8 +14,6 @@ from scanner.hostprobes.files import Unreadable, list_dir, read_optional
 from scanner.transports.base import HostContext
 
 PAM_DIR = "/etc/pam.d"
-# The stacks `passwd` and logins use: Debian's common-* files, RHEL's system-auth/password-auth.
-PAM_STACKS = ("common-password", "common-auth", "system-auth", "password-auth")
 PWQUALITY = "/etc/security/pwquality.conf"
 FAILLOCK = "/etc/security/faillock.conf"
 PWQUALITY_DEFAULT_MINLEN = 8   # pwquality.conf(5)

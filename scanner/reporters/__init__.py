@@ -18,16 +18,10 @@ Renderer = Callable[[ScanResult], str]
 
 def reporters() -> dict[str, tuple[str, Renderer]]:
     """format name -> (file extension, renderer), JSON first."""
-    import importlib
-    import pkgutil
+    from scanner.plugins import submodules
 
-    import scanner.reporters as package
-
-    found = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        if hasattr(module, "FORMAT"):
-            found[module.FORMAT] = (module.EXTENSION, module.render)
+    found = {module.FORMAT: (module.EXTENSION, module.render)
+             for module in submodules(__name__) if hasattr(module, "FORMAT")}
     return dict(sorted(found.items(), key=lambda item: (item[0] != "json", item[0])))
 
 
