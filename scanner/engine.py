@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -18,7 +19,7 @@ from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult,
                            TargetResult, combine)
 from scanner.probes import ProbeRequest, probe_registry
 from scanner.probes.ports import require_nmap
-from scanner.profiles import Clause, ControlRef, Profile
+from scanner.profiles import ANNEX, Clause, ControlRef, Profile
 from scanner.targets import Target
 from scanner.transports.ssh import SshAccess
 
@@ -132,31 +133,37 @@ def probe_target(job: ScanJob) -> dict[str, ProbeResult]:
 
 def judge_clause(clause: Clause, profile: Profile, job: ScanJob,
                  observations: Observations) -> ClauseResult:
-    controls = []
-    for ref in clause.controls:
-        control = job.plan.catalog.get(ref.control_id)
-        skipped = skip_reason(control.probe, job.target, job.access)
-        if not control.automated or skipped:
-            status = Status.NOT_APPLICABLE if skipped == NO_NETWORK else Status.MANUAL
-            controls.append(ControlResult(ref.control_id, control.title, control.severity,
-                                          status, ref.parameters, expected=control.pass_means,
-                                          reason=skipped or "answered by an attestation"))
-            continue
-        started = time.perf_counter()
-        verdict = evaluate(ref.control_id, observations, ref.parameters)
-        elapsed = round(time.perf_counter() - started, 6)
-        foundation = FOUNDATION if control.probe in NETWORK_PROBES else ()
-        evidence = {"probes": list(dict.fromkeys(
-            p for p in (*foundation, control.probe) if p in observations.results))}
-        probe_time = sum(observations.results[p].duration_s for p in evidence["probes"])
-        controls.append(ControlResult(ref.control_id, control.title, control.severity,
-                                      verdict.status, ref.parameters, verdict.expected,
-                                      verdict.observed, verdict.reason,
-                                      {**evidence, **verdict.evidence}, elapsed,
-                                      round(probe_time, 3)))
-    statuses = [c.status for c in controls] + ([Status.MANUAL] if clause.manual else [])
+    controls = [judge_control(ref, job, observations) for ref in clause.controls]
+    statuses = [c.status for c in controls if c.basis == ANNEX]
     return ClauseResult(clause.id, profile.id, clause.section, clause.title, clause.requirement,
-                        combine(statuses), controls, clause.attest)
+                        combine(statuses + ([Status.MANUAL] if clause.manual else [])),
+                        controls, clause.attest, quote=list(clause.quote))
+
+
+def judge_control(ref: ControlRef, job: ScanJob, observations: Observations) -> ControlResult:
+    """One control's verdict; a failing advice control is `advisory`, never `fail`."""
+    control = job.plan.catalog.get(ref.control_id)
+    made = partial(ControlResult, ref.control_id, control.title, control.severity,
+                   parameters=ref.parameters, basis=ref.basis)
+    skipped = skip_reason(control.probe, job.target, job.access)
+    if not control.automated or skipped:
+        return made(status=Status.NOT_APPLICABLE if skipped == NO_NETWORK else Status.MANUAL,
+                    expected=control.pass_means,
+                    reason=skipped or "answered by an attestation")
+    started = time.perf_counter()
+    verdict = evaluate(ref.control_id, observations, ref.parameters)
+    elapsed = round(time.perf_counter() - started, 6)
+    foundation = FOUNDATION if control.probe in NETWORK_PROBES else ()
+    probes = list(dict.fromkeys(p for p in (*foundation, control.probe)
+                                if p in observations.results))
+    status = verdict.status
+    if status == Status.FAIL and not ref.binding:
+        status = Status.ADVISORY
+    return made(status=status, expected=verdict.expected, observed=verdict.observed,
+                reason=verdict.reason, evidence={"probes": probes, **verdict.evidence},
+                duration_s=elapsed,
+                probe_duration_s=round(sum(observations.results[p].duration_s
+                                           for p in probes), 3))
 
 
 def scan_target(job: ScanJob) -> TargetResult:

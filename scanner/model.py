@@ -16,11 +16,15 @@ class Status(str, Enum):
     ATTESTED = "attested"  # a manual clause answered by a valid attestation
     EXPIRED = "expired"    # its attestation is past expiry: counts as a failure
     WAIVED = "waived"      # a failure covered by a valid waiver: stays visible, does not fail
+    ADVISORY = "advisory"  # an advice control (hardening the annex does not state) that fails:
+                           # shown everywhere, never fails its clause nor raises the exit code
 
 
 # Clause status from its controls: the worst wins, in this order.
+# Advice controls never take part (see ClauseResult.binding), so ADVISORY is not in it.
 _PRECEDENCE = [Status.FAIL, Status.EXPIRED, Status.ERROR, Status.MANUAL, Status.WAIVED,
                Status.ATTESTED, Status.PASS, Status.NOT_APPLICABLE]
+CLAUSE_STATUSES = tuple(_PRECEDENCE)
 FAILING = (Status.FAIL, Status.EXPIRED)
 
 
@@ -31,7 +35,7 @@ def combine(statuses: list[Status]) -> Status:
     for status in _PRECEDENCE:
         if status in statuses:
             return status
-    raise AssertionError(statuses)
+    raise ValueError(f"not clause statuses: {statuses}")
 
 
 @dataclass
@@ -71,6 +75,7 @@ class ControlResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0        # evaluating the observations
     probe_duration_s: float = 0.0  # the probes it rests on (a probe shared by controls counts in each)
+    basis: str = "annex"           # annex: decides the clause; advice: at worst advisory
 
 
 @dataclass
@@ -85,6 +90,14 @@ class ClauseResult:
     attest: str = ""
     attestation: dict[str, Any] | None = None  # who attested, until when (see attestations.py)
     waiver: dict[str, Any] | None = None       # the waiver applied or found expired
+    quote: list[str] = field(default_factory=list)  # the annex's own words, verbatim
+
+    def binding(self) -> list[ControlResult]:
+        """The controls that decide the clause's status (basis: annex)."""
+        return [c for c in self.controls if c.basis == "annex"]
+
+    def advisories(self) -> list[ControlResult]:
+        return [c for c in self.controls if c.status == Status.ADVISORY]
 
 
 @dataclass
@@ -96,9 +109,11 @@ class TargetResult:
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> raw evidence
 
     def counts(self) -> dict[str, int]:
+        """Clauses per status, and `advisory`: the advice controls that failed."""
         counts = {s.value: 0 for s in Status}
         for clause in self.results:
             counts[clause.status.value] += 1
+            counts[Status.ADVISORY.value] += len(clause.advisories())
         return counts
 
 

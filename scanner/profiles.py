@@ -12,10 +12,20 @@ from scanner.resources import profiles_dir
 from scanner.yamldoc import load_json_schema, load_yaml
 
 
+ANNEX, ADVICE = "annex", "advice"
+
+
 @dataclass(frozen=True)
 class ControlRef:
+    """A control in a clause. `basis` annex: the quoted words require it and it decides the
+    clause; advice: hardening the profile adds, which can only ever be advisory."""
     control_id: str
     parameters: dict[str, Any]
+    basis: str = ANNEX
+
+    @property
+    def binding(self) -> bool:
+        return self.basis == ANNEX
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class Clause:
     controls: tuple[ControlRef, ...] = ()
     manual: bool = False
     attest: str = ""
+    quote: tuple[str, ...] = ()  # the annex's own words, verbatim
 
     def automated_controls(self, catalog: Catalog) -> list[ControlRef]:
         return [ref for ref in self.controls if catalog.get(ref.control_id).automated]
@@ -100,11 +111,17 @@ def load_profile(ref: str, catalog: Catalog, _chain: tuple[Path, ...] = (),
                                   f"'{ref['control']}' (see `annexscan controls list`)")
             params = catalog.get(ref["control"]).check_parameters(
                 ref.get("parameters", {}), doc, cpath + ["parameters"])
-            refs.append(ControlRef(ref["control"], params))
+            refs.append(ControlRef(ref["control"], params, ref.get("basis", ANNEX)))
+        if not raw.get("manual") and not any(r.binding for r in refs):
+            raise ConfigError(f"{doc.where(where + ['controls'])}: clause '{raw['id']}' has only "
+                              "advice controls: give it a control with 'basis: annex' or make it "
+                              "'manual: true'")
+        quote = raw.get("quote", ())
         clauses.append(Clause(id=raw["id"], section=raw["section"], title=raw["title"],
                               requirement=" ".join(raw["requirement"].split()),
                               controls=tuple(refs), manual=bool(raw.get("manual")),
-                              attest=" ".join(raw.get("attest", "").split())))
+                              attest=" ".join(raw.get("attest", "").split()),
+                              quote=(quote,) if isinstance(quote, str) else tuple(quote)))
     if not clauses:
         raise ConfigError(f"{doc.where(['clauses'])}: profile has no clauses")
     return Profile(id=data["id"], title=data["title"], source=source, path=path,
@@ -137,6 +154,6 @@ def _apply_overrides(clauses: list[Clause], overrides: dict, catalog: Catalog, d
             for i in positions:
                 merged = {**refs[i].parameters, **params}
                 checked = catalog.get(control_id).check_parameters(merged, doc, path)
-                refs[i] = ControlRef(control_id, checked)
+                refs[i] = ControlRef(control_id, checked, refs[i].basis)
         by_id[clause_id] = Clause(**{**clause.__dict__, "controls": tuple(refs)})
     return [by_id[c.id] for c in clauses]
