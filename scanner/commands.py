@@ -170,13 +170,15 @@ def show_profile(profile: Profile, catalog: Catalog, console: Console) -> None:
     console.print(f"source: {profile.source}", highlight=False, markup=False)
     table = Table(show_lines=True)
     table.add_column("clause", no_wrap=True)
-    for column in ("section", "requirement", "verified by"):
+    for column in ("section", "requirement and the annex's words", "verified by"):
         table.add_column(column, overflow="fold")
     for clause in profile.clauses:
-        checks = [f"{r.control_id} {_non_default(r, catalog)}".strip() for r in clause.controls]
+        checks = [f"{r.control_id}{'' if r.binding else ' (advice)'} "
+                  f"{_non_default(r, catalog)}".strip() for r in clause.controls]
         if clause.manual:
             checks.append(f"attest: {clause.attest}")
-        table.add_row(clause.id, clause.section, clause.requirement, "\n".join(checks))
+        words = "\n".join([clause.requirement] + [f"« {q} »" for q in clause.quote])
+        table.add_row(clause.id, clause.section, words, "\n".join(checks))
     console.print(table, markup=False)
 
 
@@ -188,15 +190,18 @@ def _non_default(ref, catalog: Catalog) -> str:
 
 def coverage_table(refs: list[str], catalog: Catalog, console: Console) -> None:
     table = Table(title="clause coverage per profile")
-    for column in ("profile", "clauses", "automated", "mixed", "manual", "automated share"):
-        table.add_column(column, justify="right" if column != "profile" else "left")
+    # share: clauses a probe answers at least in part; advice: controls the profile adds
+    for column in ("profile", "clauses", "automated", "mixed", "manual", "share", "advice"):
+        table.add_column(column, justify="right" if column != "profile" else "left",
+                         no_wrap=True)
     for ref in refs:
         profile = load_profile(ref, catalog)
         kinds = [clause_kind(c, catalog) for c in profile.clauses]
         total = len(kinds)
         auto, mixed = kinds.count("automated"), kinds.count("mixed")
+        advice = sum(not r.binding for c in profile.clauses for r in c.controls)
         table.add_row(profile.id, str(total), str(auto), str(mixed), str(kinds.count("manual")),
-                      f"{(auto + mixed) / total:.0%}")
+                      f"{(auto + mixed) / total:.0%}", str(advice))
     console.print(table)
 
 

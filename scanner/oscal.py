@@ -130,7 +130,8 @@ def profile_catalog(profile: Profile, catalog: Catalog) -> oscal_catalog.Catalog
             datetime.fromtimestamp(profile.path.stat().st_mtime, timezone.utc),
             props=[prop("profile-id", profile.id), prop("generator", f"annexscan {__version__}")],
             remarks=f"annexscan profile '{profile.id}' as an OSCAL catalog: one control per "
-                    "clause, its requirement as the statement `<control-id>_smt`, how it is "
+                    "clause, the annex's words as the statement `<control-id>_smt` (the English "
+                    "requirement as guidance), how it is "
                     "verified as assessment methods (TEST: annexscan probes; EXAMINE: evidence "
                     "an attestation must rest on)."),
         groups=groups,
@@ -146,7 +147,11 @@ def _control(clause: Clause, control_id: str, profile: Profile,
     # imported here: scanner.commands may import the export command, hence this module
     from scanner.commands import clause_kind
 
-    parts = [Part(id=statement_id(control_id), name="statement", prose=clause.requirement)]
+    # The statement is the annex's own words; the English paraphrase is guidance beside it.
+    parts = [Part(id=statement_id(control_id), name="statement",
+                  prose="\n\n".join(clause.quote) or clause.requirement)]
+    if clause.quote:
+        parts.append(Part(id=f"{control_id}_gdn", name="guidance", prose=clause.requirement))
     tested = [r for r in clause.controls if catalog.get(r.control_id).automated]
     examined = [r for r in clause.controls if not catalog.get(r.control_id).automated]
     if tested:
@@ -174,7 +179,9 @@ def _check(ref: ControlRef, catalog: Catalog) -> str:
     control: Control = catalog.get(ref.control_id)
     changed = {k: v for k, v in ref.parameters.items() if control.defaults().get(k) != v}
     with_params = f" with {json.dumps(changed, ensure_ascii=False)}" if changed else ""
-    return (f"annexscan control `{control.id}`{with_params}: {control.title}; "
+    advice = (" (advice: hardening the profile adds; it never fails the clause)"
+              if not ref.binding else "")
+    return (f"annexscan control `{control.id}`{with_params}{advice}: {control.title}; "
             f"passes when {control.pass_means}")
 
 

@@ -39,12 +39,17 @@ class Clause:
     attest: str = ""
     quote: tuple[str, ...] = ()  # the annex's own words, verbatim
 
+    def binding(self) -> list[ControlRef]:
+        """The controls the annex requires: they alone decide the clause."""
+        return [ref for ref in self.controls if ref.binding]
+
     def automated_controls(self, catalog: Catalog) -> list[ControlRef]:
-        return [ref for ref in self.controls if catalog.get(ref.control_id).automated]
+        """The annex's controls a probe answers."""
+        return [ref for ref in self.binding() if catalog.get(ref.control_id).automated]
 
     def is_automated(self, catalog: Catalog) -> bool:
-        """Fully answered by probes: has automated controls and nothing to attest."""
-        return not self.manual and len(self.automated_controls(catalog)) == len(self.controls)
+        """Fully answered by probes: the annex's controls are all automated, nothing to attest."""
+        return not self.manual and len(self.automated_controls(catalog)) == len(self.binding())
 
 
 @dataclass

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from scanner.diff import RANK, add_diff_parser, diff_command, diff_results, judge
 from scanner.errors import ConfigError
-from scanner.model import ScanResult, Status, combine
+from scanner.model import CLAUSE_STATUSES, ScanResult, Status, combine
 from scanner.reporters.json_report import render
 from conftest import sample_result
 
@@ -62,8 +62,8 @@ def run_diff(tmp_path: Path, old: ScanResult, new: ScanResult, *extra: str) -> t
 
 
 def test_rank_agrees_with_the_model_precedence():
-    assert set(RANK) == set(Status)
-    for better, worse in itertools.permutations(Status, 2):
+    assert set(RANK) == set(CLAUSE_STATUSES)
+    for better, worse in itertools.permutations(CLAUSE_STATUSES, 2):
         if RANK[better] < RANK[worse]:
             assert combine([better, worse]) is worse, (better, worse)
             assert judge(better, worse) == "regressed" and judge(worse, better) == "improved"

@@ -13,10 +13,11 @@ from urllib.parse import unquote
 import pytest
 
 from conftest import ARTIFACTS
-from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
+from scanner.model import (CLAUSE_STATUSES, ClauseResult, ControlResult, ScanResult, Status,
+                           TargetResult)
 from scanner.reporters import reporters
 from scanner.reporters.html_report import render, section_group
-from scanner.reporters.html_template import ORDER
+from scanner.reporters.html_template import COLORS, MEANING, ORDER
 from scanner.reporters.load import load_result
 
 SAMPLE = Path(__file__).parent.parent / "reports" / "samples" / "annexscan.json"
@@ -111,7 +112,8 @@ def every_status_result() -> ScanResult:
 
 def test_discovered_as_a_reporter():
     assert reporters()["html"][0] == "html"
-    assert set(ORDER) == set(Status)
+    assert set(ORDER) == set(CLAUSE_STATUSES)
+    assert set(COLORS) == set(MEANING) == set(Status)
 
 
 def test_hostile_values_are_text_never_markup():
@@ -141,7 +143,7 @@ def test_summary_counts_every_status_and_details():
     text = render(every_status_result())
     page = Page(text)
     header = re.search(r'<section class="card" id="summary">.*?</thead>', text).group(0)
-    assert [s.value for s in ORDER] == re.findall(r'class="badge b-(\w+)"', header.split(
+    assert [s.value for s in ORDER] + ["advisory"] == re.findall(r'class="badge b-(\w+)"', header.split(
         "<table>")[1])
     web_row = re.search(r"<tr><td>web.*?</tr>", text).group(0)
     assert re.findall(r'class="badge b-\w+"[^>]*>(\d+)<', web_row) == ["1"] * 8

@@ -14,7 +14,7 @@ from scanner.model import ClauseResult, ScanResult
 FORMAT = "csv"
 EXTENSION = "csv"
 COLUMNS = ["target", "address", "profile", "clause_id", "section", "title", "status", "controls",
-           "reasons", "attestation", "waiver", "requirement"]
+           "reasons", "advisories", "attestation", "waiver", "requirement", "quote"]
 # A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -34,11 +34,15 @@ def _clause_cells(clause: ClauseResult) -> dict[str, str]:
     return {
         "profile": clause.profile, "clause_id": clause.clause_id, "section": clause.section,
         "title": clause.title, "status": clause.status.value,
-        "controls": "\n".join(f"{c.control_id}:{c.status.value}" for c in clause.controls),
+        "controls": "\n".join(f"{c.control_id}:{c.status.value}"
+                              + (" (advice)" if c.basis == "advice" else "")
+                              for c in clause.controls),
         "reasons": "\n".join(f"{c.control_id}: {c.reason}" for c in clause.controls if c.reason),
+        "advisories": "\n".join(f"{c.control_id}: {c.reason}" for c in clause.advisories()),
         "attestation": _record(clause.attestation, "attested_by", "role"),
         "waiver": _record(clause.waiver, "approver", "justification"),
         "requirement": clause.requirement,
+        "quote": "\n".join(clause.quote),
     }
 
 

@@ -108,7 +108,7 @@ def _dist(counts: Counter) -> str:
 
 def legend(explained: bool = True) -> str:
     items = "".join(f"<span>{badge(s)}{esc(MEANING[s]) if explained else ''}</span>"
-                    for s in ORDER)
+                    for s in (*ORDER, Status.ADVISORY) if explained or s in ORDER)
     return f'<div class="legend">{items}</div>'
 
 
@@ -148,26 +148,35 @@ def profiles_table(result: ScanResult) -> str:
 def summary_table(result: ScanResult) -> str:
     head = ("<th>Target</th><th>Profile</th>"
             + "".join(f'<th class="n">{badge(s)}</th>' for s in ORDER)
-            + '<th class="n">Total</th><th>Distribution</th>')
+            + '<th class="n">Total</th><th>Distribution</th>'
+            + f'<th class="n">{badge(Status.ADVISORY, "advisories")}</th>')
     rows = []
     totals: Counter = Counter()
+    total_advisories = 0
     for target in result.targets:
         for profile in result.profiles:
-            counts = _counts(_profile_clauses(target, profile["id"]))
+            clauses = _profile_clauses(target, profile["id"])
+            counts = _counts(clauses)
+            advisories = sum(len(c.advisories()) for c in clauses)
             totals += counts
-            rows.append(_summary_row(target_name(target), esc(profile["id"]), counts))
+            total_advisories += advisories
+            rows.append(_summary_row(target_name(target), esc(profile["id"]), counts, advisories))
     if len(rows) > 1:
-        rows.append(_summary_row("<strong>All targets</strong>", "", totals))
+        rows.append(_summary_row("<strong>All targets</strong>", "", totals, total_advisories))
     return (f'<section class="card" id="summary"><h2>Summary per target and profile</h2>'
-            f"<p class=\"note\">Clause verdicts. A clause takes the worst status of its controls; "
-            f"fail and expired count as failures.</p>{legend()}{table(head, rows)}</section>")
+            f"<p class=\"note\">Clause verdicts. A clause takes the worst status of the controls "
+            f"its annex requires; fail and expired count as failures. Advisories are advice "
+            f"controls (hardening the annex does not state) that were not met: shown, never "
+            f"failing a clause.</p>{legend()}{table(head, rows)}</section>")
 
 
-def _summary_row(target_cell: str, profile_cell: str, counts: Counter) -> str:
+def _summary_row(target_cell: str, profile_cell: str, counts: Counter, advisories: int) -> str:
     cells = "".join('<td class="n zero">0</td>' if not counts[s] else
                     f'<td class="n">{badge(s, str(counts[s]))}</td>' for s in ORDER)
+    advice = (f'<td class="n">{badge(Status.ADVISORY, str(advisories))}</td>' if advisories
+              else '<td class="n zero">0</td>')
     return (f"<tr><td>{target_cell}</td><td>{profile_cell}</td>{cells}"
-            f'<td class="n">{sum(counts.values())}</td><td>{_dist(counts)}</td></tr>')
+            f'<td class="n">{sum(counts.values())}</td><td>{_dist(counts)}</td>{advice}</tr>')
 
 
 def chart(result: ScanResult, profile: dict[str, Any]) -> str:
@@ -288,6 +297,10 @@ def clause_article(target: TargetResult, clause: ClauseResult) -> str:
              f'<span class="section">{esc(clause.section)}</span></header>'
              f'<div class="req"><span class="label">Requirement</span>'
              f"{esc(clause.requirement)}</div>"]
+    if clause.quote:
+        parts.append('<blockquote class="quote" lang="fr"><span class="label">'
+                     "The annex's words</span>"
+                     + "".join(f"<p>« {esc(q)} »</p>" for q in clause.quote) + "</blockquote>")
     if clause.controls:
         parts.append(controls_table(target, clause.controls))
     if clause.attest:
@@ -309,7 +322,10 @@ def controls_table(target: TargetResult, controls: list[ControlResult]) -> str:
         took = control.duration_s + control.probe_duration_s
         rows.append(f'<tr><td><span class="mono">{esc(control.control_id)}</span><br>'
                     f'{esc(control.title)}<br><span class="sev">severity {esc(control.severity)}'
-                    + (f" · {took:.2f} s" if took else "") + "</span></td>"
+                    + (f" · {took:.2f} s" if took else "") + "</span>"
+                    + ('<br><span class="basis" title="hardening the profile adds; it never '
+                       'fails the clause">advice</span>' if control.basis == "advice" else "")
+                    + "</td>"
                     f"<td>{badge(control.status)}</td><td>{json_block(control.expected)}</td>"
                     f"<td>{json_block(control.observed)}</td><td>{esc(control.reason)}</td>"
                     f"<td>{links}</td></tr>")

@@ -14,7 +14,7 @@ ORDER = (Status.FAIL, Status.EXPIRED, Status.ERROR, Status.MANUAL, Status.WAIVED
 COLORS = {
     Status.FAIL: "#c62828", Status.EXPIRED: "#e65100", Status.ERROR: "#8e24aa",
     Status.MANUAL: "#f9a825", Status.WAIVED: "#5c6bc0", Status.ATTESTED: "#00897b",
-    Status.PASS: "#2e7d32", Status.NOT_APPLICABLE: "#90a4ae",
+    Status.PASS: "#2e7d32", Status.NOT_APPLICABLE: "#90a4ae", Status.ADVISORY: "#6d4c41",
 }
 
 MEANING = {
@@ -26,6 +26,8 @@ MEANING = {
     Status.ATTESTED: "organisational clause answered by a valid attestation",
     Status.PASS: "every automated control met the requirement",
     Status.NOT_APPLICABLE: "nothing on the target this clause applies to",
+    Status.ADVISORY: "hardening advice the annex does not state was not met: never fails the "
+                     "clause",
 }
 
 
@@ -92,6 +94,11 @@ table.probes{width:auto;min-width:60%;margin-bottom:6px}
 .clause .ctitle{font-weight:600}
 .clause .section{color:var(--muted);font-size:12.5px}
 .req{margin:8px 0;padding:6px 10px;background:#f7f8fa;border-left:3px solid #cfd6df}
+blockquote.quote{margin:8px 0;padding:6px 10px;background:#fbfaf5;border-left:3px solid #b8a46a;
+ font-style:italic}
+blockquote.quote p{margin:0 0 4px}
+.basis{display:inline-block;margin-top:2px;padding:0 5px;border-radius:3px;font-size:11px;
+ background:#efebe9;color:#4e342e}
 .label{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.06em;
  color:var(--muted)}
 table.controls{margin-top:6px;table-layout:fixed}

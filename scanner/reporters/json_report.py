@@ -10,7 +10,7 @@ from scanner.model import ScanResult, to_jsonable
 
 FORMAT = "json"
 EXTENSION = "json"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: clause quote, control basis, advisory status
 
 
 def as_dict(result: ScanResult) -> dict:

@@ -13,8 +13,10 @@ EXTENSION = "xml"
 
 def _details(clause: ClauseResult) -> str:
     lines = [f"{clause.clause_id} ({clause.section}): {clause.requirement}"]
+    lines += [f"annex: « {quote} »" for quote in clause.quote]
     for control in clause.controls:
-        lines.append(f"- {control.control_id}: {control.status.value}"
+        basis = " [advice: never fails the clause]" if control.basis == "advice" else ""
+        lines.append(f"- {control.control_id}{basis}: {control.status.value}"
                      + (f" - {control.reason}" if control.reason else ""))
         if control.expected is not None:
             lines.append(f"    expected: {control.expected}")
@@ -26,6 +28,16 @@ def _details(clause: ClauseResult) -> str:
         if record:
             lines.append(f"{label}: {json.dumps(record, default=str)}")
     return "\n".join(lines)
+
+
+def _properties(case: ET.Element, clause: ClauseResult) -> None:
+    """The annex's words and any advisory (an unmet advice control: reported, not a failure)."""
+    entries = [("quote", quote) for quote in clause.quote]
+    entries += [("advisory", f"{c.control_id}: {c.reason}") for c in clause.advisories()]
+    if entries:
+        properties = ET.SubElement(case, "properties")
+        for name, value in entries:
+            ET.SubElement(properties, "property", name=name, value=value)
 
 
 def render(result: ScanResult) -> str:
@@ -45,6 +57,7 @@ def render(result: ScanResult) -> str:
                 case = ET.SubElement(suite, "testcase", {
                     "classname": f"{profile['id']}.{target.target}",
                     "name": f"[{clause.clause_id}] {clause.section}: {clause.title}"})
+                _properties(case, clause)
                 details = _details(clause)
                 failing = "; ".join(c.reason for c in clause.controls if c.reason
                                     and c.status == clause.status) or clause.status.value

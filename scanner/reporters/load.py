@@ -19,6 +19,8 @@ def load_result(path: Path) -> ScanResult:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    if isinstance(data, dict) and data.get("schema_version") == "1.0":
+        _upgrade_1_0(data)
     schema = json.loads(report_schema_path().read_text(encoding="utf-8"))
     error = schema_error(data, schema)
     if error is not None:
@@ -31,6 +33,19 @@ def load_result(path: Path) -> ScanResult:
                               evidence=t["evidence"],
                               results=[_clause(c) for c in t["results"]])
                  for t in data["targets"]])
+
+
+def _upgrade_1_0(data: dict) -> None:
+    """A 1.0 report predates quotes and advice: every control was binding, none advisory."""
+    data["schema_version"] = "1.1"
+    for counts in [data.get("summary")] + [t.get("summary") for t in data.get("targets", [])]:
+        if isinstance(counts, dict):
+            counts.setdefault("advisory", 0)
+    for target in data.get("targets", []):
+        for clause in target.get("results", []):
+            clause.setdefault("quote", [])
+            for control in clause.get("controls", []):
+                control.setdefault("basis", "annex")
 
 
 def _clause(raw: dict) -> ClauseResult:

@@ -12,8 +12,10 @@ nothing unverified reads as satisfied (the annexscan status stays in the `status
 - waived: not-satisfied (reason fail), because the requirement is still not met, with a risk
   in status deviation-approved (the waiver: approver, justification, deadline = expiry); a
   waiver found expired gives an open risk that says it no longer applies;
-- not_applicable: satisfied (reason other), remarks "not applicable": OSCAL has no such state,
-  and nothing is required of the target.
+- not_applicable: not-satisfied (reason other), remarks "not applicable": OSCAL has no such
+  state, and "satisfied" would claim a verification that did not happen.
+Observations of advice controls (hardening the profile adds) carry prop basis=advice; an unmet
+one has status "advisory" and never changes the finding.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ EXTENSION = "oscal.json"
 OBJECTIVE = {
     Status.PASS: ("satisfied", "pass", ""),
     Status.ATTESTED: ("satisfied", "pass", "attested"),
-    Status.NOT_APPLICABLE: ("satisfied", "other", "not applicable"),
+    Status.NOT_APPLICABLE: ("not-satisfied", "other",
+                            "not applicable: nothing on the target this clause applies to, "
+                            "so nothing was verified"),
     Status.FAIL: ("not-satisfied", "fail", ""),
     Status.EXPIRED: ("not-satisfied", "fail", "the attestation has expired"),
     Status.WAIVED: ("not-satisfied", "fail",
@@ -154,7 +158,8 @@ def _control_observation(run: _Run, target: TargetResult, clause: ClauseResult, 
         title=oneline(f"{control.control_id} on {target.target}: {control.status.value}"),
         description=f"{control.title} ({control.control_id}): {control.status.value}{reason}",
         props=[prop("clause-id", clause.clause_id), prop("control-id", control.control_id),
-               prop("status", control.status.value), prop("severity", control.severity)],
+               prop("status", control.status.value), prop("severity", control.severity),
+               prop("basis", control.basis)],
         methods=["TEST" if probes else "EXAMINE"], types=["control-objective"],
         origins=[run.tool_origin()], subjects=[subject],
         relevant_evidence=[_probe_evidence(target, p) for p in probes] or None,
@@ -247,12 +252,13 @@ def _waiver_risk(run: _Run, target: TargetResult, clause: ClauseResult,
 def _finding(run: _Run, target: TargetResult, clause: ClauseResult, control_id: str,
              seen: list[Observation], risk: Risk | None) -> Finding:
     state, reason, remark = OBJECTIVE[clause.status]
-    why = "; ".join(f"{c.control_id}: {c.reason}" for c in clause.controls
+    why = "; ".join(f"{c.control_id}: {c.reason}" for c in clause.binding()
                     if c.reason and c.status not in (Status.PASS, Status.MANUAL))
     return Finding(
         uuid=run.uuid(target.address, clause.clause_id, "finding"),
         title=oneline(f"{clause.clause_id} on {target.target}: {clause.status.value}"),
-        description=f"{clause.title}. {clause.requirement}",
+        description=f"{clause.title}. {clause.requirement}"
+                    + "".join(f"\n\n« {q} »" for q in clause.quote),
         props=[prop("clause-id", clause.clause_id), prop("profile", clause.profile),
                prop("section", clause.section), prop("status", clause.status.value),
                prop("target", target.target)],

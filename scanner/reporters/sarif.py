@@ -31,8 +31,9 @@ ATTESTATION_RULE = "annexscan.attestation"
 _RULE_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 # GitHub ranks security alerts by this score: >= 9 critical, >= 7 high, >= 4 medium, else low.
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+# An advisory (unmet advice the annex does not state) is a note: visible, never an error.
 _RESULT_LEVEL = {Status.FAIL: "error", Status.EXPIRED: "error", Status.WAIVED: "error",
-                 Status.ERROR: "warning"}
+                 Status.ERROR: "warning", Status.ADVISORY: "note"}
 
 
 def render(result: ScanResult) -> str:
@@ -52,7 +53,8 @@ def as_dict(result: ScanResult) -> dict[str, Any]:
                     results.append(_result(target, clause, control.control_id, index, line,
                                            control.status, control.reason or control.title,
                                            {"expected": control.expected,
-                                            "observed": control.observed}))
+                                            "observed": control.observed,
+                                            "basis": control.basis}))
             if clause.status == Status.EXPIRED:
                 results.append(_result(target, clause, ATTESTATION_RULE, index, line,
                                        clause.status, _expiry_message(clause), {}))
@@ -73,10 +75,13 @@ def as_dict(result: ScanResult) -> dict[str, Any]:
 
 def _rules(result: ScanResult) -> list[dict[str, Any]]:
     seen: dict[str, ControlResult] = {}
+    cited: dict[str, dict[tuple[str, str], ClauseResult]] = {}  # control -> (clause, basis)
     for target in result.targets:
         for clause in target.results:
             for control in clause.controls:
                 seen.setdefault(control.control_id, control)
+                cited.setdefault(control.control_id, {}).setdefault(
+                    (clause.clause_id, control.basis), clause)
     catalog = load_catalog()
     rules = []
     for control_id, control in sorted(seen.items()):
@@ -85,6 +90,7 @@ def _rules(result: ScanResult) -> list[dict[str, Any]]:
         description = known.description if known else control.title
         help_text = (f"{description}\n\nPasses when: {known.pass_means.rstrip('.')}.\n"
                      f"Fails when: {known.fail_means.rstrip('.')}." if known else description)
+        help_text += _annex_words(cited[control_id])
         rules.append(_rule(control_id, control.title, description, help_text, control.severity))
     rules.append(_rule(
         ATTESTATION_RULE, "Manual clause attested, attestation in force",
@@ -93,6 +99,16 @@ def _rules(result: ScanResult) -> list[dict[str, Any]]:
         "Renew the attestation (--attestations FILE): a new expiry, a fresh statement and "
         "current evidence from the person accountable for the clause.", "high"))
     return rules
+
+
+def _annex_words(clauses: dict[tuple[str, str], ClauseResult]) -> str:
+    """The clauses that use a control, each with its basis and the annex's own words."""
+    lines = []
+    for (clause_id, basis), clause in sorted(clauses.items()):
+        role = "required by" if basis == "annex" else "advice (never fails the clause) for"
+        quote = " / ".join(f"« {q} »" for q in clause.quote) or "(no quote)"
+        lines.append(f"- {role} {clause_id} ({clause.section}): {quote}")
+    return "\n\nAnnex clauses:\n" + "\n".join(lines) if lines else ""
 
 
 def _rule(rule_id: str, title: str, description: str, help_text: str,
@@ -114,6 +130,7 @@ def _result(target: TargetResult, clause: ClauseResult, rule_id: str, index: dic
     properties = {"target": target.target, "address": target.address,
                   "profile": clause.profile, "clause_id": clause.clause_id,
                   "section": clause.section, "clause_title": clause.title,
+                  "quote": clause.quote,
                   "status": status.value, "clause_status": clause.status.value, **observed}
     for label, record in (("attestation", clause.attestation), ("waiver", clause.waiver)):
         if record:

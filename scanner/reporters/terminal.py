@@ -9,10 +9,10 @@ from rich.table import Table
 from scanner.model import ScanResult, Status
 
 ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.ATTESTED, Status.EXPIRED,
-         Status.WAIVED, Status.NOT_APPLICABLE)
+         Status.WAIVED, Status.NOT_APPLICABLE, Status.ADVISORY)
 STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "yellow",
          Status.MANUAL: "cyan", Status.NOT_APPLICABLE: "dim", Status.ATTESTED: "green",
-         Status.EXPIRED: "bold red", Status.WAIVED: "magenta"}
+         Status.EXPIRED: "bold red", Status.WAIVED: "magenta", Status.ADVISORY: "blue"}
 SHOWN = (Status.FAIL, Status.EXPIRED, Status.ERROR, Status.WAIVED)
 
 
@@ -29,8 +29,12 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
         counts = target.counts()
         table.add_row(_name(target), *(str(counts[s.value]) for s in shown))
     console.print(table)
+    if any(t.counts()[Status.ADVISORY.value] for t in result.targets):
+        console.print("advisory: hardening advice the annex does not state, not met; it never "
+                      "fails a clause nor changes the exit code", highlight=False, style="blue")
     for target in result.targets:
         bad = [c for c in target.results if c.status in SHOWN]
+        _print_advisories(target, console, max_listed, max_reason)
         if not bad:
             continue
         console.print(f"[bold]{escape(_name(target))}[/]: {len(bad)} clause(s) failing, "
@@ -43,17 +47,35 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
                 if clause.status == Status.EXPIRED and clause.attestation else []
             for note in notes:
                 console.print(f"        {escape(note)}", highlight=False, overflow="fold")
-            for control in clause.controls:
+            for control in clause.binding():
                 if control.status in (Status.FAIL, Status.ERROR):
-                    reason = control.reason if len(control.reason) <= max_reason \
-                        else control.reason[:max_reason] + "..."
-                    console.print(f"        {control.control_id}: {escape(reason)}",
+                    console.print(f"        {control.control_id}: "
+                                  f"{escape(_short(control.reason, max_reason))}",
                                   highlight=False, overflow="fold")
         if len(bad) > max_listed:
             console.print(f"  ... and {len(bad) - max_listed} more (see the JSON report)")
     total = result.summary()
     console.print("total: " + " ".join(f"[{STYLE[Status(k)]}]{k}={v}[/]" for k, v in total.items())
                   + f"  -> exit code {result.exit_code()}", highlight=False)
+
+
+def _print_advisories(target, console: Console, max_listed: int, max_reason: int) -> None:
+    advisories = [(clause, control) for clause in target.results
+                  for control in clause.advisories()]
+    if not advisories:
+        return
+    console.print(f"[bold]{escape(_name(target))}[/]: {len(advisories)} advisory(ies)",
+                  highlight=False)
+    for clause, control in advisories[:max_listed]:
+        console.print(f"  [blue]advice[/] {escape(clause.clause_id)} {control.control_id}: "
+                      f"{escape(_short(control.reason, max_reason))}",
+                      highlight=False, overflow="fold")
+    if len(advisories) > max_listed:
+        console.print(f"  ... and {len(advisories) - max_listed} more (see the JSON report)")
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _name(target) -> str:

@@ -1,0 +1,121 @@
+"""Advice never fails a clause: an unmet advice control is `advisory`, shown in every format
+beside the annex's words, and leaves the clause status and the exit code to the annex's controls.
+
+Real servers: the lab's legacy host (nginx without TLS 1.3, an sshd offering passwords).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
+from scanner.errors import ConfigError
+from scanner.model import Status
+from scanner.profiles import load_profile
+from scanner.reporters import render_all, reporters
+from scanner.targets import Target
+
+QUOTE = "Le protocole TLS 1.2 à minima sur tous les flux"
+PROFILE = f"""
+id: advice-test
+title: Advice and annex controls side by side
+source: {{issuer: annexscan tests, title: advice yardstick}}
+clauses:
+  - id: T-TLS
+    section: "1"
+    title: HTTPS served
+    requirement: HTTPS is served on 443.
+    quote: "{QUOTE}"
+    controls:
+      - {{control: tls.required, basis: annex}}
+      - {{control: tls.latest_version, basis: advice}}
+  - id: T-SSH
+    section: "2"
+    title: SSH by key
+    requirement: SSH by key only.
+    quote: [ "L'accès distant en ssh", "clés RSA" ]
+    controls:
+      - {{control: ssh.key_only, basis: annex}}
+"""
+
+
+@pytest.fixture(scope="module")
+def legacy_scan(lab, catalog, tmp_path_factory):
+    path = tmp_path_factory.mktemp("advice") / "advice.yaml"
+    path.write_text(PROFILE)
+    options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle)
+    plan = plan_scan([load_profile(str(path), catalog)], catalog, options)
+    address = lab.hosts["legacy"].address
+    return run_scan([ScanJob(Target(address, address), plan)], options)
+
+
+def clause(result, clause_id):
+    return next(c for c in result.targets[0].results if c.clause_id == clause_id)
+
+
+@pytest.mark.lab
+def test_unmet_advice_is_advisory_and_the_clause_passes(legacy_scan):
+    tls = clause(legacy_scan, "T-TLS")
+    statuses = {c.control_id: (c.basis, c.status) for c in tls.controls}
+    assert statuses == {"tls.required": ("annex", Status.PASS),
+                        "tls.latest_version": ("advice", Status.ADVISORY)}
+    assert tls.status == Status.PASS and tls.quote == [QUOTE]
+    assert "TLS 1.3" in tls.controls[1].reason
+    # the annex's own control still fails its clause: advice hides nothing
+    assert clause(legacy_scan, "T-SSH").status == Status.FAIL
+    summary = legacy_scan.summary()
+    assert summary["advisory"] == 1 and summary["fail"] == 1 and summary["pass"] == 1
+    assert legacy_scan.exit_code() == 1
+
+
+@pytest.mark.lab
+def test_advice_alone_never_raises_the_exit_code(legacy_scan):
+    ssh = clause(legacy_scan, "T-SSH")
+    ssh.controls[0].status, ssh.status = Status.PASS, Status.PASS
+    assert legacy_scan.exit_code() == 0 and legacy_scan.summary()["advisory"] == 1
+
+
+@pytest.mark.lab
+def test_every_format_shows_the_quote_and_the_advisory(legacy_scan):
+    rendered = render_all(legacy_scan, list(reporters()))
+    for name, text in rendered.items():
+        assert "advisory" in text, name
+        assert "TLS 1.2 à minima" in text or "TLS 1.2 \\u00e0 minima" in text, name
+
+    report = json.loads(rendered["annexscan.json"])
+    tls = next(c for c in report["targets"][0]["results"] if c["clause_id"] == "T-TLS")
+    assert tls["quote"] == [QUOTE] and tls["status"] == "pass"
+    assert [c["basis"] for c in tls["controls"]] == ["annex", "advice"]
+
+    suites = ET.fromstring(rendered["annexscan.xml"])
+    case = next(c for c in suites.iter("testcase") if "T-TLS" in c.get("name"))
+    assert case.find("failure") is None and case.find("error") is None
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["quote"] == QUOTE and props["advisory"].startswith("tls.latest_version")
+
+    sarif = json.loads(rendered["annexscan.sarif"])["runs"][0]
+    notes = [r for r in sarif["results"] if r["level"] == "note"]
+    assert [r["ruleId"] for r in notes] == ["tls.latest_version"]
+    rule = next(r for r in sarif["tool"]["driver"]["rules"] if r["id"] == "tls.latest_version")
+    assert "advice" in rule["help"]["text"] and QUOTE in rule["help"]["text"]
+
+    rows = list(csv.DictReader(io.StringIO(rendered["annexscan.csv"])))
+    row = next(r for r in rows if r["clause_id"] == "T-TLS")
+    assert row["status"] == "pass" and row["advisories"].startswith("tls.latest_version")
+    assert row["quote"] == QUOTE
+
+    page = rendered["annexscan.html"]
+    assert 'class="badge b-advisory"' in page and "« Le protocole TLS 1.2" in page
+
+
+def test_a_clause_of_advice_alone_is_refused(catalog, tmp_path):
+    path = tmp_path / "only-advice.yaml"
+    path.write_text(PROFILE.replace("{control: tls.required, basis: annex}",
+                                    "{control: tls.required, basis: advice}"))
+    with pytest.raises(ConfigError, match=r"only-advice.yaml:\d+.*only advice controls"):
+        load_profile(str(path), catalog)
