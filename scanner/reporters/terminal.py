@@ -42,6 +42,10 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
         for clause in bad[:max_listed]:
             console.print(f"  [{STYLE[clause.status]}]{clause.status.value:5}[/] "
                           f"{escape(clause.clause_id)} ({escape(clause.section)})", highlight=False)
+            if clause.quote:
+                words = _short(" ".join(clause.quote[0].split()), max_reason)
+                console.print(f"        « {escape(words)} »", highlight=False, overflow="fold",
+                              style="italic")
             notes = [f"waiver: {clause.waiver.get('justification', '')}"] if clause.waiver else []
             notes += [f"attestation expired {clause.attestation.get('expires')}"] \
                 if clause.status == Status.EXPIRED and clause.attestation else []
