@@ -81,6 +81,7 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
     latency = params_of("net.latency")
     if latency:
         request.latency_ports, request.latency_samples = latency[0]["ports"], latency[0]["samples"]
+        request.latency_method = latency[0]["method"]
     ports |= set(request.http_ports) | set(request.latency_ports) | {22, 80, 443}
     request.port_spec = portspec.union([p["ports"] for p in params_of("net.allowed_ports")], ports)
     bundles = [p["ca_bundle"] for p in params_of("tls.certificate") if p["ca_bundle"]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scanner.checks.base import Observations, check, passed
-from scanner.model import Verdict
+from scanner.model import Status, Verdict
 
 CLEARTEXT_PROTOCOLS = {"ftp", "telnet", "pop3", "imap"}
 
@@ -54,8 +54,21 @@ def no_cleartext_services(obs: Observations, params: dict) -> Verdict:
 
 @check("net.latency")
 def latency(obs: Observations, params: dict) -> Verdict:
+    """Every sample within the limit. A sample with no answer within the timeout is over it when
+    the timeout is at least the limit; with a shorter timeout nobody can tell (error)."""
     data = obs.data("latency")
-    return passed(data["median_ms"] <= params["max_ms"], f"median TCP connect <= {params['max_ms']} ms",
-                  {"port": data["port"], "median_ms": data["median_ms"],
-                   "samples_ms": data["samples_ms"]},
-                  f"median {data['median_ms']} ms exceeds {params['max_ms']} ms")
+    limit = params["max_ms"]
+    method = "ICMP echo" if data["method"] == "icmp" else f"TCP connect to port {data['port']}"
+    expected = f"every {method} round trip <= {limit} ms"
+    observed = {key: data[key] for key in ("method", "samples_ms", "max_ms", "median_ms",
+                                           "port", "fallback") if key in data}
+    lost = [i for i, ms in enumerate(data["samples_ms"], 1) if ms is None]
+    slow = [f"#{i}: {ms} ms" for i, ms in enumerate(data["samples_ms"], 1)
+            if ms is not None and ms > limit]
+    if lost and not slow and data["timeout_ms"] < limit:
+        return Verdict(Status.ERROR, expected, observed,
+                       f"samples {lost} got no answer within {data['timeout_ms']:g} ms, a timeout "
+                       f"shorter than the {limit} ms limit: their round trip is unknown")
+    slow += [f"#{i}: no answer within {data['timeout_ms']:g} ms" for i in lost]
+    return passed(not slow, expected, observed,
+                  f"{method} round trips over {limit} ms: {', '.join(slow)}")

@@ -24,6 +24,7 @@ class ProbeRequest:
     http_ports: list[int] = field(default_factory=lambda: [80])
     latency_ports: list[int] = field(default_factory=lambda: [443, 80, 22])
     latency_samples: int = 3
+    latency_method: str = "icmp"  # icmp (falls back to tcp, saying why) or tcp
     nmap_host_timeout_s: int = 900
     http_timeout: float = 5.0
     # host checks: how to reach the host, which collectors with which control parameters

@@ -1,0 +1,142 @@
+"""3D Ouest §11.8 "Délai de latence maximal du service en ligne (réponse au ping) 0,5 s": real ICMP
+echo on loopback, every sample judged, and the TCP fallback saying why.
+
+A slow host is built for real: inside the test's private network namespace the kernel stops
+answering pings (net.ipv4.icmp_echo_ignore_all, a per-namespace setting) and a raw-socket
+responder answers echo requests itself, after a delay chosen per address.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+from pathlib import Path
+
+import pytest
+
+from scanner.checks import evaluate
+from scanner.checks.base import Observations
+from scanner.model import ProbeResult, Status
+from scanner.probes.base import ProbeRequest
+from scanner.probes.icmp import checksum
+from scanner.probes.latency import LatencyProbe
+from scanner.targets import Target
+
+IGNORE_ALL = Path("/proc/sys/net/ipv4/icmp_echo_ignore_all")
+SLOW, FAST, SILENT = "127.0.0.91", "127.0.0.92", "127.0.0.93"
+DELAYS = {SLOW: 0.7, FAST: 0.01}  # seconds before the responder answers; SILENT: never
+
+
+def need_namespace() -> None:
+    if os.environ.get("ANNEXSCAN_NETNS") != "1" or os.geteuid() != 0:
+        pytest.skip("needs root inside a private network namespace (python -m scanner.netns)")
+
+
+class Responder:
+    """Answers ICMP echo requests to the addresses of DELAYS, each after its delay."""
+
+    def __init__(self, delays: dict[str, float]):
+        self.delays = delays
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        self.listener.settimeout(0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                packet, _ = self.listener.recvfrom(2048)
+            except socket.timeout:
+                continue
+            header = (packet[0] & 0x0F) * 4
+            source, destination = socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20])
+            icmp = packet[header:]
+            if icmp[:1] != b"\x08" or destination not in self.delays:
+                continue
+            reply = b"\x00\x00\x00\x00" + icmp[4:]
+            reply = reply[:2] + struct.pack("!H", checksum(reply)) + reply[4:]
+            threading.Timer(self.delays[destination], self._send,
+                            (destination, source, reply)).start()
+
+    @staticmethod
+    def _send(own: str, to: str, reply: bytes) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+            sock.bind((own, 0))
+            sock.sendto(reply, (to, 0))
+
+    def __enter__(self) -> "Responder":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.listener.close()
+
+
+@pytest.fixture
+def slow_hosts():
+    need_namespace()
+    before = IGNORE_ALL.read_text()
+    IGNORE_ALL.write_text("1\n")
+    try:
+        with Responder(DELAYS):
+            yield
+    finally:
+        IGNORE_ALL.write_text(before)
+
+
+def judge(address: str, max_ms: float = 500, timeout: float = 2.0, method: str = "icmp"):
+    request = ProbeRequest(timeout=timeout, latency_samples=3, latency_ports=[9],
+                           latency_method=method)
+    result = LatencyProbe().run(Target(address, address), request)
+    verdict = evaluate("net.latency", Observations({"latency": result}),
+                       {"max_ms": max_ms, "method": method, "ports": [9], "samples": 3})
+    return result, verdict
+
+
+def test_kernel_ping_on_loopback_passes():
+    need_namespace()
+    result, verdict = judge("127.0.0.2")
+    assert result.error is None and result.data["method"] == "icmp"
+    assert verdict.status == Status.PASS and len(result.data["samples_ms"]) == 3
+
+
+def test_ping_over_the_limit_fails_on_every_slow_sample(slow_hosts):
+    result, verdict = judge(SLOW)
+    assert result.data["method"] == "icmp"
+    assert all(ms is not None and ms >= 650 for ms in result.data["samples_ms"])
+    assert verdict.status == Status.FAIL and "#1:" in verdict.reason and "#3:" in verdict.reason
+
+
+def test_a_fast_answer_from_a_userspace_host_passes(slow_hosts):
+    result, verdict = judge(FAST)
+    assert result.data["method"] == "icmp" and verdict.status == Status.PASS
+
+
+def test_no_ping_answer_falls_back_to_tcp_and_says_why(slow_hosts):
+    result, verdict = judge(SILENT, timeout=0.5)
+    assert result.data["method"] == "tcp" and result.data["port"] == 9
+    assert "no ICMP echo reply" in result.data["fallback"]
+    assert result.evidence["outcomes"] == ["refused"] * 3  # a refusal proves the host is up
+    assert verdict.status == Status.PASS and verdict.observed["fallback"]
+
+
+def one_slow_sample(samples, timeout_ms=2000.0):
+    data = {"method": "icmp", "samples_ms": samples, "timeout_ms": timeout_ms,
+            "max_ms": max(s for s in samples if s is not None),
+            "median_ms": sorted(s for s in samples if s is not None)[0]}
+    return evaluate("net.latency", Observations({"latency": ProbeResult("latency", "x", data)}),
+                    {"max_ms": 500, "method": "icmp", "ports": [443], "samples": 3})
+
+
+def test_one_slow_sample_fails_even_with_a_fast_median():
+    verdict = one_slow_sample([1.0, 2.0, 900.0])
+    assert verdict.status == Status.FAIL and "#3: 900.0 ms" in verdict.reason
+
+
+def test_a_lost_sample_fails_only_when_the_timeout_covers_the_limit():
+    assert one_slow_sample([1.0, None, 2.0]).status == Status.FAIL
+    assert one_slow_sample([1.0, None, 2.0], timeout_ms=300.0).status == Status.ERROR
