@@ -84,6 +84,8 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
         request.latency_method = latency[0]["method"]
     ports |= set(request.http_ports) | set(request.latency_ports) | {22, 80, 443}
     request.port_spec = portspec.union([p["ports"] for p in params_of("net.allowed_ports")], ports)
+    udp = [p["udp_ports"] for p in params_of("net.allowed_ports") if p.get("udp_ports")]
+    request.udp_port_spec = portspec.union(udp) if udp else None
     bundles = [p["ca_bundle"] for p in params_of("tls.certificate") if p["ca_bundle"]]
     request.ca_bundle = options.ca_bundle or (Path(bundles[0]) if bundles else None)
     return plan

@@ -49,7 +49,7 @@ def test_verdict(lab, lab_scan, host, control, expected):
 def test_findings_name_what_is_wrong(lab, lab_scan):
     legacy = lab.hosts["legacy"].address
     ports = control_result(lab_scan, legacy, "net.allowed_ports")
-    assert ports.observed["not_allowed"] == [21, 3306, 8080]
+    assert ports.observed["not_allowed"] == ["21/tcp", "3306/tcp", "8080/tcp"]
     assert "TLS 1.0" in control_result(lab_scan, legacy, "tls.min_version").reason
     ssh = control_result(lab_scan, legacy, "ssh.key_only")
     assert {"password", "keyboard-interactive"} <= set(ssh.observed["22"]["auth_methods"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scanner import portspec
 from scanner.checks.base import Observations, check, passed
 from scanner.model import Status, Verdict
 
@@ -11,11 +12,27 @@ CLEARTEXT_PROTOCOLS = {"ftp", "telnet", "pop3", "imap"}
 @check("net.allowed_ports")
 def allowed_ports(obs: Observations, params: dict) -> Verdict:
     data = obs.data("ports")
-    unexpected = sorted(set(data["open_ports"]) - set(params["allowed"]))
-    return passed(not unexpected, expected=f"open TCP ports within {sorted(params['allowed'])}",
-                  observed={"open_ports": data["open_ports"], "not_allowed": unexpected,
-                            "scanned": data["scanned"]},
-                  reason_if_not=f"ports open outside the allowlist: {unexpected}")
+    allowed = sorted(params["allowed"])
+    unexpected = [f"{p}/tcp" for p in sorted(set(data["open_ports"]) - set(allowed))]
+    observed = {"open_ports": data["open_ports"], "scanned": data["scanned"]}
+    expected = f"open TCP ports within {allowed}"
+    if params["udp_ports"] is not None:
+        expected = f"open TCP and UDP ports within {allowed}"
+        udp = data.get("udp") or {"error": "the port probe ran no UDP scan"}
+        if udp.get("error"):
+            return Verdict(Status.ERROR, expected, observed,
+                           f"UDP ports not scanned ({udp['error']}): the allowlist covers UDP too")
+        mine = [p for p in udp["open"] if portspec.covers(params["udp_ports"], p)]
+        silent = [p for p in udp["open_filtered"] if portspec.covers(params["udp_ports"], p)]
+        unexpected += [f"{p}/udp" for p in mine if p not in allowed]
+        observed.update(udp_open=mine, udp_scanned=params["udp_ports"],
+                        udp_open_filtered=silent)
+        if silent:
+            observed["udp_note"] = ("open|filtered: no answer to nmap's protocol probes (a silent "
+                                    "service or a firewall dropping them); not counted as open")
+    observed["not_allowed"] = unexpected
+    return passed(not unexpected, expected, observed,
+                  f"ports open outside the allowlist: {', '.join(unexpected)}")
 
 
 @check("net.no_admin_exposure")

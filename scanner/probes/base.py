@@ -19,6 +19,7 @@ class ProbeRequest:
     """Everything a probe may need; the engine fills in what earlier probes found."""
     timeout: float = 5.0
     port_spec: str = "1-65535"
+    udp_port_spec: str | None = None  # UDP ports to scan; None: no UDP scan
     ca_bundle: Path | None = None
     http_paths: list[str] = field(default_factory=lambda: ["/"])
     http_ports: list[int] = field(default_factory=lambda: [80])

@@ -1,4 +1,5 @@
-"""Open TCP ports, by nmap (connect scan unprivileged, SYN scan as root)."""
+"""Open TCP ports, by nmap (connect scan unprivileged, SYN scan as root), and open UDP ports
+when a control asks for them (UDP scan, root only)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,22 @@ def require_nmap() -> str:
     return path
 
 
-def nmap_arguments(request: ProbeRequest, ipv6: bool = False) -> str:
+def nmap_arguments(request: ProbeRequest, ipv6: bool = False, udp: bool = False) -> str:
     scan_type = "-sS" if os.geteuid() == 0 else "-sT"
     rtt_ms = max(100, int(request.timeout * 1000))
     # -n: never resolve names; -Pn: a host that drops pings is still scanned.
-    return (f"-n -Pn {scan_type} -T4 --max-retries 2 --max-rtt-timeout {rtt_ms}ms "
-            f"--host-timeout {request.nmap_host_timeout_s}s" + (" -6" if ipv6 else ""))
+    return (f"-n -Pn {scan_type}{' -sU' if udp else ''} -T4 --max-retries 2 "
+            f"--max-rtt-timeout {rtt_ms}ms --host-timeout {request.nmap_host_timeout_s}s"
+            + (" -6" if ipv6 else ""))
+
+
+def udp_unavailable(request: ProbeRequest) -> str | None:
+    """Why the UDP part is not scanned (None: it is)."""
+    if not request.udp_port_spec:
+        return "no control asks for UDP"
+    if os.geteuid() != 0:
+        return "a UDP scan needs root (nmap -sU)"
+    return None
 
 
 class PortsProbe:
@@ -40,8 +51,10 @@ class PortsProbe:
     def _scan(self, target: Target, request: ProbeRequest, result: ProbeResult) -> None:
         require_nmap()
         scanner = nmap.PortScanner()
-        arguments = nmap_arguments(request, ipv6=":" in target.address)
-        raw = scanner.scan(hosts=target.address, ports=request.port_spec, arguments=arguments,
+        no_udp = udp_unavailable(request)
+        arguments = nmap_arguments(request, ipv6=":" in target.address, udp=not no_udp)
+        ports = request.port_spec if no_udp else f"T:{request.port_spec},U:{request.udp_port_spec}"
+        raw = scanner.scan(hosts=target.address, ports=ports, arguments=arguments,
                            timeout=request.nmap_host_timeout_s + 30)
         result.evidence["nmap_command"] = scanner.command_line()
         xml = scanner.get_nmap_last_output()  # bytes after scan() (str before any scan)
@@ -63,6 +76,12 @@ class PortsProbe:
         result.data["filtered_ports"] = sorted(p for p, d in tcp.items() if "filtered" in d["state"])
         result.data["scanned"] = request.port_spec
         result.data["scan_type"] = arguments.split()[2]
+        udp = host.get("udp", {})
+        result.data["udp"] = {"error": no_udp} if no_udp else {
+            "scanned": request.udp_port_spec,
+            "open": sorted(p for p, d in udp.items() if d["state"] == "open"),
+            # no answer at all: open with a silent service, or a firewall dropping the probe
+            "open_filtered": sorted(p for p, d in udp.items() if d["state"] == "open|filtered")}
         if not result.data["open_ports"] and not _answered(result.evidence["nmap_xml"]):
             # -Pn takes the host as up: with no port open or closed, nothing was learnt.
             result.error = "no port answered (all filtered or timed out): open ports unknown"
