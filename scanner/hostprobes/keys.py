@@ -2,7 +2,8 @@
 
 The files come from `sshd -T` (AuthorizedKeysFile, AuthorizedKeysCommand), else sshd's default
 (.ssh/authorized_keys .ssh/authorized_keys2). Data keeps fingerprints, types, comments and
-options per file, not the files themselves. Match blocks are not expanded (global settings).
+options per file, not the files themselves. Every Match context of the effective
+configuration counts (scanner.hostprobes.sshd).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from typing import Any
 
 from scanner.hostprobes import Collected, collector
 from scanner.hostprobes.files import Unreadable, read_optional
-from scanner.hostprobes.sshd import parse_sshd_t
+from scanner.hostprobes.sshd import SSHD_CONFIG, effective
 from scanner.transports.base import HostContext
 
 DEFAULT_FILES = [".ssh/authorized_keys", ".ssh/authorized_keys2"]
-SSHD_CONFIG = "/etc/ssh/sshd_config"
+# What ssh.key_types reads per context (pubkeyacceptedkeytypes: OpenSSH before 8.5).
+KEY_SETTINGS = ("pubkeyauthentication", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes",
+                "trustedusercakeys")
+MAX_KEYS_BYTES = 1024 * 1024  # per authorized_keys file
 _FILE, _FAILED = "\x1e", "\x1f"  # markers of the combined read (record/unit separators)
 
 
@@ -62,8 +66,22 @@ def _key(text: str) -> dict[str, Any] | None:
     found = key_blob_type(parts[1])
     if found is None or found[0] != parts[0]:
         return None
-    return {"type": parts[0], "fingerprint": fingerprint(found[1]),
-            "comment": parts[2].strip() if len(parts) > 2 else ""}
+    key = {"type": parts[0], "fingerprint": fingerprint(found[1]),
+           "comment": parts[2].strip() if len(parts) > 2 else ""}
+    bits = rsa_bits(found[1]) if parts[0] == "ssh-rsa" else None
+    return {**key, "bits": bits} if bits else key
+
+
+def rsa_bits(blob: bytes) -> int | None:
+    """Modulus size of an ssh-rsa public key blob (string type, mpint e, mpint n)."""
+    offset, fields = 0, []
+    for _ in range(3):
+        if len(blob) < offset + 4:
+            return None
+        (size,) = struct.unpack(">I", blob[offset:offset + 4])
+        fields.append(blob[offset + 4:offset + 4 + size])
+        offset += 4 + size
+    return int.from_bytes(fields[2], "big").bit_length() or None
 
 
 def parse_key_line(line: str) -> dict[str, Any] | None:
@@ -116,29 +134,31 @@ def expand(pattern: str, user: dict[str, str]) -> str:
     return out if out.startswith("/") else user["home"].rstrip("/") + "/" + out
 
 
-def sshd_t(out: Collected, ctx: HostContext) -> tuple[dict[str, list[str]] | None, str | None]:
-    """(effective sshd configuration, None) or (None, why not). Runs `sshd -T` as root on the
-    host's /etc/ssh/sshd_config (under the sysroot); a missing sshd is `result.missing_tool`."""
-    result = out.run(ctx, f"sshd -T -f {shlex.quote(ctx.path(SSHD_CONFIG))}", sudo=True)
-    if result.ok:
-        return parse_sshd_t(result.stdout), None
-    needs_root = result.permission_denied or "no hostkeys available" in result.stderr
-    return None, result.explain() + (" (sshd -T needs root: use --sudo)" if needs_root else "")
-
-
 def _sshd_settings(out: Collected, ctx: HostContext) -> dict[str, Any]:
-    config, why = sshd_t(out, ctx)
-    if config is not None:
-        command = config.get("authorizedkeyscommand", ["none"])[0]
-        return {"patterns": " ".join(config.get("authorizedkeysfile", [])).split()
-                or DEFAULT_FILES, "source": "sshd -T",
-                "authorized_keys_command": None if command == "none" else command}
-    result = out.commands[-1]
-    if result.missing_tool or (result.error is None and "no such file" in result.stderr.lower()):
-        absent = "sshd not installed" if result.missing_tool else f"no {SSHD_CONFIG}"
+    """Where keys come from, over every Match context of the effective configuration: the
+    union of AuthorizedKeysFile patterns (reading a file sshd would not use for some user is
+    the safe side), and what each context accepts (for ssh.key_types)."""
+    view = effective(out, ctx, SSHD_CONFIG)
+    if view["error"] is None:
+        configs = [c["config"] for c in view["contexts"]]
+        patterns = [p for config in configs for p in " ".join(
+            config.get("authorizedkeysfile", [])).split()]
+        commands = [c for config in configs for c in config.get("authorizedkeyscommand", [])
+                    if c != "none"]
+        return {"patterns": list(dict.fromkeys(patterns)) or DEFAULT_FILES,
+                "source": "sshd -T" + (f" ({len(configs)} Match contexts)"
+                                       if len(configs) > 1 else ""),
+                "authorized_keys_command": commands[0] if commands else None,
+                "sshd_installed": True, "unresolved": view["unresolved"],
+                "contexts": [{"name": c["name"], **{k: " ".join(c["config"].get(k, []))
+                                                    for k in KEY_SETTINGS}}
+                             for c in view["contexts"]]}
+    if view["installed"] is False or view["config_absent"]:
+        absent = "sshd not installed" if view["installed"] is False else f"no {SSHD_CONFIG}"
         return {"patterns": DEFAULT_FILES, "source": f"sshd default ({absent})",
-                "authorized_keys_command": None}
-    raise Unreadable(why)
+                "authorized_keys_command": None, "sshd_installed": view["installed"],
+                "unresolved": [], "contexts": []}
+    raise Unreadable(view["error"])
 
 
 def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, str | None]:
@@ -148,8 +168,9 @@ def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, s
     local = {ctx.path(p): p for p in paths}
     if not local:
         return {}
-    script = "; ".join(f"printf '\\n{_FILE}%s\\n' {shlex.quote(m)}; cat -- {shlex.quote(m)} "
-                       f"2>&1 || printf '\\n{_FAILED}\\n'" for m in local)
+    script = "; ".join(f"printf '\\n{_FILE}%s\\n' {shlex.quote(m)}; head -c "
+                       f"{MAX_KEYS_BYTES + 1} -- {shlex.quote(m)} 2>&1 || "
+                       f"printf '\\n{_FAILED}\\n'" for m in local)
     result = out.run(ctx, script, sudo=True)
     if not result.ok:
         raise Unreadable(result.explain())
@@ -163,6 +184,8 @@ def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, s
                 raise Unreadable(f"cannot read {local[mapped]}: {message}"
                                   + (" (needs root: use --sudo)" if "denied" in message else ""))
             texts[local[mapped]] = None
+        elif len(body.encode()) > MAX_KEYS_BYTES:
+            raise Unreadable(f"{local[mapped]} is larger than {MAX_KEYS_BYTES} bytes: not read")
         else:
             texts[local[mapped]] = body
     result.stdout = "".join(f"{p}: {'absent' if t is None else f'{len(t.splitlines())} lines'}\n"

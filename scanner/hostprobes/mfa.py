@@ -18,9 +18,9 @@ from typing import Any
 import paramiko
 
 from scanner.hostprobes import Collected, collector
-from scanner.hostprobes.keys import sshd_t
 from scanner.hostprobes.files import Unreadable
 from scanner.hostprobes.passwords import pam_stack
+from scanner.hostprobes.sshd import sshd_t
 from scanner.transports.base import HostContext
 from scanner.transports.ssh import SshAccess, host_config, load_key
 
