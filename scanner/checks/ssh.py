@@ -55,25 +55,43 @@ def key_only(obs: Observations, params: dict) -> Verdict:
     return per_ssh_port(obs, f"no {', '.join(forbidden)} authentication before a key", judge)
 
 
+def _algorithms_expected(params: dict) -> str:
+    forbidden, bits = params["forbidden"], params["min_rsa_bits"]
+    families = [f for f, p in (forbidden or {}).items() if p is not None]
+    rules = ["non-empty kex, host key, cipher and MAC lists"]
+    rules += [f"no weak {', '.join(families)} algorithm"] if families else []
+    rules += [f"RSA host key >= {bits} bits"] if bits is not None else []
+    unchecked = [n for n, v in (("forbidden", forbidden), ("min_rsa_bits", bits)) if v is None]
+    return "; ".join(rules) + (f" (not checked: {', '.join(unchecked)})" if unchecked else "")
+
+
 @check("ssh.algorithms")
 def algorithms(obs: Observations, params: dict) -> Verdict:
+    forbidden = {f: p for f, p in (params["forbidden"] or {}).items() if p is not None}
+    min_bits = params["min_rsa_bits"]
+
     def judge(port: int, observed: dict) -> Finding:
         if "kexinit" not in observed:
             return Finding(str(port), Status.ERROR, None, observed["kexinit_error"])
-        offered = {family: [a for lst in lists for a in observed["kexinit"][lst]]
+        kexinit = observed["kexinit"]
+        empty = [name for lists in FAMILIES.values() for name in lists if not kexinit.get(name)]
+        offered = {family: [a for lst in lists for a in kexinit.get(lst, [])]
                    for family, lists in FAMILIES.items()}
-        weak = weak_algorithms(offered, params["forbidden"])
+        weak = weak_algorithms(offered, forbidden)
         problems = [f"{family}: {', '.join(algs)}" for family, algs in weak.items()]
         rsa = observed.get("rsa_host_key")
-        if rsa and rsa["bits"] < params["min_rsa_bits"]:
-            problems.append(f"RSA host key of {rsa['bits']} bits < {params['min_rsa_bits']}")
-        seen = {"weak": weak, "rsa_host_key_bits": rsa["bits"] if rsa else None}
+        if min_bits is not None and rsa and rsa["bits"] < min_bits:
+            problems.append(f"RSA host key of {rsa['bits']} bits < {min_bits}")
+        seen = {"weak": weak, "rsa_host_key_bits": rsa["bits"] if rsa else None,
+                "empty_lists": empty}
         if problems:
             return Finding(str(port), Status.FAIL, seen, "weak: " + "; ".join(problems))
-        if "rsa_host_key_error" in observed:
+        if empty:
+            return Finding(str(port), Status.ERROR, seen, "the server's KEXINIT has an empty "
+                           f"or missing {', '.join(empty)} list: its algorithms are unknown")
+        if min_bits is not None and "rsa_host_key_error" in observed:
             return Finding(str(port), Status.ERROR, seen, "RSA host key size not measured: "
                            + observed["rsa_host_key_error"])
         return Finding(str(port), Status.PASS, seen)
 
-    return per_ssh_port(obs, f"no weak SSH algorithm; RSA host key >= {params['min_rsa_bits']} bits",
-                        judge)
+    return per_ssh_port(obs, _algorithms_expected(params), judge)
