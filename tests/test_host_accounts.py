@@ -297,28 +297,63 @@ def test_empty_allowlist_fails_any_key_passes_no_key(catalog, keyed_sysroot, tmp
 
 
 def test_authorized_keys_file_from_sshd_config(catalog, keyed_sysroot):
+    """sshd -T refuses to run without /run/sshd (its privilege separation directory), which
+    only exists on this machine after some sshd ran: each command gets a private /run."""
     need("/usr/sbin/sshd", "ssh-keygen")
     root, fps = keyed_sysroot
     hostkey = root / "etc/ssh/ssh_host_ed25519_key"
     hostkey.parent.mkdir(parents=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey)], check=True)
     (root / "etc/ssh/sshd_config").write_text(
-        f"HostKey {hostkey}\nAuthorizedKeysFile /etc/ssh/keys/%u .ssh/authorized_keys\n")
-    write_tree(root, {"etc/ssh/keys/bob": (root / "home/bob/.ssh/authorized_keys2").read_text()})
-    collected, verdict = collect_and_check(catalog, "host.authorized_keys", root,
-                                           allowed_fingerprints=[fps["alice"]])
+        f"HostKey {hostkey}\nAuthorizedKeysFile /etc/ssh/keys/%u .ssh/authorized_keys\n"
+        "Match User bob\n  AuthorizedKeysFile /etc/ssh/bob-extra\n")
+    write_tree(root, {"etc/ssh/keys/bob": (root / "home/bob/.ssh/authorized_keys2").read_text(),
+                      "etc/ssh/bob-extra": "# none yet\n"})
     if os.geteuid() != 0:
+        _, verdict = collect_and_check(catalog, "host.authorized_keys", root,
+                                       allowed_fingerprints=[fps["alice"]])
         assert verdict.status == E and "root" in verdict.reason
         return
-    assert collected.data["source"] == "sshd -T"
-    assert set(collected.data["files"]) == {"/etc/ssh/keys/bob", "/home/alice/.ssh/authorized_keys"}
-    assert verdict.status == F and "/etc/ssh/keys/bob" in verdict.reason
+    from test_ssh_config import PrivateRunTransport
+
+    collected, verdict = collect_and_check(catalog, "host.authorized_keys", root,
+                                           PrivateRunTransport(),
+                                           allowed_fingerprints=[fps["alice"]])
+    assert verdict.status == F and "/etc/ssh/keys/bob" in verdict.reason, verdict.reason
+    assert collected.data["source"] == "sshd -T (2 Match contexts)"
+    assert collected.data["patterns"] == ["/etc/ssh/keys/%u", ".ssh/authorized_keys",
+                                          "/etc/ssh/bob-extra"]
+    assert set(collected.data["files"]) == {"/etc/ssh/keys/bob", "/home/alice/.ssh/authorized_keys",
+                                            "/etc/ssh/bob-extra"}
     (root / "etc/ssh/sshd_config").write_text(
         f"HostKey {hostkey}\nAuthorizedKeysCommand /usr/bin/ldap-keys\n"
         "AuthorizedKeysCommandUser nobody\n")
-    _, verdict = collect_and_check(catalog, "host.authorized_keys", root,
+    _, verdict = collect_and_check(catalog, "host.authorized_keys", root, PrivateRunTransport(),
                                    allowed_fingerprints=list(fps.values()))
     assert verdict.status == E and "AuthorizedKeysCommand" in verdict.reason
+
+
+def test_authorized_keys_without_privsep_directory_is_error(catalog, keyed_sysroot):
+    """The machine-dependent failure made explicit: no /run/sshd, sshd -T fails: `error`."""
+    need("/usr/sbin/sshd", "ssh-keygen", "unshare")
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a mount namespace with an empty /run")
+    root, fps = keyed_sysroot
+    hostkey = root / "etc/ssh/ssh_host_ed25519_key"
+    hostkey.parent.mkdir(parents=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey)], check=True)
+    (root / "etc/ssh/sshd_config").write_text(f"HostKey {hostkey}\n")
+
+    class EmptyRunTransport(LocalTransport):
+        def run(self, command, timeout, sudo=False):
+            inner = f"mount -t tmpfs none /run && exec sh -c {shlex.quote(command)}"
+            return super().run(f"unshare -m sh -c {shlex.quote(inner)}", timeout)
+
+    collected, verdict = collect_and_check(catalog, "host.authorized_keys", root,
+                                           EmptyRunTransport(),
+                                           allowed_fingerprints=list(fps.values()))
+    assert verdict.status == E and "Missing privilege separation directory" in verdict.reason
+    assert "source" not in collected.data
 
 
 def test_authorized_keys_missing_passwd_or_unreadable_home(catalog, keyed_sysroot, tmp_path):

@@ -1,0 +1,118 @@
+"""ssh.key_types: real keys from ssh-keygen in a sysroot whose sshd_config is Debian's stock
+file with a key-only drop-in in sshd_config.d (read through the Include, which sshd is made to
+read from the image by a bind mount in a private mount namespace), judged with real sshd -T."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scanner.model import Status
+from test_host_accounts import collect_and_check, write_tree
+from test_ssh_config import PrivateRunTransport, need_root_sshd
+
+P, F, E = Status.PASS, Status.FAIL, Status.ERROR
+STOCK = Path("/usr/share/openssh/sshd_config")
+# 3DOUEST-11.3-SSH-KEYS: what the annex says (binding), and "only RSA" (advice)
+ANNEX = {"allowed_key_types": ["ssh-rsa"], "required_algorithms": ["rsa-sha2-512",
+                                                                  "rsa-sha2-256"]}
+ADVICE = {"allowed_key_types": None, "allowed_algorithms": ["rsa-sha2-*"]}
+
+
+def _key(path: Path, kind: str, bits: int | None = None) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", path.name, "-f", str(path)]
+                   + (["-b", str(bits)] if bits else []), check=True)
+    return Path(f"{path}.pub").read_text()
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, str]:
+    need_root_sshd()
+    work = tmp_path_factory.mktemp("keys")
+    return {"host": str(work / "host"), "host.pub": _key(work / "host", "ed25519"),
+            "rsa": _key(work / "alice", "rsa", 2048), "ed25519": _key(work / "bob", "ed25519")}
+
+
+def debian_root(tmp_path: Path, keys: dict[str, str], drop_in: str = "",
+                bob: str | None = None) -> Path:
+    """Stock Debian sshd_config + 50-key-only.conf; alice has an RSA key, bob `bob` if given."""
+    if not STOCK.exists():
+        pytest.skip("needs Debian's openssh-server (/usr/share/openssh/sshd_config)")
+    assert "Include /etc/ssh/sshd_config.d/*.conf" in STOCK.read_text()
+    files = {"etc/passwd": "root:x:0:0:root:/root:/bin/bash\n"
+                           "alice:x:1000:1000::/home/alice:/bin/bash\n"
+                           "bob:x:1001:1001::/home/bob:/bin/bash\n",
+             "etc/ssh/sshd_config": STOCK.read_text(),
+             "etc/ssh/sshd_config.d/50-key-only.conf":
+                 f"HostKey {keys['host']}\nPasswordAuthentication no\n{drop_in}",
+             "home/alice/.ssh/authorized_keys": keys["rsa"]}
+    if bob:
+        files["home/bob/.ssh/authorized_keys"] = bob
+    return write_tree(tmp_path / "root", files)
+
+
+def key_types(catalog, root: Path, **params):
+    return collect_and_check(catalog, "ssh.key_types", root, PrivateRunTransport(), **params)
+
+
+def test_stock_debian_key_only_with_rsa_keys(catalog, tmp_path, keys):
+    """The annex part passes; "only RSA accepted" does not (Debian accepts ed25519, ECDSA...)."""
+    root = debian_root(tmp_path, keys)
+    collected, verdict = key_types(catalog, root, **ANNEX)
+    assert verdict.status == P, verdict.reason
+    assert verdict.observed["present"] == {"/home/alice/.ssh/authorized_keys": ["ssh-rsa 2048"]}
+    # the drop-in was read from the image through a bind mount, not from this machine
+    assert any("mount --bind" in c.command and "sshd_config.d" in c.command
+               for c in collected.commands)
+    _, verdict = key_types(catalog, root, **ADVICE)
+    assert verdict.status == F and "also accepts ssh-ed25519" in verdict.reason
+    assert "rsa-sha2-512," not in verdict.reason.split("also accepts")[1]
+
+
+def test_only_rsa_accepted_passes_the_advice(catalog, tmp_path, keys):
+    root = debian_root(tmp_path, keys, "PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256\n")
+    _, verdict = key_types(catalog, root, **ADVICE)
+    assert verdict.status == P, verdict.reason
+
+
+def test_a_non_rsa_authorized_key_fails(catalog, tmp_path, keys):
+    root = debian_root(tmp_path, keys, bob=keys["ed25519"])
+    _, verdict = key_types(catalog, root, **ANNEX)
+    assert verdict.status == F
+    assert "/home/bob/.ssh/authorized_keys: ssh-ed25519 key SHA256:" in verdict.reason
+    assert "alice" not in verdict.reason
+
+
+def test_rsa_not_accepted_in_a_match_context_fails(catalog, tmp_path, keys):
+    root = debian_root(tmp_path, keys, "Match User alice\n  PubkeyAcceptedAlgorithms "
+                                       "ssh-ed25519\n")
+    _, verdict = key_types(catalog, root, **ANNEX)
+    assert verdict.status == F and "Match User alice (" in verdict.reason
+    assert "none of rsa-sha2-512, rsa-sha2-256 accepted" in verdict.reason
+    root = debian_root(tmp_path / "nopubkey", keys, "PubkeyAuthentication no\n")
+    _, verdict = key_types(catalog, root, **ANNEX)
+    assert verdict.status == F and "public keys not accepted" in verdict.reason
+
+
+def test_rsa_size_rule(catalog, tmp_path, keys):
+    root = debian_root(tmp_path, keys)
+    assert key_types(catalog, root, min_rsa_bits=2048)[1].status == P
+    _, verdict = key_types(catalog, root, min_rsa_bits=3072)
+    assert verdict.status == F and "of 2048 bits < 3072" in verdict.reason
+
+
+@pytest.mark.parametrize("drop_in,words", [
+    ("AuthorizedKeysCommand /usr/bin/ldap-keys\nAuthorizedKeysCommandUser nobody\n",
+     "AuthorizedKeysCommand /usr/bin/ldap-keys"),
+    ("TrustedUserCAKeys /etc/ssh/user_ca.pub\n", "TrustedUserCAKeys /etc/ssh/user_ca.pub"),
+])
+def test_keys_that_cannot_be_listed_are_error(catalog, tmp_path, keys, drop_in, words):
+    _, verdict = key_types(catalog, debian_root(tmp_path, keys, drop_in), **ANNEX)
+    assert verdict.status == E and words in verdict.reason
+
+
+def test_no_rule_selected_is_error(catalog, tmp_path, keys):
+    _, verdict = key_types(catalog, debian_root(tmp_path, keys), allowed_key_types=None)
+    assert verdict.status == E and "no rule selected" in verdict.reason
