@@ -1,9 +1,9 @@
-"""Checks on storage seen from inside the host: encryption at rest, software RAID, backups."""
+"""Checks on storage seen from inside the host: encryption at rest and RAID (backups: see
+host_backups)."""
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 from scanner.checks.base import Finding, Observations, aggregate, check
@@ -11,7 +11,6 @@ from scanner.model import Status, Verdict
 
 REDUNDANT_LEVELS = {"raid1", "raid4", "raid5", "raid6", "raid10"}
 BUSY_SYNC = {"resync", "recovery", "reshape"}  # redundancy not (yet) whole; check/repair are scrubs
-SHOWN = 5  # file names quoted in a reason
 
 
 def cipher_strength(cipher: str, key_bits: int, integrity_bits: int | None) -> tuple[str, int]:
@@ -120,78 +119,3 @@ def raid(obs: Observations, params: dict) -> Verdict:
         return Verdict(Status.FAIL, expected, {"arrays": [], "personalities": data[
             "personalities"]}, "no md array in /proc/mdstat: the host has no software RAID")
     return aggregate([_array_finding(a, level) for a in arrays], expected, "")
-
-
-def _backup_expected(params: dict) -> str:
-    parts = [f"in {params['path']}: newest backup at most {params['max_age_hours']:g} h old"]
-    if params["min_retention_days"]:
-        parts.append(f"oldest at least {params['min_retention_days']} days old")
-    if params["min_versions"]:
-        parts.append(f"at least {params['min_versions']} backup files")
-    if params["require_encryption"]:
-        parts.append("every file encrypted (OpenPGP, age, openssl enc, LUKS, AES zip, "
-                     "7z with encrypted header)")
-    return ", ".join(parts)
-
-
-def _names(files: list[dict[str, Any]], why: str = "format") -> str:
-    shown = ", ".join(f"{f['path']} ({f[why]})" for f in files[:SHOWN])
-    return shown + (f" and {len(files) - SHOWN} more" if len(files) > SHOWN else "")
-
-
-@check("host.backups")
-def backups(obs: Observations, params: dict) -> Verdict:
-    where = obs.host("backups")["locations"][params["path"]]
-    expected = _backup_expected(params)
-    if where.get("error"):
-        return Verdict(Status.ERROR, expected, reason=where["error"])
-    if not where["exists"] or not where["directory"]:
-        what = "does not exist" if not where["exists"] else f"is a {where['kind']}"
-        return Verdict(Status.ERROR, expected, {"path": params["path"]},
-                       f"the backup location {params['path']} {what} on the host: wrong path, "
-                       "or the backup volume is not mounted")
-    files = [f for f in where["files"] if not f["sidecar"]]
-    if not files:
-        return Verdict(Status.FAIL, expected, {"path": params["path"], "files": 0},
-                       f"no backup file in {params['path']} (two levels deep)")
-    now, hour = where["now"], 3600.0
-    newest = files[0]
-    oldest = where["oldest"] or files[-1]  # the listing is newest first
-    count = len(files) + where["total"] - len(where["files"])  # sidecars aside
-    observed: dict[str, Any] = {
-        "path": params["path"], "files": count,
-        "newest": {"path": newest["path"], "age_hours": round((now - newest["mtime"]) / hour, 1)},
-        "oldest": {"path": oldest["path"], "age_days": round((now - oldest["mtime"]) / 86400, 1)},
-        "formats": dict(Counter(f["format"] for f in files)),
-        "truncated": where["truncated"]}
-    fails, unknown = [], []
-    if observed["newest"]["age_hours"] > params["max_age_hours"]:
-        fails.append(f"newest backup is {observed['newest']['age_hours']} h old "
-                     f"> {params['max_age_hours']:g} h")
-    if params["min_retention_days"] and observed["oldest"]["age_days"] < params[
-            "min_retention_days"]:
-        fails.append(f"oldest backup is {observed['oldest']['age_days']} days old "
-                     f"< {params['min_retention_days']}")
-    if params["min_versions"] and count < params["min_versions"]:
-        fails.append(f"{count} backup files < {params['min_versions']}")
-    if params["require_encryption"]:
-        clear = [f for f in files if f["encrypted"] is False]
-        weak = [f for f in files if f["encrypted"] and f["weak"]]
-        unsure = [f for f in files if f["encrypted"] is None]
-        observed.update(clear=[f["path"] for f in clear], weak=[f["path"] for f in weak],
-                        unverified=[f["path"] for f in unsure])
-        if clear:
-            fails.append(f"{len(clear)} file(s) in clear: {_names(clear)}")
-        if weak:
-            fails.append(f"{len(weak)} file(s) weakly encrypted: {_names(weak, 'weak')}")
-        if unsure:
-            unknown.append(f"encryption of {len(unsure)} file(s) not verifiable: "
-                           f"{_names(unsure, 'unverified')}")
-        if where["truncated"]:
-            unknown.append(f"only the newest {len(where['files'])} of {where['total']} files "
-                           "were checked for encryption")
-    if fails:
-        return Verdict(Status.FAIL, expected, observed, "; ".join(fails + unknown))
-    if unknown:
-        return Verdict(Status.ERROR, expected, observed, "; ".join(unknown))
-    return Verdict(Status.PASS, expected, observed)

@@ -1,0 +1,72 @@
+"""Helpers shared by the host storage tests (disk, RAID, backups): run one control's collector
+and check over a real transport, and a LocalTransport that can hide tools or replay output."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scanner.checks import evaluate
+from scanner.checks.base import Observations
+from scanner.hostprobes import collector_registry
+from scanner.model import ProbeResult
+from scanner.transports.base import CommandResult, HostContext
+from scanner.transports.local import LocalTransport
+
+DATA = Path(__file__).parent / "data" / "host_storage"
+PASSPHRASE = "correct-horse-annexscan"
+
+
+def run_control(catalog, control_id: str, ctx: HostContext, **over):
+    control = catalog.get(control_id)
+    params = {**control.defaults(), **over}
+    collected = collector_registry()[control.collector](ctx, [params])
+    obs = Observations({"host": ProbeResult("host", "local", {
+        control.collector: {**collected.data, "error": collected.error}})})
+    return evaluate(control_id, obs, params), collected
+
+
+def local(root: str = "/") -> HostContext:
+    return HostContext(LocalTransport(), timeout=10, root=root)
+
+
+class Rewriting(LocalTransport):
+    """The real machine, with some commands replaced: `absent` tools renamed so the shell really
+    answers 127, `recorded` regexes answered from recorded output (tools needing dm-crypt), or
+    everything run as `nobody`."""
+
+    def __init__(self, absent=(), recorded=None, nobody: bool = False):
+        self.absent, self.recorded, self.nobody = absent, recorded or {}, nobody
+
+    def run(self, command: str, timeout: float, sudo: bool = False) -> CommandResult:
+        for pattern, (code, out, err) in self.recorded.items():
+            if re.search(pattern, command):
+                return CommandResult(command, code, out, err)
+        for tool in self.absent:
+            command = re.sub(rf"(^|[;|&] *){tool} ", rf"\1annexscan-absent-{tool} ", command)
+        if self.nobody:  # an unprivileged login without --sudo
+            command = f"setpriv --reuid=65534 --regid=65534 --clear-groups sh -c " \
+                      f"{shlex.quote(command)}"
+        return super().run(command, timeout, sudo)
+
+
+def sh(*args: str | Path) -> str:
+    return subprocess.run([str(a) for a in args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def need(*tools: str) -> None:
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (see the Makefile's system packages)")
+
+
+def as_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (loop devices, mount)")
