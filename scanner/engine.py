@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,14 +49,69 @@ class ScanPlan:
     catalog: Catalog
     request: ProbeRequest
     probes: list[str] = field(default_factory=list)
+    scopes: dict[str, str] = field(default_factory=dict)  # profile id -> the ports it covers
 
-    def refs(self) -> list[ControlRef]:
-        return [ref for p in self.profiles for c in p.clauses for ref in c.controls
-                if self.catalog.get(ref.control_id).automated]
+    def refs(self, profile: Profile | None = None) -> list[ControlRef]:
+        return [ref for p in self.profiles if profile in (None, p) for c in p.clauses
+                for ref in c.controls if self.catalog.get(ref.control_id).automated]
+
+    def observations_for(self, profile: Profile, observations: Observations) -> Observations:
+        """What `profile` would have seen scanned alone: the ports probed for another profile
+        of the run are dropped, so its verdicts never depend on what else is scanned."""
+        scope = self.scopes.get(profile.id)
+        if scope is None or scope == self.request.port_spec:
+            return observations
+        return Observations({name: _scoped(result, scope)
+                             for name, result in observations.results.items()})
+
+
+def _scoped(result: ProbeResult, scope: str) -> ProbeResult:
+    """A network probe's result restricted to the ports of `scope` (port lists, per-port maps)."""
+    if result.probe not in NETWORK_PROBES:
+        return result
+    data = {}
+    for key, value in result.data.items():
+        if key in ("open_ports", "filtered_ports"):
+            value = [p for p in value if portspec.covers(scope, p)]
+        elif key == "scanned":
+            value = scope
+        elif isinstance(value, dict) and value and all(isinstance(k, int) for k in value):
+            value = {p: v for p, v in value.items() if portspec.covers(scope, p)}
+        data[key] = value
+    return replace(result, data=data)
+
+
+def _ports_named(params: dict) -> tuple[list[str], set[int]]:
+    """The port specs and ports a network control's parameters name: `ports` (an nmap spec or a
+    list), `port`, and the `port` of each item of a list parameter (e.g. `forbidden`)."""
+    specs: list[str] = []
+    ports: set[int] = set()
+    for name, value in params.items():
+        if name == "ports" and isinstance(value, str):
+            specs.append(value)
+        elif name == "port" and isinstance(value, int):
+            ports.add(value)
+        elif isinstance(value, list):
+            ports |= {v for v in value if name == "ports" and isinstance(v, int)}
+            ports |= {v["port"] for v in value
+                      if isinstance(v, dict) and isinstance(v.get("port"), int)}
+    return specs, ports
+
+
+def _scope(refs: list[ControlRef], catalog: Catalog) -> str:
+    """The ports one profile's network controls cover, plus 22, 80 and 443."""
+    specs, ports = [], {22, 80, 443}
+    for ref in refs:
+        if catalog.get(ref.control_id).probe in NETWORK_PROBES:
+            named = _ports_named(ref.parameters)
+            specs += named[0]
+            ports |= named[1]
+    return portspec.union(specs, ports)
 
 
 def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -> ScanPlan:
-    """Work out the probes and their parameters from the controls the profiles use."""
+    """Work out the probes and their parameters from the controls the profiles use. The ports
+    are probed once for the union of the profiles' scopes; each profile is judged on its own."""
     plan = ScanPlan(profiles, catalog, ProbeRequest(
         timeout=options.timeout, nmap_host_timeout_s=options.nmap_host_timeout_s,
         sudo=options.sudo, host_root=options.host_root,
@@ -71,9 +126,6 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
     plan.probes = [p for p in PROBE_ORDER if p in needed]
     params_of = lambda cid: [ref.parameters for ref in plan.refs() if ref.control_id == cid]  # noqa: E731
     request = plan.request
-    ports = {p for params in params_of("tls.required") for p in params["ports"]}
-    ports |= {f["port"] for cid in ("net.no_admin_exposure", "net.no_cleartext_services")
-              for params in params_of(cid) for f in params["forbidden"]}
     request.http_ports = sorted({params["port"] for params in params_of("http.https_redirect")}) or [80]
     request.http_paths = sorted({params["path"] for params in params_of("http.response_time")}) or ["/"]
     request.http_timeout = max([options.timeout] + [params["max_seconds"] + 1
@@ -82,12 +134,13 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
     if latency:
         request.latency_ports, request.latency_samples = latency[0]["ports"], latency[0]["samples"]
         request.latency_method = latency[0]["method"]
-    ports |= set(request.http_ports) | set(request.latency_ports) | {22, 80, 443}
-    request.port_spec = portspec.union([p["ports"] for p in params_of("net.allowed_ports")], ports)
+    plan.scopes = {p.id: _scope(plan.refs(p), catalog) for p in profiles}
+    request.port_spec = portspec.union(plan.scopes.values())
     udp = [p["udp_ports"] for p in params_of("net.allowed_ports") if p.get("udp_ports")]
     request.udp_port_spec = portspec.union(udp) if udp else None
-    bundles = [p["ca_bundle"] for p in params_of("tls.certificate") if p["ca_bundle"]]
-    request.ca_bundle = options.ca_bundle or (Path(bundles[0]) if bundles else None)
+    request.ca_bundle = options.ca_bundle
+    request.ca_bundles = sorted({Path(p["ca_bundle"]) for p in params_of("tls.certificate")
+                                 if p.get("ca_bundle")})
     return plan
 
 
@@ -177,8 +230,9 @@ def scan_target(job: ScanJob) -> TargetResult:
                      for name, p in probes.items()}
     result.evidence = {name: p.evidence for name, p in probes.items()}
     for profile in job.plan.profiles:
+        seen = job.plan.observations_for(profile, observations)
         for clause in profile.clauses:
-            result.results.append(judge_clause(clause, profile, job, observations))
+            result.results.append(judge_clause(clause, profile, job, seen))
     return result
 
 
@@ -196,7 +250,7 @@ def run_scan(jobs: list[ScanJob], options: ScanOptions,
                 on_done(result)
     profiles = {p.id: p.summary() for job in jobs for p in job.plan.profiles}
     plans = list({id(job.plan): job.plan for job in jobs}.values())
-    bundles = {str(p.request.ca_bundle) for p in plans if p.request.ca_bundle}
+    bundles = {str(b) for p in plans for b in [p.request.ca_bundle, *p.request.ca_bundles] if b}
     return ScanResult(
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

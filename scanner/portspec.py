@@ -23,3 +23,7 @@ def union(specs: Iterable[str], ports: Iterable[int] = ()) -> str:
         else:
             merged.append([low, high])
     return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in merged)
+
+
+def covers(spec: str, port: int) -> bool:
+    return any(low <= port <= high for low, high in parse(spec))

@@ -20,7 +20,8 @@ class ProbeRequest:
     timeout: float = 5.0
     port_spec: str = "1-65535"
     udp_port_spec: str | None = None  # UDP ports to scan; None: no UDP scan
-    ca_bundle: Path | None = None
+    ca_bundle: Path | None = None  # --ca-bundle: the trust store of every tls.certificate
+    ca_bundles: list[Path] = field(default_factory=list)  # tls.certificate ca_bundle parameters
     http_paths: list[str] = field(default_factory=lambda: ["/"])
     http_ports: list[int] = field(default_factory=lambda: [80])
     latency_ports: list[int] = field(default_factory=lambda: [443, 80, 22])
