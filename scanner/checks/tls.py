@@ -4,25 +4,36 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from scanner import portspec
 from scanner.checks.base import Finding, Observations, aggregate, check
 from scanner.model import Status, Verdict
 from scanner.probes.service import WELL_KNOWN_TLS_PORTS
 
 VERSIONS = ["SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"]
 NO_TLS = "the target has no open port speaking TLS"
+MOZILLA = "mozilla"
 
 
-def per_tls_port(obs: Observations, expected: Any, judge: Callable[[int, dict], Finding],
-                 cleartext_fails: bool = False) -> Verdict:
-    """Judge every TLS port. Well-known TLS ports that stayed silent are errors; ones that
-    answered in clear text fail when `cleartext_fails`, and are otherwise not TLS services."""
+def _scope(params: dict) -> str:
+    return params.get("ports") or "1-65535"
+
+
+def per_tls_port(obs: Observations, params: dict, expected: Any,
+                 judge: Callable[[int, dict], Finding], cleartext_fails: bool = False,
+                 also: list[Finding] | None = None) -> Verdict:
+    """Judge every TLS port (direct or STARTTLS) within the control's `ports`, with the findings
+    `also` given. Well-known TLS ports that stayed silent are errors; ones that answered in
+    clear text fail when `cleartext_fails`, and are otherwise not TLS services."""
     tls_data = obs.data("tls")["ports"]
     findings = []
     for port, service in sorted(obs.services().items()):
+        if not portspec.covers(_scope(params), port):
+            continue
         if port in tls_data:
             observed = tls_data[port]
             if "error" in observed:
-                findings.append(Finding(str(port), Status.ERROR, None, observed["error"]))
+                findings.append(Finding(_key(port, observed), Status.ERROR, None,
+                                        observed["error"]))
             else:
                 findings.append(judge(port, observed))
         elif port in WELL_KNOWN_TLS_PORTS and service["protocol"] == "silent":
@@ -32,7 +43,32 @@ def per_tls_port(obs: Observations, expected: Any, judge: Callable[[int, dict], 
             findings.append(Finding(str(port), Status.FAIL, {"protocol": service["protocol"]},
                                     f"usual TLS port answers without TLS "
                                     f"({service['protocol']}): traffic is not encrypted"))
-    return aggregate(findings, expected, NO_TLS)
+    return aggregate(findings + (also or []), expected, NO_TLS)
+
+
+def _key(port: int, observed: dict) -> str:
+    """The finding's name: the port, with the protocol when TLS comes after STARTTLS."""
+    return f"{port}/{observed['starttls']}+starttls" if observed.get("starttls") else str(port)
+
+
+def not_tls(obs: Observations, params: dict) -> list[Finding]:
+    """Every flow: the open ports in scope that carry neither TLS nor an allowed protocol."""
+    tls_data = obs.data("tls")["ports"]
+    allowed = set(params["non_tls_allowed"])
+    findings = []
+    for port, service in sorted(obs.services().items()):
+        protocol = service["protocol"]
+        if port in tls_data or protocol in allowed or not portspec.covers(_scope(params), port):
+            continue
+        if protocol in ("silent", "unknown") or service.get("starttls", False) is None:
+            findings.append(Finding(str(port), Status.ERROR, {"protocol": protocol},
+                                    f"cannot tell whether the flow is encrypted "
+                                    f"({protocol}{': ' + service['detail'] if service.get('detail') else ''})"))
+        elif protocol != "tls":
+            offer = " without STARTTLS" if "starttls" in service else ""
+            findings.append(Finding(str(port), Status.FAIL, {"protocol": protocol},
+                                    f"{protocol}{offer} in clear text"))
+    return findings
 
 
 def accepted_versions(observed: dict) -> tuple[list[str], list[str]]:
@@ -68,17 +104,23 @@ def min_version(obs: Observations, params: dict) -> Verdict:
 
     def judge(port: int, observed: dict) -> Finding:
         accepted, untested = accepted_versions(observed)
+        key = _key(port, observed)
         weak = [v for v in accepted if v in too_old]
         if weak:
-            return Finding(str(port), Status.FAIL, accepted, f"accepts {', '.join(weak)}")
+            return Finding(key, Status.FAIL, accepted, f"accepts {', '.join(weak)}")
         if [v for v in untested if v in too_old]:
-            return Finding(str(port), Status.ERROR, accepted,
+            return Finding(key, Status.ERROR, accepted,
                            f"could not test {', '.join(untested)}: {observed['errors']}")
         if not accepted:
-            return Finding(str(port), Status.ERROR, accepted, "no version accepted")
-        return Finding(str(port), Status.PASS, accepted)
+            return Finding(key, Status.ERROR, accepted, "no version accepted")
+        return Finding(key, Status.PASS, accepted)
 
-    return per_tls_port(obs, f"only {minimum} or newer", judge, cleartext_fails=True)
+    expected = f"only {minimum} or newer on every TLS port (STARTTLS included)"
+    if params.get("all_flows"):
+        expected += (f"; every open port carries TLS"
+                     f"{' or ' + ', '.join(params['non_tls_allowed']) if params['non_tls_allowed'] else ''}")
+    also = not_tls(obs, params) if params.get("all_flows") else []
+    return per_tls_port(obs, params, expected, judge, cleartext_fails=True, also=also)
 
 
 @check("tls.latest_version")
@@ -86,75 +128,89 @@ def latest_version(obs: Observations, params: dict) -> Verdict:
     def judge(port: int, observed: dict) -> Finding:
         accepted, untested = accepted_versions(observed)
         if "TLS 1.3" in accepted:
-            return Finding(str(port), Status.PASS, accepted)
+            return Finding(_key(port, observed), Status.PASS, accepted)
         if "TLS 1.3" in untested:
-            return Finding(str(port), Status.ERROR, accepted, "TLS 1.3 could not be tested")
-        return Finding(str(port), Status.FAIL, accepted, "TLS 1.3 not offered")
+            return Finding(_key(port, observed), Status.ERROR, accepted,
+                           "TLS 1.3 could not be tested")
+        return Finding(_key(port, observed), Status.FAIL, accepted, "TLS 1.3 not offered")
 
-    return per_tls_port(obs, "TLS 1.3 offered", judge)
+    return per_tls_port(obs, params, "TLS 1.3 offered", judge)
 
 
 def _certificates(observed: dict) -> list[dict]:
     if "certificates" not in observed:
-        raise_missing = observed.get("errors", {}).get("certificate", "no certificate data")
-        return [{"error": raise_missing}]
+        return [{"error": observed.get("errors", {}).get("certificate", "no certificate data")}]
     return observed["certificates"]
+
+
+def _store(cert: dict, params: dict) -> str:
+    """--ca-bundle when given (the probe's default store), else the control's bundle, else
+    the Mozilla store."""
+    if cert["default_store"] != MOZILLA:
+        return cert["default_store"]
+    return params.get("ca_bundle") or MOZILLA
 
 
 @check("tls.certificate")
 def certificate(obs: Observations, params: dict) -> Verdict:
+    margin = params.get("min_days_left")
+
     def judge(port: int, observed: dict) -> Finding:
-        problems, seen = [], []
+        key, problems, seen = _key(port, observed), [], []
         for cert in _certificates(observed):
             if "error" in cert:
-                return Finding(str(port), Status.ERROR, None, cert["error"])
-            seen.append({k: cert[k] for k in ("subject", "issuer", "not_after", "days_left",
-                                                "names", "trust_store", "trusted")})
-            if cert["days_left"] < 0:
-                problems.append(f"expired on {cert['not_after']}")
-            elif cert["days_left"] < params["min_days_left"]:
-                problems.append(f"expires in {cert['days_left']} days")
-            if not cert["trusted"]:
-                problems.append(f"not trusted by {cert['trust_store']}: {cert['trust_error']}")
-            if not cert["name_matches"]:
-                problems.append(f"names {cert['names']} do not match the scanned name")
-        status = Status.FAIL if problems else Status.PASS
-        return Finding(str(port), status, seen, "; ".join(problems))
+                return Finding(key, Status.ERROR, None, cert["error"])
+            store = _store(cert, params)
+            validation = cert["validations"].get(store, {"error": f"not validated against {store}"})
+            if "trusted" not in validation:
+                return Finding(key, Status.ERROR, None, validation["error"])
+            seen.append({**{k: cert[k] for k in ("subject", "issuer", "not_after", "days_left",
+                                                  "names", "scanned_name")},
+                         "trust_store": store, "trusted": validation["trusted"]})
+            problems += [f"not trusted ({store}): {reason}" for reason in validation["reasons"]]
+            if margin is not None and 0 <= cert["days_left"] < margin:
+                problems.append(f"expires in {cert['days_left']} days (on {cert['not_after']}), "
+                                f"less than {margin}")
+        return Finding(key, Status.FAIL if problems else Status.PASS, seen, "; ".join(problems))
 
-    return per_tls_port(obs, f"valid, trusted, matching, >= {params['min_days_left']} days left",
-                        judge)
+    expected = "chain valid now for the scanned name (strict RFC 5280 path validation)" + \
+        (f", at least {margin} days left" if margin is not None else ", no expiry margin checked")
+    return per_tls_port(obs, params, expected, judge)
 
 
 @check("tls.key_strength")
 def key_strength(obs: Observations, params: dict) -> Verdict:
-    minimum = {"RSA": params["min_rsa_bits"], "EC": params["min_ec_bits"],
+    minimum = {"RSA": params.get("min_rsa_bits"), "EC": params.get("min_ec_bits"),
                "Ed25519": 0, "Ed448": 0}
-    forbidden = {h.lower() for h in params["forbidden_hashes"]}
+    forbidden = {h.lower() for h in params.get("forbidden_hashes") or []}
 
     def judge(port: int, observed: dict) -> Finding:
         problems, seen = [], []
         for cert in _certificates(observed):
             if "error" in cert:
-                return Finding(str(port), Status.ERROR, None, cert["error"])
+                return Finding(_key(port, observed), Status.ERROR, None, cert["error"])
             kind, bits, digest = cert["key_type"], cert["key_bits"], cert["signature_hash"]
             seen.append({"key": f"{kind} {bits}", "signature_hash": digest})
             if kind not in minimum:
                 problems.append(f"{kind} key type not accepted")
-            elif (bits or 0) < minimum[kind]:
+            elif minimum[kind] is not None and (bits or 0) < minimum[kind]:
                 problems.append(f"{kind} key of {bits} bits < {minimum[kind]}")
             if digest and digest.lower() in forbidden:
                 problems.append(f"signed with {digest}")
-        return Finding(str(port), Status.FAIL if problems else Status.PASS, seen,
+        return Finding(_key(port, observed), Status.FAIL if problems else Status.PASS, seen,
                        "; ".join(problems))
 
-    expected = (f"RSA >= {params['min_rsa_bits']} bits, EC >= {params['min_ec_bits']} bits, "
-                f"no {', '.join(params['forbidden_hashes'])} signature")
-    return per_tls_port(obs, expected, judge)
+    rules = [f"{kind} >= {bits} bits" for kind, bits in minimum.items()
+             if kind in ("RSA", "EC") and bits is not None]
+    rules.append(f"no {', '.join(sorted(forbidden))} signature" if forbidden
+                 else "signature hash not checked")
+    return per_tls_port(obs, params, ", ".join(rules), judge)
 
 
 @check("tls.cipher_strength")
 def cipher_strength(obs: Observations, params: dict) -> Verdict:
-    forbidden = {t.upper() for t in params["forbidden"]}
+    forbidden = {t.upper() for t in params.get("forbidden") or []}
+    want_fs = bool(params.get("require_forward_secrecy"))
 
     def judge(port: int, observed: dict) -> Finding:
         weak, no_fs = [], []
@@ -162,21 +218,22 @@ def cipher_strength(obs: Observations, params: dict) -> Verdict:
             for suite in info["cipher_suites"]:
                 if forbidden & set(suite.upper().split("_")):
                     weak.append(suite)
-                elif (params["require_forward_secrecy"] and version != "TLS 1.3"
+                elif (want_fs and version != "TLS 1.3"
                       and "_ECDHE_" not in suite and "_DHE_" not in suite):
                     no_fs.append(suite)
         if observed["errors"].keys() & set(VERSIONS):
-            return Finding(str(port), Status.ERROR, None,
+            return Finding(_key(port, observed), Status.ERROR, None,
                            f"some versions could not be tested: {observed['errors']}")
         problems = ([f"weak suites: {', '.join(sorted(set(weak)))}"] if weak else []) + \
                    ([f"no forward secrecy: {', '.join(sorted(set(no_fs)))}"] if no_fs else [])
-        return Finding(str(port), Status.FAIL if problems else Status.PASS,
+        return Finding(_key(port, observed), Status.FAIL if problems else Status.PASS,
                        {"weak": sorted(set(weak)), "without_forward_secrecy": sorted(set(no_fs))},
                        "; ".join(problems))
 
-    expected = f"no suite with {', '.join(params['forbidden'])}" + \
-        ("; ECDHE/DHE on TLS 1.2 and older" if params["require_forward_secrecy"] else "")
-    return per_tls_port(obs, expected, judge)
+    expected = (f"no suite with {', '.join(params['forbidden'])}" if forbidden
+                else "suite components not checked") + \
+        ("; ECDHE/DHE on TLS 1.2 and older" if want_fs else "; forward secrecy not checked")
+    return per_tls_port(obs, params, expected, judge)
 
 
 _VULNERABLE = {
@@ -195,9 +252,11 @@ def known_vulnerabilities(obs: Observations, params: dict) -> Verdict:
         unknown = [n for n in params["checks"] if n not in results
                    or (n == "robot" and str(results[n]).startswith("UNKNOWN"))]
         if vulnerable:
-            return Finding(str(port), Status.FAIL, seen, f"vulnerable to {', '.join(vulnerable)}")
+            return Finding(_key(port, observed), Status.FAIL, seen,
+                           f"vulnerable to {', '.join(vulnerable)}")
         if unknown:
-            return Finding(str(port), Status.ERROR, seen, f"could not test {', '.join(unknown)}")
-        return Finding(str(port), Status.PASS, seen)
+            return Finding(_key(port, observed), Status.ERROR, seen,
+                           f"could not test {', '.join(unknown)}")
+        return Finding(_key(port, observed), Status.PASS, seen)
 
-    return per_tls_port(obs, f"not vulnerable to {', '.join(params['checks'])}", judge)
+    return per_tls_port(obs, params, f"not vulnerable to {', '.join(params['checks'])}", judge)

@@ -60,37 +60,44 @@ def _name(common_name: str) -> x509.Name:
 
 
 class LabCA:
-    """Creates the CA at construction (RSA 2048, SHA-256, 10 years); `issue` signs server certs."""
+    """Creates the CA at construction (RSA 2048, SHA-256, 10 years); `issue` signs server certs.
 
-    def __init__(self, workdir: Path) -> None:
+    key_usage=False leaves out the keyUsage extension, which RFC 5280 validators refuse.
+    """
+
+    def __init__(self, workdir: Path, key_usage: bool = True,
+                 common_name: str = "annexscan lab CA") -> None:
         self.workdir = workdir
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         now = dt.datetime.now(dt.timezone.utc)
         public = self._key.public_key()
-        self._cert = (
+        builder = (
             x509.CertificateBuilder()
-            .subject_name(_name("annexscan lab CA"))
-            .issuer_name(_name("annexscan lab CA"))
+            .subject_name(_name(common_name))
+            .issuer_name(_name(common_name))
             .public_key(public)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        )
+        if key_usage:
+            builder = builder.add_extension(x509.KeyUsage(
                 digital_signature=False, content_commitment=False, key_encipherment=False,
                 data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
                 encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-            .sign(self._key, hashes.SHA256())
-        )
+        self._cert = builder.sign(self._key, hashes.SHA256())
         self.ca_bundle = workdir / "ca.pem"
         self.ca_bundle.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str, address: str, kind: CertKind) -> CertFiles:
+    def issue(self, name: str, address: str, kind: CertKind,
+              days_left: int | None = None) -> CertFiles:
         """Sign a server certificate for `address` (SAN IP) and `name.annexscan.test` (SAN DNS).
 
         valid: RSA 2048, SHA-256, one year. expired: the same, but its year ended 30 days ago.
-        weak: RSA 1024 signed with SHA-1, one year.
+        weak: RSA 1024 signed with SHA-1, one year. `days_left` ends the validity that many
+        days (plus an hour) from now instead.
         """
         weak = kind == "weak"
         key = rsa.generate_private_key(public_exponent=65537, key_size=1024 if weak else 2048)
@@ -104,7 +111,8 @@ class LabCA:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=365))
+            .not_valid_after(start + dt.timedelta(days=365) if days_left is None
+                             else now + dt.timedelta(days=days_left, hours=1))
             .add_extension(x509.SubjectAlternativeName([
                 x509.IPAddress(ipaddress.ip_address(address)), x509.DNSName(dns)]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -124,3 +132,27 @@ class LabCA:
         files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(files.key, key)
         return files
+
+
+def self_signed(workdir: Path, name: str, address: str) -> CertFiles:
+    """A server certificate for `address` and `name.annexscan.test` that signs itself."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.timezone.utc)
+    subject = _name(f"{name}.{DNS_SUFFIX}")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.IPAddress(ipaddress.ip_address(address)),
+            x509.DNSName(f"{name}.{DNS_SUFFIX}")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    files = CertFiles(workdir / f"{name}.crt", workdir / f"{name}.key")
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(files.key, key)
+    return files

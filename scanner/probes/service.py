@@ -11,12 +11,16 @@ import socket
 import ssl
 
 from scanner.model import ProbeResult
+from scanner.probes import starttls
 from scanner.probes.base import Deadline, ProbeRequest, register, timed
 from scanner.targets import Target
 
 # Protocol knowledge, not an annex rule: ports where clients expect TLS from the first byte.
 WELL_KNOWN_TLS_PORTS = frozenset({443, 465, 636, 853, 990, 992, 993, 995, 5061, 5986, 8443, 9443})
-_TEXT_BANNERS = (("SSH-", "ssh"), ("+OK", "pop3"), ("* OK", "imap"), ("HTTP/", "http"))
+_TEXT_BANNERS = (("SSH-", "ssh"), ("+OK", "pop3"), ("* OK", "imap"), ("HTTP/", "http"),
+                 ("<?xml", "xmpp"), ("<stream:", "xmpp"))
+# Answers that lead to a second, protocol-specific dialogue (STARTTLS offered or not).
+STARTTLS_CANDIDATES = frozenset({"smtp", "ftp", "imap", "pop3", "xmpp", "unknown"})
 _MAX_READ = 1024
 
 
@@ -62,7 +66,9 @@ def _read_some(sock: socket.socket) -> bytes:
 
 
 def identify(address: str, port: int, server_name: str, timeout: float) -> dict:
-    """One port: {'protocol': tls|ssh|http|ftp|smtp|pop3|imap|telnet|unknown|silent|closed, ...}."""
+    """One port: {'protocol': tls|ssh|http|ftp|smtp|pop3|imap|xmpp|ldap|postgres|telnet|unknown|
+    silent|closed, ...}; clear-text protocols that can upgrade also get 'starttls': True|False
+    (None: the capability dialogue failed)."""
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except ConnectionRefusedError:
@@ -77,33 +83,19 @@ def identify(address: str, port: int, server_name: str, timeout: float) -> dict:
             return {"protocol": "silent",
                     "detail": f"connection accepted but nothing received within {timeout:g}s"}
         except OSError as exc:
-            return {"protocol": "unknown", "detail": f"connection reset: {exc}"}
-    if not data:
-        return {"protocol": "unknown", "detail": "connection closed without answering"}
-    info = {"protocol": classify(data), "first_bytes": data[:64].decode("latin-1")}
-    if info["protocol"] == "smtp":
-        info["starttls"] = smtp_offers_starttls(address, port, timeout)
+            data, reset = b"", f"connection reset: {exc}"
+        else:
+            reset = "connection closed without answering"
+    info = {"protocol": classify(data), "first_bytes": data[:64].decode("latin-1")} if data \
+        else {"protocol": "unknown", "detail": reset}
+    if info["protocol"] in STARTTLS_CANDIDATES:
+        # A clear-text protocol that may upgrade; an unknown one may be client-first.
+        found = starttls.dialogue(info["protocol"], address, port, server_name, timeout)
+        if found:
+            info.update(found)
+        elif info["protocol"] != "unknown":
+            info["starttls"] = None
     return info
-
-
-def smtp_offers_starttls(address: str, port: int, timeout: float) -> bool | None:
-    """EHLO and look for STARTTLS in the capabilities; None when the dialogue failed."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as sock, \
-                Deadline(sock, 3 * timeout):
-            reader = sock.makefile("rb")
-            reader.readline()
-            sock.sendall(b"EHLO annexscan.invalid\r\n")
-            caps = []
-            for _ in range(50):
-                line = reader.readline(512).decode("latin-1")
-                caps.append(line[4:].strip().upper())
-                if line[3:4] != "-":
-                    break
-            sock.sendall(b"QUIT\r\n")
-            return "STARTTLS" in caps
-    except OSError:
-        return None
 
 
 class ServiceProbe:

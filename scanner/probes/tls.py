@@ -1,4 +1,4 @@
-"""TLS configuration of every port that speaks TLS, by sslyze."""
+"""TLS configuration of every port that speaks TLS, directly or after STARTTLS, by sslyze."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import json
 import threading
 import warnings
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from sslyze import (CertificateInfoExtraArgument, ScanCommand, ScanCommandAttemptStatusEnum,
-                    ScanCommandsExtraArguments, Scanner, ServerNetworkConfiguration,
+from sslyze import (ProtocolWithOpportunisticTlsEnum, ScanCommand,
+                    ScanCommandAttemptStatusEnum, Scanner, ServerNetworkConfiguration,
                     ServerNetworkLocation, ServerScanRequest, ServerScanResultAsJson,
                     ServerScanStatusEnum)
 
 from scanner.model import ProbeResult
+from scanner.probes import tls_trust
 from scanner.probes.base import ProbeRequest, register, timed
 from scanner.targets import Target
 
@@ -37,34 +37,56 @@ warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't p
 _SSLYZE_SLOTS = threading.BoundedSemaphore(4)
 
 
+# STARTTLS protocols the service probe recognises, as sslyze names them.
+OPPORTUNISTIC = {"smtp": ProtocolWithOpportunisticTlsEnum.SMTP,
+                 "imap": ProtocolWithOpportunisticTlsEnum.IMAP,
+                 "pop3": ProtocolWithOpportunisticTlsEnum.POP3,
+                 "ftp": ProtocolWithOpportunisticTlsEnum.FTP,
+                 "ldap": ProtocolWithOpportunisticTlsEnum.LDAP,
+                 "xmpp": ProtocolWithOpportunisticTlsEnum.XMPP,
+                 "postgres": ProtocolWithOpportunisticTlsEnum.POSTGRES}
+
+
+def tls_ports(services: dict[int, dict]) -> dict[int, str | None]:
+    """Port -> None for TLS from the first byte, or the protocol it upgrades with STARTTLS."""
+    ports: dict[int, str | None] = {}
+    for port, service in sorted(services.items()):
+        if service.get("protocol") == "tls":
+            ports[port] = None
+        elif service.get("starttls") and service.get("protocol") in OPPORTUNISTIC:
+            ports[port] = service["protocol"]
+    return ports
+
+
 class TlsProbe:
     name = "tls"
 
     def run(self, target: Target, request: ProbeRequest) -> ProbeResult:
         def body(result: ProbeResult) -> None:
-            ports = request.ports_speaking("tls")
+            stores = list(dict.fromkeys(
+                [str(request.ca_bundle) if request.ca_bundle else tls_trust.MOZILLA]
+                + [tls_trust.MOZILLA] + [str(b) for b in request.ca_bundles]))
             result.data["ports"] = {}
-            for port in ports:
-                observed, raw = scan_port(target, port, request.timeout, request.ca_bundle)
+            for port, starttls in tls_ports(request.services).items():
+                observed, raw = scan_port(target, port, request.timeout, starttls, stores)
                 result.data["ports"][port] = observed
                 result.evidence[f"sslyze_{port}"] = raw
 
         return timed(self.name, target, body)
 
 
-def scan_port(target: Target, port: int, timeout: float,
-              ca_bundle: Path | None) -> tuple[dict[str, Any], Any]:
+def scan_port(target: Target, port: int, timeout: float, starttls: str | None,
+              stores: list[str]) -> tuple[dict[str, Any], Any]:
+    """sslyze on one port (after STARTTLS when `starttls` names the protocol); certificate
+    chains judged against each of `stores`, the first being the one used by default."""
     location = ServerNetworkLocation(hostname=target.name, port=port, ip_address=target.address)
     sni = target.name if not target.name.replace(".", "").isdigit() else target.address
-    config = ServerNetworkConfiguration(tls_server_name_indication=sni,
-                                        network_timeout=max(1, int(timeout)),
-                                        network_max_retries=1)
-    extra = ScanCommandsExtraArguments(
-        certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_bundle)) \
-        if ca_bundle else ScanCommandsExtraArguments()
+    config = ServerNetworkConfiguration(
+        tls_server_name_indication=sni, network_timeout=max(1, int(timeout)),
+        network_max_retries=1,
+        tls_opportunistic_encryption=OPPORTUNISTIC[starttls] if starttls else None)
     request = ServerScanRequest(server_location=location, network_configuration=config,
-                                scan_commands=set(VERSION_COMMANDS.values()) | OTHER_COMMANDS,
-                                scan_commands_extra_arguments=extra)
+                                scan_commands=set(VERSION_COMMANDS.values()) | OTHER_COMMANDS)
     with _SSLYZE_SLOTS:
         scanner = Scanner(per_server_concurrent_connections_limit=5,
                           concurrent_server_scans_limit=1)
@@ -72,8 +94,9 @@ def scan_port(target: Target, port: int, timeout: float,
         server = next(iter(scanner.get_results()))
     raw = json.loads(ServerScanResultAsJson.model_validate(server).model_dump_json())
     if server.scan_status != ServerScanStatusEnum.COMPLETED:
-        return {"error": f"sslyze could not connect: {server.connectivity_error_trace}"}, raw
-    return _observations(server.scan_result, target, ca_bundle), raw
+        return {"error": f"sslyze could not connect: {server.connectivity_error_trace}",
+                "starttls": starttls}, raw
+    return {**_observations(server.scan_result, sni, stores), "starttls": starttls}, raw
 
 
 def _attempt(attempt) -> tuple[Any, str | None]:
@@ -83,7 +106,7 @@ def _attempt(attempt) -> tuple[Any, str | None]:
         else str(attempt.error_reason)
 
 
-def _observations(scan, target: Target, ca_bundle: Path | None) -> dict[str, Any]:
+def _observations(scan, name: str, stores: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"versions": {}, "errors": {}}
     for version, command in VERSION_COMMANDS.items():
         result, error = _attempt(getattr(scan, command.value))
@@ -96,7 +119,7 @@ def _observations(scan, target: Target, ca_bundle: Path | None) -> dict[str, Any
     if error:
         out["errors"]["certificate"] = error
     else:
-        out["certificates"] = [_deployment(d, target, ca_bundle)
+        out["certificates"] = [_deployment(d, name, stores)
                                for d in cert.certificate_deployments]
     out["vulnerabilities"] = {}
     for name, attr, read in (
@@ -114,14 +137,12 @@ def _observations(scan, target: Target, ca_bundle: Path | None) -> dict[str, Any
     return out
 
 
-def _deployment(deployment, target: Target, ca_bundle: Path | None) -> dict[str, Any]:
-    leaf: x509.Certificate = deployment.received_certificate_chain[0]
+def _deployment(deployment, name: str, stores: list[str]) -> dict[str, Any]:
+    chain: list[x509.Certificate] = deployment.received_certificate_chain
+    leaf = chain[0]
     key = leaf.public_key()
-    validations = {v.trust_store.name: {"trusted": v.was_validation_successful,
-                                        "error": v.validation_error}
-                   for v in deployment.path_validation_results}
-    store = _store_used(validations, ca_bundle)
     not_after = leaf.not_valid_after_utc
+    leaf_names = tls_trust.names(leaf)
     return {
         "subject": leaf.subject.rfc4514_string(),
         "issuer": leaf.issuer.rfc4514_string(),
@@ -129,25 +150,23 @@ def _deployment(deployment, target: Target, ca_bundle: Path | None) -> dict[str,
         "not_before": leaf.not_valid_before_utc.isoformat(),
         "not_after": not_after.isoformat(),
         "days_left": (not_after - datetime.now(timezone.utc)).days,
-        "names": _names(leaf),
-        "name_matches": _matches(_names(leaf), target.name),
+        "names": leaf_names,
+        "scanned_name": name,
+        "name_matches": tls_trust.matches(leaf_names, name),
+        "self_signed": leaf.issuer == leaf.subject,
         "key_type": _key_type(key),
         "key_bits": _key_bits(key),
         "signature_hash": leaf.signature_hash_algorithm.name if leaf.signature_hash_algorithm else None,
-        "trust_store": store,
-        "trusted": validations.get(store, {}).get("trusted", False),
-        "trust_error": validations.get(store, {}).get("error"),
-        "validations": validations,
+        "default_store": stores[0],
+        "validations": {store: _validate(chain, name, store) for store in stores},
     }
 
 
-def _store_used(validations: dict[str, Any], ca_bundle: Path | None) -> str:
-    """The supplied bundle when one is given, else sslyze's Mozilla store."""
-    if ca_bundle:
-        custom = [name for name in validations if "supplied" in name.lower()]
-        if custom:
-            return custom[0]
-    return next((n for n in validations if "mozilla" in n.lower()), next(iter(validations), ""))
+def _validate(chain: list[x509.Certificate], name: str, store: str) -> dict[str, Any]:
+    try:
+        return tls_trust.validate(chain, name, store)
+    except Exception as exc:  # noqa: BLE001 - an unreadable bundle or chain: an error, not a pass
+        return {"error": f"could not validate against {store}: {type(exc).__name__}: {exc}"}
 
 
 def _key_type(key) -> str:
@@ -165,25 +184,6 @@ def _key_bits(key) -> int | None:
     if isinstance(key, ed448.Ed448PublicKey):
         return 448
     return getattr(key, "key_size", None)
-
-
-def _names(cert: x509.Certificate) -> list[str]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        return [str(n) for n in san.get_values_for_type(x509.DNSName)] + \
-               [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    except x509.ExtensionNotFound:
-        return [a.value for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
-
-
-def _matches(names: list[str], wanted: str) -> bool:
-    wanted = wanted.lower().rstrip(".")
-    for name in (n.lower() for n in names):
-        if name == wanted:
-            return True
-        if name.startswith("*.") and "." in wanted and wanted.split(".", 1)[1] == name[2:]:
-            return True
-    return False
 
 
 register(TlsProbe())
