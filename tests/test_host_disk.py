@@ -71,7 +71,7 @@ def test_disk_on_real_dm_crypt(catalog, tmp_path, cleanup):
     assert verdict.status == Status.PASS, verdict.reason
     assert verdict.observed[mounts[512]]["crypt"][0]["effective_key_bits"] == 256
     verdict, _ = run_control(catalog, "host.disk_encryption", local(), mounts=list(mounts.values()))
-    assert verdict.status == Status.FAIL and "128-bit effective AES < 256" in verdict.reason
+    assert verdict.status == Status.FAIL and "128-bit effective key < 256" in verdict.reason
 
 
 def test_disk_root_and_plain_dir_fail(catalog, tmp_path):
@@ -119,7 +119,12 @@ def crypt_host(tmp_path: Path, status: str, backing: Path | None = None, absent=
         r"findmnt .*--target /srv/data$": (0, recorded("findmnt-srv-data.json"), ""),
         r"lsblk .* /dev/mapper/vg0-data$": (0, recorded(lsblk), ""),
         r"cryptsetup status luks-data$": (0, recorded(status), "") if status.endswith(".txt")
-        else (1, "", status)}), timeout=10)
+        else (1, "", status),
+        # a second host layout, for discovery: / on the LUKS stack above, /srv/archive plain
+        r"findmnt -J -l ": (0, recorded("findmnt-list-two-data.json"), ""),
+        r"findmnt .*--target /$": (0, recorded("findmnt-root.json"), ""),
+        r"findmnt .*--target /srv/archive$": (0, recorded("findmnt-srv-archive.json"), ""),
+        r"lsblk .* /dev/sdc1$": (0, recorded("lsblk-plain-part.json"), "")}), timeout=10)
 
 
 LUKS_FORMATS = {"status-luks2-xts512.txt": ["luks2"], "status-luks2-integrity.txt": ["luks2"],
@@ -145,7 +150,7 @@ def test_disk_recorded_crypt_stacks(catalog, tmp_path, status, expected, effecti
         assert layer["luks"]["cipher"] == layer["cipher"]
         assert layer["luks"]["keyslots"] == [{"slot": 0, "pbkdf": "pbkdf2"}]
     if status == "status-plain-serpent.txt":
-        assert "not AES" in verdict.reason
+        assert "not aes" in verdict.reason
     for command in collected.commands:  # luksDump salts and digests are not kept
         assert not re.search(r"(?m)^\s+(?:[0-9a-f]{2} ){8}", command.stdout)
     assert any("[redacted]" in c.stdout for c in collected.commands) == ("PLAIN" not in (
@@ -163,3 +168,59 @@ def test_disk_plain_pv_missing_cryptsetup_or_root(catalog, tmp_path):
     ctx.transport.recorded.pop(r"cryptsetup status luks-data$")
     verdict, _ = run_control(catalog, "host.disk_encryption", ctx, mounts=["/srv/data"])
     assert verdict.status == Status.ERROR and "command not found" in verdict.reason
+
+
+def test_disk_second_data_mount_unencrypted(catalog, tmp_path):
+    """By default every block-device mount is judged: / is on LUKS (AES-XTS, 512-bit key), but
+    /srv/archive is a plain partition. /boot, /boot/efi (left out), a squashfs snap, NFS, tmpfs
+    and a bind mount of the root device are not data mounts of their own."""
+    ctx = crypt_host(tmp_path, "status-luks2-xts512.txt")
+    verdict, collected = run_control(catalog, "host.disk_encryption", ctx)
+    assert collected.data["discovered"] == ["/", "/boot", "/boot/efi", "/srv/archive"]
+    assert verdict.status == Status.FAIL
+    assert verdict.reason == "/srv/archive: not encrypted: /dev/sdc1 (part) -> /dev/sdc (disk) " \
+                             "has no dm-crypt layer"
+    assert set(verdict.observed) == {"/", "/srv/archive"}
+    root = verdict.observed["/"]
+    assert root["effective_key_bits"] == 256 and root["crypt"][0]["key_bits"] == 512
+    assert root["crypt"][0]["luks"]["key_bits"] == 512  # the real header's, from luksDump
+    assert "every block-device mount (/, /srv/archive; left out: /boot" in verdict.expected
+    verdict, _ = run_control(catalog, "host.disk_encryption", ctx, exclude_mounts=None)
+    assert verdict.status == Status.FAIL and "/boot: not encrypted" in verdict.reason
+    verdict, _ = run_control(catalog, "host.disk_encryption", ctx, mounts=["/"])
+    assert verdict.status == Status.PASS, verdict.reason
+
+
+def test_disk_discovers_real_loop_mount(catalog, tmp_path, cleanup):
+    """On this machine: a plain ext4 loop mount is found without being named; tmpfs is not."""
+    as_root()
+    sh("truncate", "-s", "16M", tmp_path / "plain.img")
+    mnt = mount_ext4(attach(tmp_path / "plain.img", cleanup), tmp_path / "mnt", cleanup)
+    (tmp_path / "t").mkdir()
+    sh("mount", "-t", "tmpfs", "annexscan-tmpfs", tmp_path / "t")
+    cleanup.append(["umount", str(tmp_path / "t")])
+    verdict, collected = run_control(catalog, "host.disk_encryption", local())
+    assert str(mnt) in collected.data["discovered"]
+    assert str(tmp_path / "t") not in collected.data["discovered"]
+    assert verdict.status == Status.FAIL
+    assert re.search(rf"{mnt}: not encrypted: /dev/loop\d+ \(loop\) has no dm-crypt layer",
+                     verdict.reason)
+    verdict, _ = run_control(catalog, "host.disk_encryption", local(), exclude_mounts=[str(mnt)])
+    assert str(mnt) not in verdict.observed
+
+
+@pytest.mark.parametrize("status,params,expected,words", [
+    ("status-luks2-xts256.txt", {"min_key_bits": None}, Status.PASS, "[not checked: min_key_bits]"),
+    ("status-luks2-xts256.txt", {"min_key_bits": 128}, Status.PASS, "at least 128 bits"),
+    ("status-luks2-xts256.txt", {}, Status.FAIL, "128-bit effective key < 256"),
+    ("status-plain-serpent.txt", {"cipher": None}, Status.PASS, "[not checked: cipher]"),
+    ("status-plain-serpent.txt", {"cipher": "serpent"}, Status.PASS, "with SERPENT"),
+    ("status-plain-serpent.txt", {}, Status.FAIL, "serpent-xts-plain64, not aes"),
+    ("status-cipher-null.txt", {"cipher": None, "min_key_bits": None}, Status.FAIL,
+     "cipher_null-ecb: no encryption at all"),
+])
+def test_disk_sub_rules_switch_off(catalog, tmp_path, status, params, expected, words):
+    ctx = crypt_host(tmp_path, status)
+    verdict, _ = run_control(catalog, "host.disk_encryption", ctx, mounts=["/srv/data"], **params)
+    assert verdict.status == expected, verdict.reason
+    assert words in (verdict.reason if expected == Status.FAIL else verdict.expected)

@@ -24,24 +24,34 @@ def cipher_strength(cipher: str, key_bits: int, integrity_bits: int | None) -> t
     return algo.lower(), bits // 2 if mode.lower().startswith("xts") else bits
 
 
-def _crypt_problem(layer: dict[str, Any], min_bits: int) -> tuple[Status, str] | None:
+def _crypt_problem(layer: dict[str, Any], params: dict) -> tuple[Status, str] | None:
     if layer.get("error"):
         return Status.ERROR, layer["error"]
+    if (layer.get("cipher") or "").startswith("cipher_null"):
+        return Status.FAIL, f"{layer['device']} uses {layer['cipher']}: no encryption at all"
     if not layer.get("cipher") or not layer.get("key_bits"):
         what = f"hardware encryption ({layer['hw_encryption']})" if layer.get("hw_encryption") \
             else "no cipher reported"
         return Status.ERROR, f"{layer['device']}: {what}; the cipher cannot be verified"
     algo, bits = cipher_strength(layer["cipher"], layer["key_bits"],
                                  layer.get("integrity_key_bits"))
-    if not algo.startswith("aes"):
-        return Status.FAIL, f"{layer['device']} uses {layer['cipher']}, not AES"
-    if bits < min_bits:
+    if params["cipher"] and not algo.startswith(params["cipher"].lower()):
+        return Status.FAIL, f"{layer['device']} uses {layer['cipher']}, not {params['cipher']}"
+    if params["min_key_bits"] and bits < params["min_key_bits"]:
         return Status.FAIL, (f"{layer['device']} uses {layer['cipher']} with a {layer['key_bits']}"
-                             f"-bit key: {bits}-bit effective AES < {min_bits}")
+                             f"-bit key: {bits}-bit effective key < {params['min_key_bits']}")
     return None
 
 
-def _mount_finding(mount: str, entry: dict[str, Any], min_bits: int) -> Finding:
+def _layer_observed(layer: dict[str, Any]) -> dict[str, Any]:
+    seen = {k: layer.get(k) for k in ("device", "type", "cipher", "key_bits", "integrity", "luks")}
+    if layer.get("cipher") and layer.get("key_bits"):
+        seen["effective_key_bits"] = cipher_strength(layer["cipher"], layer["key_bits"],
+                                                     layer.get("integrity_key_bits"))[1]
+    return seen
+
+
+def _mount_finding(mount: str, entry: dict[str, Any], params: dict) -> Finding:
     if entry.get("error"):
         return Finding(mount, Status.ERROR, {"error": entry["error"]}, entry["error"])
     observed = {k: entry.get(k) for k in ("target", "source", "fstype")}
@@ -52,23 +62,39 @@ def _mount_finding(mount: str, entry: dict[str, Any], min_bits: int) -> Finding:
         chain = " -> ".join(f"{d['name']} ({d['type']})" for d in path)
         return Finding(mount, Status.FAIL, observed | {"stack": chain},
                        f"not encrypted: {chain} has no dm-crypt layer")
-    problems = [p for layer in entry["crypt"] if (p := _crypt_problem(layer, min_bits))]
-    observed["crypt"] = [{k: layer.get(k) for k in (
-        "device", "type", "cipher", "key_bits", "integrity", "luks")} | ({"effective_key_bits":
-        cipher_strength(layer["cipher"], layer["key_bits"], layer.get("integrity_key_bits"))[1]}
-        if layer.get("cipher") and layer.get("key_bits") else {}) for layer in entry["crypt"]]
+    problems = [p for layer in entry["crypt"] if (p := _crypt_problem(layer, params))]
+    observed["crypt"] = [_layer_observed(layer) for layer in entry["crypt"]]
+    if sizes := [c["effective_key_bits"] for c in observed["crypt"] if "effective_key_bits" in c]:
+        observed["effective_key_bits"] = min(sizes)
     status = Status.FAIL if any(s == Status.FAIL for s, _ in problems) else \
         Status.ERROR if problems else Status.PASS
     return Finding(mount, status, observed, "; ".join(text for _, text in problems))
 
 
+def _disk_expected(params: dict, mounts: list[str]) -> str:
+    rules = ([f"with {params['cipher'].upper()}"] if params["cipher"] else []) + (
+        [f"an effective key of at least {params['min_key_bits']} bits (XTS halves the raw key)"]
+        if params["min_key_bits"] else [])
+    skipped = [name for name in ("cipher", "min_key_bits") if not params[name]]
+    where = ", ".join(mounts) if params["mounts"] is not None else \
+        f"every block-device mount ({', '.join(mounts) or 'none found'}; " \
+        f"left out: {', '.join(params['exclude_mounts'] or []) or 'none'})"
+    return (f"{where} on dm-crypt/LUKS (not cipher_null)" + "".join(f", {r}" for r in rules) +
+            (f" [not checked: {', '.join(skipped)}]" if skipped else ""))
+
+
 @check("host.disk_encryption")
 def disk_encryption(obs: Observations, params: dict) -> Verdict:
-    mounts = obs.host("disk")["mounts"]
-    findings = [_mount_finding(m, mounts[m], params["min_key_bits"]) for m in params["mounts"]]
-    return aggregate(findings, f"{', '.join(params['mounts'])} on dm-crypt/LUKS with AES and an "
-                               f"effective key of at least {params['min_key_bits']} bits "
-                               "(XTS halves the raw key)", "no mount point to check")
+    data = obs.host("disk")
+    if params["mounts"] is None and data.get("discovery_error"):
+        return Verdict(Status.ERROR, _disk_expected(params, []), reason=data["discovery_error"])
+    mounts = params["mounts"] if params["mounts"] is not None else [
+        m for m in data["discovered"] if m not in (params["exclude_mounts"] or [])]
+    expected = _disk_expected(params, mounts)
+    if not mounts:
+        return Verdict(Status.ERROR, expected, {"discovered": data["discovered"]},
+                       "no data filesystem on a block device is mounted: nothing to judge")
+    return aggregate([_mount_finding(m, data["mounts"][m], params) for m in mounts], expected, "")
 
 
 def _level(name: str | None) -> str | None:

@@ -1,5 +1,7 @@
 """Block-device stack under given mount points: findmnt -> lsblk -s -> cryptsetup status/luksDump.
 
+Without a list of mount points, the data mounts are found with `findmnt -l`: every filesystem on
+a block device (/dev/...), once per device, except read-only images (squashfs, ISO).
 Every command inspects the live host (a sysroot of files cannot hold a device stack), and
 cryptsetup needs root. The collector only observes; host.disk_encryption judges.
 """
@@ -15,6 +17,7 @@ from scanner.hostprobes import Collected, collector
 from scanner.transports.base import CommandResult, HostContext
 
 _BITS = re.compile(r"(\d+)\s*\[?bits\]?")
+_IMAGE_FSTYPES = {"squashfs", "iso9660", "udf", "erofs"}  # read-only images (snaps, media)
 # luksDump prints salts and digests as hex pairs, continued on indented lines: not kept.
 _HEX_LINE = re.compile(r"^(\s*(?:MK digest|MK salt|Salt|Digest):\s*|\s+)(?:[0-9a-f]{2} ){2,}"
                        r"[0-9a-f]{0,2}\s*$", re.MULTILINE)
@@ -132,10 +135,35 @@ def _mount(out: Collected, ctx: HostContext, mount: str) -> dict[str, Any]:
     return entry
 
 
+def data_mounts(listing: dict[str, Any]) -> list[str]:
+    """Mount points of `findmnt -J -l` on block devices, the first one of each device."""
+    found: dict[str, str] = {}
+    for fs in listing["filesystems"]:
+        source = re.sub(r"\[.*\]$", "", fs["source"] or "")
+        if source.startswith("/dev/") and fs["fstype"] not in _IMAGE_FSTYPES:
+            found.setdefault(source, fs["target"])
+    return list(found.values())
+
+
+def _discover(out: Collected, ctx: HostContext) -> dict[str, Any]:
+    listing = out.run(ctx, "findmnt -J -l -o TARGET,SOURCE,FSTYPE")
+    if not listing.ok:
+        return {"discovery_error": _failed(listing, "the mounted filesystems")}
+    try:
+        return {"discovered": data_mounts(json.loads(listing.stdout))}
+    except (ValueError, KeyError, TypeError) as exc:
+        return {"discovery_error": f"unreadable `{listing.command}` output: "
+                                   f"{type(exc).__name__}: {exc}"}
+
+
 @collector("disk")
 def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
     out = Collected(data={"mounts": {}})
-    for mount in sorted({m for p in params for m in p["mounts"]}):
+    wanted = {m for p in params for m in p["mounts"] or []}
+    if any(p["mounts"] is None for p in params):
+        out.data.update(_discover(out, ctx))
+        wanted.update(out.data.get("discovered", []))
+    for mount in sorted(wanted):
         try:
             out.data["mounts"][mount] = _mount(out, ctx, mount)
         except (ValueError, KeyError, IndexError, TypeError) as exc:  # unexpected tool output
