@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # binary-or-file:package pairs installed with apt-get when missing
 SYSTEM_PACKAGES := nmap:nmap /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux \
   ssh-keygen:openssh-client cryptsetup:cryptsetup-bin gpg:gnupg 7z:p7zip-full age:age zip:zip sudo:sudo \
-  nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate \
+  nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate /lib/systemd/systemd-journal-remote:systemd-journal-remote \
   unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux \
   chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
 

@@ -1,12 +1,11 @@
-"""Checks on the system's defences seen from inside: firewall, patches, clock, log retention,
-anti-malware."""
+"""Checks on the system's defences seen from inside: firewall, patches, clock (log retention
+and anti-malware have their own modules)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from scanner.checks.base import Finding, Observations, aggregate, check, passed
+from scanner.checks.base import Observations, check
 from scanner.model import Status, Verdict
 
 NFT_FAMILIES = {"ip": ["ipv4"], "ip6": ["ipv6"], "inet": ["ipv4", "ipv6"]}
@@ -131,34 +130,59 @@ def automatic_problems(manager: str, auto: dict[str, Any]) -> tuple[list[str], s
     return problems, None
 
 
+def _lists_problem(lists: dict[str, Any], max_age: float) -> str | None:
+    """Why pending updates computed from these package lists cannot be trusted, if so."""
+    if lists["age_days"] is None:
+        return "no package list or metadata file to date the lists by"
+    if lists["age_days"] > max_age:
+        return (f"the package lists are {lists['age_days']:g} days old (> {max_age:g}; newest "
+                f"{lists['newest']}): pending updates computed from them cannot be trusted "
+                "(apt-get update / dnf makecache has not run)")
+    return None
+
+
 @check("host.patches")
 def patches(obs: Observations, params: dict) -> Verdict:
+    """Stale lists only hide updates, so pending updates found on them still fail; a clean
+    result on stale lists is an error."""
     data = obs.host("packages")
     if not data.get("manager"):
         return Verdict(Status.NOT_APPLICABLE,
                        reason="no supported package manager (apt-get, dnf, yum) on the host")
+    max_pending, max_age = params["max_pending"], params["max_list_age_days"]
     pending = data["pending_security"]
-    expected = f"at most {params['max_pending']} pending security updates" + (
-        ", automatic security updates enabled" if params["require_automatic"] else "")
-    problems = []
-    if data.get("security_source") is False:
-        problems.append("no security repository in the APT sources")
-    if len(pending) > params["max_pending"]:
-        shown = ", ".join(pending[:10]) + (f" and {len(pending) - 10} more"
-                                           if len(pending) > 10 else "")
-        problems.append(f"{len(pending)} pending security updates > {params['max_pending']}: "
-                        f"{shown}")
-    auto_problems, unknown = automatic_problems(data["manager"], data["automatic"])
+    parts = [] if max_pending is None else [
+        f"at most {max_pending} pending security updates" + (
+            f", computed from package lists at most {max_age:g} days old" if max_age is not None
+            else " (the lists' age not checked)")]
+    parts += ["automatic security updates enabled"] if params["require_automatic"] else []
+    expected = "; ".join(parts) or "nothing (max_pending and require_automatic are null)"
     observed = {"manager": data["manager"], "pending_security_count": len(pending),
                 "pending_security": pending[:50], "upgradable": data.get("upgradable"),
-                "security_source": data.get("security_source"),
+                "security_source": data.get("security_source"), "lists": data["lists"],
                 "automatic": data["automatic"]}
+    problems, unknown = [], []
+    if max_pending is not None:
+        if data.get("security_source") is False:
+            problems.append("no security repository in the APT sources")
+        if len(pending) > max_pending:
+            shown = ", ".join(pending[:10]) + (f" and {len(pending) - 10} more"
+                                               if len(pending) > 10 else "")
+            problems.append(f"{len(pending)} pending security updates > {max_pending}: {shown}")
+        stale = _lists_problem(data["lists"], max_age) if max_age is not None else None
+        unknown += [stale] if stale else []
     if params["require_automatic"]:
-        if unknown and not problems:
-            return Verdict(Status.ERROR, expected=expected, observed=observed,
-                           reason=f"cannot tell whether automatic updates run: {unknown}")
+        auto_problems, why = automatic_problems(data["manager"], data["automatic"])
         problems += auto_problems
-    return passed(not problems, expected, observed, "; ".join(problems))
+        unknown += [f"cannot tell whether automatic updates run: {why}"] if why else []
+    if not parts:
+        return Verdict(Status.NOT_APPLICABLE, expected=expected, observed=observed,
+                       reason="nothing to check: max_pending and require_automatic are null")
+    if problems:
+        return Verdict(Status.FAIL, expected=expected, observed=observed,
+                       reason="; ".join(problems + unknown))
+    return Verdict(Status.ERROR if unknown else Status.PASS, expected=expected,
+                   observed=observed, reason="; ".join(unknown))
 
 
 # ---------------------------------------------------------------- time
@@ -182,122 +206,3 @@ def time_sync(obs: Observations, params: dict) -> Verdict:
                        reason=f"the clock is not synchronised ({details})")
     return Verdict(Status.ERROR, expected=expected, observed=observed,
                    reason=f"no time tool could tell whether the clock is synchronised ({details})")
-
-
-# ---------------------------------------------------------------- log retention
-
-def _journald_finding(journal: dict[str, Any], min_days: int) -> Finding:
-    observed = {k: journal[k] for k in ("storage", "persistent", "max_retention",
-                                        "system_max_use", "files")}
-    days = journal["max_retention_days"]
-    if journal["max_retention"] and days is None:
-        return Finding("journald", Status.ERROR, observed,
-                       f"MaxRetentionSec={journal['max_retention']} is not a time span")
-    if days is None or days == 0:
-        size = journal["system_max_use"] or "default, 10% of the filesystem up to 4G"
-        return Finding("journald", Status.FAIL, observed,
-                       f"no MaxRetentionSec: the persistent journal is pruned by size only "
-                       f"(SystemMaxUse={size}), so {min_days} days cannot be shown; set "
-                       "MaxRetentionSec, or keep the journal volatile and forward it to syslog")
-    if days < min_days:
-        return Finding("journald", Status.FAIL, observed,
-                       f"MaxRetentionSec={journal['max_retention']} deletes entries after "
-                       f"{days:g} days < {min_days}")
-    return Finding("journald", Status.PASS, observed)
-
-
-def _logrotate_finding(block: dict[str, Any], min_days: int) -> Finding:
-    key = f"logrotate {block['file']}: {' '.join(block['patterns'])}"
-    observed = {k: block[k] for k in ("period", "rotate", "maxage", "days_kept")}
-    observed["days_kept"] = {"none": "unlimited", "size": "unknown (size-based)"}.get(
-        block["limit"], block["days_kept"])
-    if block["limit"] == "size":
-        return Finding(key, Status.FAIL, observed, "rotated by size (size/maxsize or no period)"
-                       ": the days kept cannot be shown")
-    if block["limit"] != "none" and block["days_kept"] < min_days:
-        how = f"maxage {block['maxage']}" if block["limit"] == "maxage" else \
-            f"rotate {block['rotate']} {block['period']}"
-        return Finding(key, Status.FAIL, observed,
-                       f"keeps {block['days_kept']:g} days ({how}) < {min_days}")
-    return Finding(key, Status.PASS, observed)
-
-
-def _auditd_findings(auditd: dict[str, Any], require: bool) -> list[Finding]:
-    findings = []
-    if auditd["configured"]:
-        observed = {k: auditd[k] for k in ("max_log_file_action", "num_logs", "max_log_file_mb")}
-        action = auditd["max_log_file_action"]
-        findings.append(Finding("auditd logs", Status.FAIL, observed,
-                                f"max_log_file_action = {action}: the oldest of {auditd['num_logs']}"
-                                f" x {auditd['max_log_file_mb']} MB files is deleted, so the days "
-                                "kept cannot be shown (use keep_logs)")
-                        if action == "rotate" else Finding("auditd logs", Status.PASS, observed))
-    if require:
-        running = auditd["running"]
-        status = {True: Status.PASS, False: Status.FAIL}.get(running, Status.ERROR)
-        reason = {True: "", False: "auditd is not running" + (
-            "" if auditd["configured"] else " (not installed: no /etc/audit/auditd.conf)")}.get(
-            running, "cannot tell whether auditd runs (no pgrep, systemctl did not answer)")
-        findings.append(Finding("auditd running", status, running, reason))
-    return findings
-
-
-@check("host.log_retention")
-def log_retention(obs: Observations, params: dict) -> Verdict:
-    data = obs.host("logs")
-    min_days = params["min_days"]
-    expected = (f"every persistent log store keeps at least {min_days} days (journald "
-                "MaxRetentionSec, logrotate rotate x period and maxage, auditd keep_logs)"
-                + (", auditd running" if params["require_auditd"] else ""))
-    journal, logrotate = data["journald"], data["logrotate"]
-    findings = []
-    if journal and journal["persistent"]:
-        findings.append(_journald_finding(journal, min_days))
-    findings += [_logrotate_finding(b, min_days) for b in (logrotate or {}).get("blocks", [])]
-    stores = len(findings) + bool(data["auditd"]["configured"])
-    findings += _auditd_findings(data["auditd"], params["require_auditd"])
-    if not stores:
-        volatile = journal is not None
-        return Verdict(Status.FAIL if volatile else Status.ERROR, expected=expected,
-                       observed={"journald": journal, "logrotate": logrotate,
-                                 "auditd": data["auditd"]},
-                       reason="journald keeps logs in memory only (Storage="
-                              f"{journal['storage']}) and no other log store is configured"
-                       if volatile else "no log store found (no journald, logrotate or auditd "
-                                        "configuration)")
-    return aggregate(findings, expected, "no log store found")
-
-
-# ---------------------------------------------------------------- anti-malware
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-@check("host.antivirus")
-def antivirus(obs: Observations, params: dict) -> Verdict:
-    data = obs.host("antivirus")
-    limit = params["max_signature_age_days"]
-    expected = f"an anti-malware engine with signatures at most {limit} days old"
-    engines = data["engines"]
-    if not engines:
-        return Verdict(Status.FAIL, expected=expected, observed={"engines": {}},
-                       reason="no anti-malware engine found (looked for ClamAV clamscan, "
-                              "clamdscan)")
-    dated = {path: db["built"] for path, db in data["databases"].items() if db.get("built")}
-    dated |= {engine: e["built"] for engine, e in engines.items() if e.get("built")}
-    observed: dict[str, Any] = {"engines": {n: e["output"] for n, e in engines.items()},
-                                "database_dir": data["database_dir"],
-                                "signatures": {k: _iso(v) for k, v in dated.items()}}
-    if not dated:
-        unreadable = [p for p, db in data["databases"].items() if db.get("unreadable_header")]
-        if unreadable:
-            return Verdict(Status.ERROR, expected=expected, observed=observed,
-                           reason=f"signature database header not understood: {unreadable}")
-        return Verdict(Status.FAIL, expected=expected, observed=observed,
-                       reason=f"the engine has no signature database (none in "
-                              f"{data['database_dir']})")
-    age = (data["now"] - max(dated.values())) / 86400
-    observed["signature_age_days"] = round(age, 1)
-    return passed(age <= limit, expected, observed,
-                  f"the newest signatures are {age:.1f} days old (> {limit})")

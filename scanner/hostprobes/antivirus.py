@@ -1,19 +1,52 @@
-"""Anti-malware presence and signature age: ClamAV engines (clamscan, clamdscan) and the build
-time in the header of its signature databases (daily/main/bytecode .cvd or .cld)."""
+"""Anti-malware on the host: the common Linux engines recognised by their packages (dpkg or
+rpm database), systemd units and running processes (ENGINES), and for ClamAV, the signature
+age from its version line and the build time in the header of its databases (daily/main/
+bytecode .cvd or .cld). Other engines keep their signature state in their own agents."""
 
 from __future__ import annotations
 
 import re
 import shlex
-import time
 from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
 from scanner.hostprobes.files import Unreadable, list_dir, read_optional
+from scanner.hostprobes.filetimes import host_now, running_processes
 from scanner.transports.base import HostContext
 
-ENGINES = ["clamscan", "clamdscan"]
+
+@dataclass(frozen=True)
+class Engine:
+    title: str
+    packages: tuple[str, ...]   # deb or rpm names
+    units: tuple[str, ...]      # systemd units
+    processes: tuple[str, ...]  # process names (comm, at most 15 characters)
+
+
+ENGINES = {
+    "clamav": Engine("ClamAV", ("clamav", "clamav-daemon"),
+                     ("clamav-daemon.service", "clamav-freshclam.service"), ("clamd",)),
+    "mdatp": Engine("Microsoft Defender for Endpoint", ("mdatp",), ("mdatp.service",),
+                    ("wdavdaemon",)),
+    "eset": Engine("ESET Endpoint/Server Security", ("eea", "efs", "esets"),
+                   ("eea.service", "efs.service", "esets.service"), ("esets_daemon",)),
+    "sophos": Engine("Sophos Protection for Linux", ("sophos-spl", "sav-linux"),
+                     ("sophos-spl.service", "sav-protect.service"), ("sophos_watchdog", "savd")),
+    "falcon": Engine("CrowdStrike Falcon", ("falcon-sensor",), ("falcon-sensor.service",),
+                     ("falcon-sensor", "falcond")),
+    "deepsecurity": Engine("Trend Micro Deep Security Agent", ("ds-agent", "ds_agent"),
+                           ("ds_agent.service",), ("ds_agent",)),
+    "sentinelone": Engine("SentinelOne", ("sentinelagent",), ("sentinelone.service",),
+                          ("s1-agent", "s1-orchestrator")),
+    "bitdefender": Engine("Bitdefender GravityZone", ("bitdefender-security-tools",),
+                          ("bdsec.service",), ("bdsecd",)),
+    "trellix": Engine("Trellix (McAfee) Endpoint Security", ("mfetp", "mcafeetp"),
+                      ("mfetpd.service",), ("mfetpd",)),
+    "kaspersky": Engine("Kaspersky Endpoint Security", ("kesl",), ("kesl.service",), ("kesl",)),
+}
+CLAMAV_BINARIES = ["clamscan", "clamdscan"]
 DEFAULT_DB_DIR = "/var/lib/clamav"
 FRESHCLAM_CONFS = ["/etc/clamav/freshclam.conf", "/etc/freshclam.conf"]
 DATABASE = re.compile(r"^(daily|main|bytecode)\.(cvd|cld)$")
@@ -76,17 +109,74 @@ def _databases(out: Collected, ctx: HostContext, directory: str) -> dict[str, An
     return databases
 
 
+def _packages(out: Collected, ctx: HostContext, names: list[str]) -> set[str] | None:
+    """Which of `names` the package database lists as installed; None: no database answered."""
+    sysroot = ctx.root != "/"
+    admindir = f"--admindir={shlex.quote(ctx.path('/var/lib/dpkg'))} " if sysroot else ""
+    result = out.run(ctx, f"dpkg-query {admindir}-W -f='${{Package}} ${{Status}}\\n' "
+                          + " ".join(names))
+    if not result.missing_tool and (result.ok or "no packages found" in result.stderr):
+        return {line.split()[0] for line in result.stdout.splitlines()
+                if line.endswith(" installed")}
+    dbroot = f"--root {shlex.quote(ctx.root)} " if sysroot else ""
+    result = out.run(ctx, f"rpm -q {dbroot}--qf '%{{NAME}}\\n' " + " ".join(names))
+    lines = result.stdout.splitlines()
+    if result.missing_tool or result.error or (
+            not result.ok and not any(line.endswith(" is not installed") for line in lines)):
+        return None
+    return {line.strip() for line in lines} & set(names)
+
+
+def _units(out: Collected, ctx: HostContext, units: list[str]) -> dict[str, str] | None:
+    """systemctl's state of each unit; None on a sysroot or without an answering systemd."""
+    if ctx.root != "/":
+        return None
+    result = out.run(ctx, "systemctl is-active " + " ".join(units))
+    states = result.stdout.split()
+    return dict(zip(units, states)) if len(states) == len(units) else None
+
+
+def _clamav(out: Collected, ctx: HostContext) -> dict[str, Any]:
+    """ClamAV's binaries and databases. On a sysroot, clamscan reads the sysroot's databases
+    (--database) and clamdscan, which would ask this machine's daemon, is not run."""
+    directory = _database_dir(out, ctx)
+    binaries = {}
+    for binary in CLAMAV_BINARIES if ctx.root == "/" else CLAMAV_BINARIES[:1]:
+        option = "" if ctx.root == "/" else f" --database={shlex.quote(ctx.path(directory))}"
+        result = out.run(ctx, f"{binary}{option} --version")
+        if not result.missing_tool:
+            binaries[binary] = {"output": (result.stdout or result.stderr).strip(),
+                                **(parse_clam_version(result.stdout) or {})}
+    return {"binaries": binaries, "database_dir": directory,
+            "databases": _databases(out, ctx, directory)}
+
+
+def looked_for() -> str:
+    """What the collector searches, for a `manual` answer."""
+    return (f"packages {', '.join(p for e in ENGINES.values() for p in e.packages)}; "
+            f"services {', '.join(u for e in ENGINES.values() for u in e.units)}; "
+            f"processes {', '.join(p for e in ENGINES.values() for p in e.processes)}; "
+            f"binaries {', '.join(CLAMAV_BINARIES)}")
+
+
 @collector("antivirus")
 def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
-    out = Collected(data={"engines": {}, "now": time.time()})
-    for engine in ENGINES:
-        result = out.run(ctx, f"{engine} --version")
-        if not result.missing_tool:
-            out.data["engines"][engine] = {"output": (result.stdout or result.stderr).strip(),
-                                           **(parse_clam_version(result.stdout) or {})}
+    """Per engine: installed packages, unit states, running processes (None: not observable)."""
+    out = Collected(data={"engines": {}, "looked_for": looked_for()})
     try:
-        out.data["database_dir"] = _database_dir(out, ctx)
-        out.data["databases"] = _databases(out, ctx, out.data["database_dir"])
+        out.data["now"] = host_now(out, ctx)
+        packages = _packages(out, ctx, [p for e in ENGINES.values() for p in e.packages])
+        units = _units(out, ctx, [u for e in ENGINES.values() for u in e.units])
+        processes = running_processes(out, ctx)
+        out.data |= {"package_db": packages is not None, "systemd": units is not None,
+                     "process_list": processes is not None, "clamav": _clamav(out, ctx)}
+        for name, engine in ENGINES.items():
+            out.data["engines"][name] = {
+                "title": engine.title,
+                "packages": None if packages is None else sorted(packages & set(engine.packages)),
+                "units": None if units is None else {u: units[u] for u in engine.units},
+                "processes": None if processes is None else sorted(processes &
+                                                                   set(engine.processes))}
     except Unreadable as exc:
         out.error = str(exc)
     return out

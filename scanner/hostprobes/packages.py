@@ -1,16 +1,30 @@
-"""Pending security updates and automatic-update settings (apt on Debian/Ubuntu, dnf/yum on
-RHEL-likes). Nothing is refreshed or installed: apt and dnf only simulate, from the package
-lists already on the host (dnf in cache-only mode), so the scan has no network side effect."""
+"""Pending security updates, the age of the package lists they are computed from, and
+automatic-update settings (apt on Debian/Ubuntu, dnf/yum on RHEL-likes).
+
+Nothing is refreshed, installed or written: apt only simulates from the lists already on the
+host, with its cache files, locks and planner log (/var/log/apt/eipp.log.xz, which `apt-get -s`
+writes as root) switched off by options (APT_READ_ONLY); dnf runs cache-only. On a sysroot,
+apt and dpkg-query read the sysroot's own lists and status (`-o Dir=`, `--admindir`).
+The lists' age is the newest modification time of the security origin's Release files (apt
+stamps them with the server's Last-Modified) or of apt's update-success-stamp, on the host's
+clock; dnf/yum: the newest repomd.xml of the metadata cache."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
 from scanner.hostprobes.files import Unreadable, list_dir, parse_ini, read_optional
+from scanner.hostprobes.filetimes import FileStat, file_stats, host_now
 from scanner.transports.base import CommandResult, HostContext
 
+APT_READ_ONLY = ("-o Debug::NoLocking=1 -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "
+                 "-o Dir::Log::Planner=")
+APT_LISTS = "/var/lib/apt/lists"
+APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
+RPM_CACHES = {"dnf": "/var/cache/dnf", "yum": "/var/cache/yum"}
 APT_TOKEN = re.compile(r'"(?P<quoted>[^"]*)"|(?P<comment>//[^\n]*|/\*.*?\*/|#(?!clear|include)'
                        r'[^\n]*)|(?P<punct>[{};])|(?P<word>[^\s{};"]+)', re.S)
 # apt.conf(5): parts files are [A-Za-z0-9_.-], with no extension or ".conf"
@@ -79,13 +93,36 @@ def _require(result: CommandResult) -> str:
     return result.stdout
 
 
+def lists_age(stats: list[FileStat], now: float) -> dict[str, Any]:
+    """How old the freshest relevant metadata is: the security origin's files when some are
+    named so, else all of them."""
+    security = [s for s in stats if "security" in s.path.rsplit("/", 1)[-1].lower()]
+    chosen = security or stats
+    if not chosen:
+        return {"files": [], "newest": None, "age_days": None}
+    newest = max(chosen, key=lambda s: s.mtime)
+    return {"files": sorted(s.path for s in chosen)[:20], "newest": newest.path,
+            "age_days": round((now - newest.mtime) / 86400, 2)}
+
+
+def _apt_lists(out: Collected, ctx: HostContext) -> dict[str, Any]:
+    now = host_now(out, ctx)
+    stats = file_stats(out, ctx, APT_LISTS, "*Release") or []
+    age = lists_age(stats, now)
+    stamp = file_stats(out, ctx, APT_STAMP.rsplit("/", 1)[0], "update-success-stamp") or []
+    if stamp and (age["age_days"] is None or now - stamp[0].mtime < age["age_days"] * 86400):
+        age |= {"newest": stamp[0].path, "age_days": round((now - stamp[0].mtime) / 86400, 2)}
+    return age
+
+
 def _apt(out: Collected, ctx: HostContext) -> dict[str, Any]:
-    policy = _require(out.run(ctx, "apt-cache policy"))
+    root = "" if ctx.root == "/" else f"-o Dir={shlex.quote(ctx.root)} "
+    policy = _require(out.run(ctx, f"apt-cache {root}{APT_READ_ONLY} policy"))
     origins = re.findall(r"^\s+release (.*)$", policy, re.M)
     if not [o for o in origins if o.strip() != "a=now"]:
         raise Unreadable("APT has no package lists (apt-get update never ran, or the lists "
                          "were cleaned): pending updates cannot be known")
-    simulation = _require(out.run(ctx, "apt-get -s -o Debug::NoLocking=1 dist-upgrade"))
+    simulation = _require(out.run(ctx, f"apt-get {root}{APT_READ_ONLY} -s dist-upgrade"))
     config: dict[str, list[str]] = {}
     files = []
     for name in list_dir(out, ctx, "/etc/apt/apt.conf.d") or []:
@@ -96,15 +133,18 @@ def _apt(out: Collected, ctx: HostContext) -> dict[str, Any]:
         text = read_optional(out, ctx, path)
         if text is not None:
             parse_apt_config(text, config)
-    status = out.run(ctx, "dpkg-query -W -f='${Status}' unattended-upgrades")
+    admindir = "" if ctx.root == "/" else \
+        f"--admindir={shlex.quote(ctx.path('/var/lib/dpkg'))} "
+    status = out.run(ctx, f"dpkg-query {admindir}-W -f='${{Status}}' unattended-upgrades")
     if not status.ok and "no packages found" not in status.stderr:
         _require(status)
-    return {**parse_apt_simulation(simulation),
+    setting = lambda key: config.get(key, [None])[0]  # noqa: E731
+    return {**parse_apt_simulation(simulation), "lists": _apt_lists(out, ctx),
             "security_source": any("security" in o.lower() for o in origins),
             "automatic": {
                 "unattended_upgrades_installed": status.stdout.strip().endswith(" installed"),
-                "update_package_lists": config.get("apt::periodic::update-package-lists", [None])[0],
-                "unattended_upgrade": config.get("apt::periodic::unattended-upgrade", [None])[0],
+                "update_package_lists": setting("apt::periodic::update-package-lists"),
+                "unattended_upgrade": setting("apt::periodic::unattended-upgrade"),
                 "origins": config.get("unattended-upgrade::origins-pattern", [])
                 + config.get("unattended-upgrade::allowed-origins", [])}}
 
@@ -123,7 +163,11 @@ def _rpm(out: Collected, ctx: HostContext, tool: str, first: CommandResult) -> d
             states[unit] = "not-found"
         else:
             units_error = result.explain()
+    cache = RPM_CACHES[tool]
+    lists = lists_age(file_stats(out, ctx, cache, "repomd.xml", depth=5) or [],
+                      host_now(out, ctx))
     return {"pending_security": parse_advisories(advisories), "security_source": None,
+            "lists": {**lists, "directory": cache},
             "automatic": {
                 "config": conf_path if conf is not None else None,
                 "apply_updates": parse_ini(conf or "").get("commands", {}).get("apply_updates"),
