@@ -116,3 +116,11 @@ def test_keys_that_cannot_be_listed_are_error(catalog, tmp_path, keys, drop_in, 
 def test_no_rule_selected_is_error(catalog, tmp_path, keys):
     _, verdict = key_types(catalog, debian_root(tmp_path, keys), allowed_key_types=None)
     assert verdict.status == E and "no rule selected" in verdict.reason
+
+
+def test_no_sshd_is_not_applicable(catalog, tmp_path, keys):
+    from test_mfa import NoSbinTransport
+
+    _, verdict = collect_and_check(catalog, "ssh.key_types", debian_root(tmp_path, keys),
+                                   NoSbinTransport(), **ANNEX)
+    assert verdict.status == Status.NOT_APPLICABLE and "not installed" in verdict.reason

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from pathlib import Path
 
 import paramiko
 import pytest
