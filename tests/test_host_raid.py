@@ -1,5 +1,6 @@
 """host.raid on real file trees: a sysroot with /proc/mdstat recorded from real md arrays (this
-machine cannot assemble any), through the real LocalTransport."""
+machine cannot assemble any) and a sysfs PCI driver tree laid out like the kernel's, through the
+real LocalTransport."""
 
 from __future__ import annotations
 
@@ -14,10 +15,21 @@ from scanner.transports.base import HostContext
 from storage_support import DATA, Rewriting, local, run_control
 
 
-def mdstat_root(tmp_path: Path, fixture: str | None) -> HostContext:
+def mdstat_root(tmp_path: Path, fixture: str | None, pci: dict[str, str] | None = None,
+                sysfs: bool = True) -> HostContext:
+    """/proc/mdstat from `fixture`, and /sys/bus/pci/drivers/DRIVER/SLOT symlinks to the devices
+    for `pci` (slot -> driver; a SATA controller on ahci by default)."""
     (tmp_path / "proc").mkdir(exist_ok=True)
     if fixture:
         shutil.copy(DATA / fixture, tmp_path / "proc" / "mdstat")
+    for slot, driver in (pci or {"0000:00:1f.2": "ahci"}).items() if sysfs else ():
+        (tmp_path / "sys/devices/pci0000:00" / slot).mkdir(parents=True, exist_ok=True)
+        bound = tmp_path / "sys/bus/pci/drivers" / driver
+        bound.mkdir(parents=True, exist_ok=True)
+        for name in ("bind", "unbind", "uevent", "new_id"):
+            (bound / name).touch()
+        if not (bound / slot).is_symlink():
+            (bound / slot).symlink_to(f"../../../../devices/pci0000:00/{slot}")
     return local(str(tmp_path))
 
 
@@ -34,7 +46,8 @@ def mdstat_root(tmp_path: Path, fixture: str | None) -> HostContext:
     ("mdstat-raid0.txt", None, Status.FAIL, "level raid0 has no redundancy"),
     ("mdstat-raid5.txt", "raid1", Status.FAIL, "level raid5, not raid1"),
     ("mdstat-inactive.txt", "raid1", Status.FAIL, "md127: inactive"),
-    ("mdstat-none.txt", "raid1", Status.FAIL, "no md array"),
+    ("mdstat-none.txt", "raid1", Status.FAIL, "no md array in /proc/mdstat, so no software "
+     "RAID, and no PCI device is bound to a hardware RAID driver"),
 ])
 def test_raid_verdicts(catalog, tmp_path, fixture, level, expected, words):
     verdict, _ = run_control(catalog, "host.raid", mdstat_root(tmp_path, fixture), level=level)
@@ -60,3 +73,48 @@ def test_raid_missing_mdstat(catalog, tmp_path):
         pytest.skip("this kernel has the md driver loaded")
     verdict, _ = run_control(catalog, "host.raid", local())  # live: no md driver, no RAID
     assert verdict.status == Status.FAIL and "md driver is not loaded" in verdict.reason
+    assert "no PCI device is bound to a hardware RAID driver" in verdict.reason
+
+
+HW_RAID = {"0000:00:1f.2": "ahci", "0000:03:00.0": "megaraid_sas"}
+
+
+def test_hardware_raid_is_manual(catalog, tmp_path):
+    """A MegaRAID controller and no md array: not a failure, an attestation naming it."""
+    verdict, collected = run_control(catalog, "host.raid",
+                                     mdstat_root(tmp_path, "mdstat-none.txt", HW_RAID))
+    assert verdict.status == Status.MANUAL, verdict.reason
+    assert "hardware RAID controller megaraid_sas at 0000:03:00.0: its arrays" in verdict.reason
+    assert verdict.observed["hardware_controllers"] == [
+        {"driver": "megaraid_sas", "slot": "0000:03:00.0", "model": None}]
+    assert not any("lspci" in c.command for c in collected.commands)  # sysroot: not the live PCI
+
+
+def test_hardware_raid_does_not_hide_md_arrays(catalog, tmp_path):
+    ctx = mdstat_root(tmp_path, "mdstat-raid1-degraded.txt", HW_RAID)
+    verdict, _ = run_control(catalog, "host.raid", ctx)
+    assert verdict.status == Status.FAIL and "degraded [1/2]" in verdict.reason
+
+
+def test_hardware_raid_unknowable_is_error(catalog, tmp_path):
+    ctx = mdstat_root(tmp_path, "mdstat-none.txt", sysfs=False)
+    verdict, _ = run_control(catalog, "host.raid", ctx)
+    assert verdict.status == Status.ERROR
+    assert "hardware RAID controllers cannot be seen" in verdict.reason
+
+
+def test_hardware_raid_named_by_lspci_on_live_host(catalog):
+    """Recorded output of a host without md, with an HPE Smart Array bound to hpsa."""
+    ctx = HostContext(Rewriting(recorded={
+        r"cat -- /proc/mdstat$": (1, "", "cat: /proc/mdstat: No such file or directory"),
+        r"find /sys/bus/pci/drivers ": (0, "ahci/0000:00:1f.2\0hpsa/0000:5c:00.0\0"
+                                           "hpsa/bind\0evil/0000:5c:00.0 -o\0", ""),
+        r"lspci -D$": (0, "0000:00:1f.2 SATA controller: Intel Corporation C620 AHCI\n"
+                          "0000:5c:00.0 RAID bus controller: Hewlett-Packard Company Smart "
+                          "Array Gen9 Controllers (rev 01)\n", "")}), timeout=10)
+    verdict, _ = run_control(catalog, "host.raid", ctx)
+    assert verdict.status == Status.MANUAL, verdict.reason
+    assert "no /proc/mdstat" in verdict.reason
+    assert "hpsa at 0000:5c:00.0 (RAID bus controller: Hewlett-Packard Company Smart Array " \
+           "Gen9 Controllers (rev 01))" in verdict.reason
+    assert len(verdict.observed["hardware_controllers"]) == 1

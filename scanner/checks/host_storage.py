@@ -130,18 +130,35 @@ def _array_finding(array: dict[str, Any], level: str | None) -> Finding:
                    ", ".join(problems))
 
 
+def _no_software_raid(data: dict, expected: str, observed: dict, why: str) -> Verdict:
+    """No md array: a hardware RAID controller is for an attestation, nothing at all fails."""
+    observed["hardware_controllers"] = data["controllers"]
+    if data["controllers"]:
+        named = ", ".join(f"{c['driver']} at {c['slot']}" + (f" ({c['model']})" if c["model"]
+                                                              else "") for c in data["controllers"])
+        return Verdict(Status.MANUAL, expected, observed,
+                       f"{why}; hardware RAID controller {named}: its arrays, level and health "
+                       "are not visible here, attest them (controller tool output)")
+    if data.get("controllers_error"):
+        return Verdict(Status.ERROR, expected, observed, f"{why}; {data['controllers_error']}")
+    return Verdict(Status.FAIL, expected, observed,
+                   f"{why}, and no PCI device is bound to a hardware RAID driver: the host has no "
+                   "RAID")
+
+
 @check("host.raid")
 def raid(obs: Observations, params: dict) -> Verdict:
     data = obs.host("raid")
     level = _level(params["level"])
     expected = (f"every md array active, all members up, level {level}" if level else
-                "every md array active, all members up, at a redundant level")
+                "every md array active, all members up, at a redundant level") + \
+        " (or a hardware RAID controller, attested)"
     if not data["md_driver"]:
-        return Verdict(Status.FAIL, expected, {"/proc/mdstat": "absent"},
-                       "no /proc/mdstat: the md driver is not loaded, so the host has no software"
-                       " RAID (hardware RAID is not visible to this check)")
+        return _no_software_raid(data, expected, {"/proc/mdstat": "absent"},
+                                 "no /proc/mdstat: the md driver is not loaded, so no software "
+                                 "RAID")
     arrays = [a for a in data["arrays"] if not a["container"]]
     if not arrays:
-        return Verdict(Status.FAIL, expected, {"arrays": [], "personalities": data[
-            "personalities"]}, "no md array in /proc/mdstat: the host has no software RAID")
+        return _no_software_raid(data, expected, {"arrays": [], "personalities": data[
+            "personalities"]}, "no md array in /proc/mdstat, so no software RAID")
     return aggregate([_array_finding(a, level) for a in arrays], expected, "")

@@ -1,8 +1,12 @@
-"""Linux software RAID (md) arrays, from /proc/mdstat (read under the sysroot when one is set)."""
+"""Linux software RAID (md) arrays, from /proc/mdstat, and hardware RAID controllers, from the PCI
+devices bound to a RAID driver in /sys/bus/pci/drivers (both read under the sysroot when one is
+set; `lspci`, for the controller's model name, only on the live host).
+"""
 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
@@ -15,6 +19,13 @@ _MEMBER = re.compile(r"^(?P<dev>[^\s\[]+)\[(?P<role>\d+)\](?P<flags>(?:\([A-Z]\)
 _COUNTS = re.compile(r"\[(\d+)/(\d+)\]\s+\[([U_]+)\]")
 # [=>....]  recovery = 12.6% (...) finish=...   or   resync=DELAYED / resync=PENDING
 _SYNC = re.compile(r"\b(resync|recovery|reshape|check|repair)\s*=\s*(\S+)")
+# Linux drivers of RAID controllers (whose arrays md cannot see): Broadcom/LSI MegaRAID and
+# Fusion-MPT (IR firmware), HPE Smart Array, Microchip/Adaptec, Areca, 3ware, IBM, ATTO, ...
+HW_RAID_DRIVERS = frozenset({
+    "megaraid_sas", "megaraid", "megaraid_mbox", "mpt3sas", "mpt2sas", "mptsas", "hpsa", "cciss",
+    "smartpqi", "aacraid", "arcmsr", "3w-9xxx", "3w-sas", "3w-xxxx", "ips", "ipr", "pmcraid",
+    "esas2r", "hptiop", "stex", "mvumi", "dpt_i2o"})
+_BOUND = re.compile(r"(?P<driver>[\w.-]+)/(?P<slot>[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])")
 
 
 def _member(token: str) -> dict[str, Any] | None:
@@ -52,6 +63,29 @@ def parse_mdstat(text: str) -> dict[str, Any]:
     return {"personalities": personalities, "arrays": arrays}
 
 
+def _controllers(out: Collected, ctx: HostContext) -> dict[str, Any]:
+    """PCI devices bound to a hardware RAID driver; `controllers_error` when that is unknowable."""
+    drivers = ctx.path("/sys/bus/pci/drivers")
+    found = out.run(ctx, f"find {shlex.quote(drivers)} -mindepth 2 -maxdepth 2 -name '*:*' "
+                         "-printf '%P\\0'")
+    if not found.ok:
+        if "No such file" in found.stderr and not found.missing_tool and ctx.root == "/":
+            return {"controllers": []}  # sysfs is always there: no PCI bus, no PCI controller
+        return {"controllers": [], "controllers_error": f"hardware RAID controllers cannot be "
+                                                        f"seen: {found.explain()}"}
+    bound = [m for entry in found.stdout.split("\0") if (m := _BOUND.fullmatch(entry))]
+    controllers = [{"driver": m["driver"], "slot": m["slot"], "model": None} for m in bound
+                   if m["driver"] in HW_RAID_DRIVERS]
+    if controllers and ctx.root == "/":
+        names = out.run(ctx, "lspci -D")  # naming only: a missing lspci is no finding
+        for line in names.stdout.splitlines() if names.ok else []:
+            slot, _, model = line.partition(" ")
+            for controller in controllers:
+                if controller["slot"] == slot:
+                    controller["model"] = model[:200]
+    return {"controllers": controllers}
+
+
 @collector("raid")
 def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
     out = Collected()
@@ -65,4 +99,6 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
             out.data = {"md_driver": False, "personalities": [], "arrays": []}
     else:
         out.error = result.explain()
+    if not out.error:
+        out.data.update(_controllers(out, ctx))
     return out
