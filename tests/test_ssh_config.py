@@ -93,6 +93,20 @@ def test_match_in_included_file_fails(catalog, tmp_path, hostkey):
                                          str(tmp_path / "sshd_config.d/50-lan.conf")]
 
 
+def test_match_in_a_file_included_within_a_match_block(catalog, tmp_path, hostkey):
+    """The included block applies only to connections matching the enclosing block too."""
+    text = KEY_ONLY + "Match User deploy\n  Include @D@/deploy.conf\n"
+    drop_in = "Match Address 10.0.0.0/8\n  PasswordAuthentication yes\n"
+    _, verdict = sshd_config(catalog, tmp_path, hostkey, text, {"deploy.conf": drop_in}, **CORE)
+    assert verdict.status == F and "Match Address 10.0.0.0/8 (" in verdict.reason
+    spec = verdict.observed["contexts"][f"Match Address 10.0.0.0/8 ({tmp_path}/deploy.conf:1)"]
+    assert spec["spec"].startswith("user=deploy,") and "addr=10.0.0.1," in spec["spec"]
+    _, verdict = sshd_config(catalog, tmp_path / "ok", hostkey, text,
+                             {"deploy.conf": "Match Address 10.0.0.0/8\n  X11Forwarding no\n"},
+                             **CORE)
+    assert verdict.status == P, verdict.reason
+
+
 def test_wildcard_and_negation_contexts(catalog, tmp_path, hostkey):
     text = KEY_ONLY + ("Match User !root\n  PasswordAuthentication yes\n"  # matches nobody
                        "Match User *,!root Host *.example.org\n  GSSAPIAuthentication yes\n")

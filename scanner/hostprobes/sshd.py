@@ -96,7 +96,9 @@ def read_tree(out: Collected, ctx: HostContext, config_file: str
     files: list[str] = []
     included: list[str] = []
 
-    def walk(path: str, depth: int) -> None:
+    def walk(path: str, depth: int, outer: list[tuple[str, str]]) -> None:
+        """`outer`: criteria of the Match block the Include sits in; sshd applies the included
+        file's Match blocks only to connections that match it too."""
         if depth > MAX_DEPTH:
             raise Unreadable(f"Include nesting deeper than {MAX_DEPTH} at {path}")
         if len(files) >= MAX_FILES:
@@ -107,17 +109,23 @@ def read_tree(out: Collected, ctx: HostContext, config_file: str
                 raise Unreadable(f"{path} is absent")
             return  # sshd skips an Include that matches nothing
         files.append(path)
+        current = outer
         for number, keyword, args in config_lines(text):
             if keyword == "include":
                 for arg in args:
                     included.append(_include_dir(arg))
                     for child in _include_paths(out, ctx, arg):
-                        walk(child, depth + 1)
+                        walk(child, depth + 1, current)
             elif keyword == "match":
                 block = parse_match(f"{path}:{number}", args)
-                (unresolved.append if isinstance(block, str) else blocks.append)(block)
+                if isinstance(block, str):
+                    unresolved.append(block)
+                    continue
+                block.criteria = outer + block.criteria
+                current = block.criteria
+                blocks.append(block)
 
-    walk(config_file, 0)
+    walk(config_file, 0, [])
     return blocks, unresolved, files, included
 
 
@@ -186,8 +194,9 @@ def effective(out: Collected, ctx: HostContext, config_file: str = SSHD_CONFIG
         (f"any other connection to port {port}", {**FILLER, "lport": port}) for port in ports]
     wanted += [(f"{b.line} ({b.where})", connection_for(b, groups, ports[0])) for b in blocks]
     if len(wanted) > MAX_CONTEXTS:
-        view["unresolved"].append(f"{len(wanted) - MAX_CONTEXTS} Match blocks past the first "
-                                  f"{MAX_CONTEXTS - 1} were not evaluated")
+        view["unresolved"].append(f"{len(wanted) - MAX_CONTEXTS} of {len(wanted)} contexts "
+                                  f"(ports, Match blocks) past the first {MAX_CONTEXTS} were "
+                                  "not evaluated")
         wanted = wanted[:MAX_CONTEXTS]
     seen: dict[str, Config] = {}
     for name, spec in wanted:
