@@ -84,6 +84,12 @@ def plain(error: str, store: str) -> str:
     if missing:
         extension = _EXTENSIONS.get(missing.group(1), missing.group(1))
         return f"{who} has no {extension} extension (required by RFC 5280)"
+    algorithm = re.search(r"Forbidden signature algorithm: .*params: (\w+)", error)
+    if algorithm:
+        return f"a certificate of the chain is signed with an algorithm RFC 5280 validators " \
+               f"refuse ({algorithm.group(1)})"
+    if "Forbidden public key algorithm" in error or "key too weak" in error:
+        return f"{who} has a key type or size RFC 5280 validators refuse"
     if "no interior errors" in error or "signature does not match" in error:
         return f"unknown issuer: no CA of {store} signed it"
     if "basicConstraints.cA must be asserted" in error:
