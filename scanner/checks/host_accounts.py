@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from scanner.checks.base import Finding, Observations, aggregate, check, passed
+from scanner.hostprobes.passwords import SHADOW_NO_MAX
 from scanner.model import Status, Verdict
 
 
@@ -31,54 +32,92 @@ def _lockout_finding(file: str, rule: dict[str, Any], limit: int) -> Finding:
                    f"lockout after {rule['deny']} failures ({rule['source']}) > {limit}")
 
 
+def _lifetime_findings(data: dict[str, Any], limit: int) -> list[Finding]:
+    """login.defs PASS_MAX_DAYS (accounts created from now on) and each existing account's
+    maximum age (/etc/shadow field 5). Accounts that count: those with a usable password hash,
+    whatever their UID (a service account with a password logs in like a person); locked
+    (!, *), empty and no-password accounts cannot log in with an ageing password and do not."""
+    days = data["pass_max_days"]
+    if not data["login_defs"]:
+        defs = Finding("lifetime login.defs", Status.ERROR, None, "/etc/login.defs is absent")
+    elif days is None or days < 0 or days >= SHADOW_NO_MAX:
+        defs = Finding("lifetime login.defs", Status.FAIL, days, "PASS_MAX_DAYS sets no expiry")
+    else:
+        defs = Finding("lifetime login.defs", Status.PASS if days <= limit else Status.FAIL,
+                       days, f"PASS_MAX_DAYS {days} > {limit}")
+    key = "lifetime /etc/shadow"
+    if data["shadow_error"]:
+        return [defs, Finding(key, Status.ERROR, None, data["shadow_error"])]
+    if data["shadow"] is None:
+        return [defs, Finding(key, Status.ERROR, None, "/etc/shadow is absent: the accounts' "
+                              "maximum ages cannot be read")]
+    counted = {u: a["max_days"] for u, a in data["shadow"].items() if a["status"] == "hash"}
+    over = {u: m for u, m in counted.items()
+            if m is None or m < 0 or m >= SHADOW_NO_MAX or m > limit}
+    observed = {"accounts_with_password": sorted(counted), "over_limit": over,
+                "rule": "accounts with a usable password hash count; locked, empty and "
+                        "no-password accounts do not"}
+    shown = ", ".join(f"{u} ({'no maximum' if m is None or m < 0 or m >= SHADOW_NO_MAX else m})"
+                      for u, m in sorted(over.items()))
+    return [defs, Finding(key, Status.FAIL if over else Status.PASS, observed,
+                          f"password maximum age over {limit} days: {shown}")]
+
+
 @check("host.password_policy")
 def password_policy(obs: Observations, params: dict) -> Verdict:
-    """Each rule judged in every PAM stack file found (RHEL has two): the weakest decides."""
+    """Each rule judged in every PAM stack file found (RHEL has two): the weakest decides.
+    A rule whose parameter is null is not checked."""
     data = obs.host("passwords")
+    max_days, min_length, max_failures = (params["max_days"], params["min_length"],
+                                          params["max_failures"])
     findings: list[Finding] = []
-    if params["max_days"] is not None:
-        days = data["pass_max_days"]
-        if not data["login_defs"]:
-            findings.append(Finding("lifetime", Status.ERROR, None, "/etc/login.defs is absent"))
-        elif days is None or days < 0 or days >= 99999:
-            findings.append(Finding("lifetime", Status.FAIL, days,
-                                    "PASS_MAX_DAYS sets no expiry"))
-        else:
-            findings.append(Finding("lifetime", Status.PASS if days <= params["max_days"] else
-                                    Status.FAIL, days, f"PASS_MAX_DAYS {days} > "
-                                    f"{params['max_days']}"))
+    if max_days is not None:
+        findings += _lifetime_findings(data, max_days)
     no_pam = "no PAM stack (common-password/common-auth, system-auth, password-auth) found"
-    if not data["pam_files"]:
+    if not data["pam_files"] and (min_length is not None or max_failures is not None):
         findings.append(Finding("pam", Status.ERROR, None, no_pam))
-    findings += [_length_finding(file, rule, params["min_length"])
-                 for file, rule in data["min_length"].items()]
-    if params["max_failures"] is not None:
-        findings += [_lockout_finding(file, rule, params["max_failures"])
+    if min_length is not None:
+        findings += [_length_finding(file, rule, min_length)
+                     for file, rule in data["min_length"].items()]
+    if max_failures is not None:
+        findings += [_lockout_finding(file, rule, max_failures)
                      for file, rule in data["lockout"].items()]
-    return aggregate(findings, {"pass_max_days_at_most": params["max_days"],
-                                "minlen_at_least": params["min_length"],
-                                "lockout_after_at_most": params["max_failures"]}, no_pam)
+    rules = {"password lifetime at most": max_days, "minimum length at least": min_length,
+             "lockout after at most": max_failures}
+    expected = "; ".join(f"{rule} {value}" for rule, value in rules.items()
+                         if value is not None) or "nothing"
+    skipped = [rule for rule, value in rules.items() if value is None]
+    expected += f" (not checked: {', '.join(skipped)})" if skipped else ""
+    return aggregate(findings, expected, "nothing to check: every rule is null"
+                     if len(skipped) == len(rules) else no_pam)
 
 
 @check("host.password_hashing")
 def password_hashing(obs: Observations, params: dict) -> Verdict:
+    """allowed_schemes null: schemes not checked; forbid_empty null/false: empty passwords
+    not checked."""
     data = obs.host("accounts")
+    allowed, forbid_empty = params["allowed_schemes"], params["forbid_empty"]
+    if allowed is None and not forbid_empty:
+        return Verdict(Status.NOT_APPLICABLE, reason="nothing to check: allowed_schemes and "
+                                                     "forbid_empty are null")
     if not data["shadow"]:
         return Verdict(Status.ERROR, reason="/etc/shadow is absent: hashes cannot be checked")
-    allowed = params["allowed_schemes"]
-    expected = f"every password hash uses one of {', '.join(allowed)}; no empty password"
+    parts = [f"every password hash uses one of {', '.join(allowed)}"] if allowed is not None \
+        else ["hash schemes not checked"]
+    parts += ["no empty password"] if forbid_empty else ["empty passwords not checked"]
     accounts = data["accounts"]
     empty = sorted(u for u, a in accounts.items() if a["status"] == "empty")
     weak = {u: a["scheme"] for u, a in accounts.items()
-            if a["status"] == "hash" and a["scheme"] not in allowed}
+            if allowed is not None and a["status"] == "hash" and a["scheme"] not in allowed}
     observed = {"schemes": {u: a["scheme"] for u, a in accounts.items()
                             if a["status"] == "hash"},
                 "locked": sorted(u for u, a in accounts.items() if a["status"] == "locked"),
                 "empty_password": empty}
     problems = [f"weak hash: {', '.join(f'{u} ({s})' for u, s in sorted(weak.items()))}"
                 ] if weak else []
-    problems += [f"empty password: {', '.join(empty)}"] if empty else []
-    return passed(not problems, expected, observed, "; ".join(problems))
+    problems += [f"empty password: {', '.join(empty)}"] if empty and forbid_empty else []
+    return passed(not problems, "; ".join(parts), observed, "; ".join(problems))
 
 
 def _fingerprint(value: str) -> str:

@@ -1,4 +1,5 @@
-"""Password rules the system enforces: login.defs lifetime, pwquality length, faillock lockout.
+"""Password rules the system enforces: lifetime (login.defs PASS_MAX_DAYS for new accounts,
+each account's maximum age in /etc/shadow), pwquality length, faillock lockout.
 
 Also home of reading a PAM stack with its includes, which the mfa collector shares (sshd's).
 """
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.hostprobes import Collected, collector
+from scanner.hostprobes.accounts import read_shadow
 from scanner.hostprobes.files import Unreadable, list_dir, read_optional
 from scanner.transports.base import HostContext
 
@@ -157,11 +159,27 @@ def _number(value: str | None) -> int | None:
     return int(value) if value is not None and re.fullmatch(r"-?\d+", value) else None
 
 
+def _shadow_ages(out: Collected, ctx: HostContext) -> dict[str, Any]:
+    """Per account, its password status and maximum age; the hashes are never kept. An
+    unreadable shadow only stops the lifetime rule, so it is reported, not raised."""
+    try:
+        accounts = read_shadow(out, ctx)
+    except Unreadable as exc:
+        return {"shadow_read": True, "shadow": None, "shadow_error": str(exc)}
+    return {"shadow_read": True, "shadow": None if accounts is None else {
+        user: {"status": a["status"], "max_days": a["max_days"]}
+        for user, a in accounts.items()}, "shadow_error": None}
+
+
 @collector("passwords")
 def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
-    """PASS_MAX_DAYS; per PAM stack file, the binding minimum length and the lockout."""
+    """PASS_MAX_DAYS and, when a lifetime is required, /etc/shadow's maximum ages; per PAM
+    stack file, the binding minimum length and the lockout."""
     out = Collected(data={"pass_max_days": None, "login_defs": False, "pam_files": [],
-                          "min_length": {}, "lockout": {}})
+                          "min_length": {}, "lockout": {}, "shadow_read": False,
+                          "shadow": None, "shadow_error": None})
+    if any(p.get("max_days") is not None for p in params):
+        out.data |= _shadow_ages(out, ctx)
     try:
         defs = read_optional(out, ctx, "/etc/login.defs")
         if defs is not None:
