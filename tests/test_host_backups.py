@@ -338,6 +338,12 @@ def test_backups_truncated_listing(catalog, tmp_path, samples, monkeypatch):
     monkeypatch.setattr(backups_module, "MAX_READ", 2)
     verdict, _ = run_control(catalog, "host.backups", ctx, schedule=None)
     assert verdict.status == Status.ERROR and "not read: only the newest 2 are" in verdict.reason
+    monkeypatch.setattr(backups_module, "MAX_LISTED", 100)
+    record = len(f"{NOW:.10f} {ago(0)} 1000 {tmp_path}/var/backups/annexscan/db-000.sql.gpg\0")
+    monkeypatch.setattr(backups_module, "MAX_LISTING_BYTES", record * 2 + 5)  # 2.x records
+    verdict, collected = run_control(catalog, "host.backups", ctx, require_encryption=False)
+    assert verdict.status == Status.PASS and verdict.observed["truncated"]
+    assert len(collected.data["locations"]["/var/backups/annexscan"]["files"]) == 2
 
 
 def test_backups_unreadable_need_root(catalog, samples):

@@ -18,6 +18,7 @@ from scanner.model import Status, Verdict
 
 SHOWN = 5  # file names quoted in a reason
 SHOWN_GAPS = 10  # missing dates or spans quoted in a reason
+OBSERVED = 50  # paths listed in `observed` per kind of problem (the reason gives the counts)
 _ENCRYPTED = "every file encrypted (OpenPGP, age, openssl enc, LUKS, AES zip, 7z with " \
              "encrypted header)"
 
@@ -109,8 +110,8 @@ def _encryption(files: list[dict[str, Any]], observed: dict) -> tuple[list[str],
     clear = [f for f in files if f["encrypted"] is False]
     weak = [f for f in files if f["encrypted"] and f["weak"]]
     unsure = [f for f in files if f["encrypted"] is None]
-    observed.update(clear=[f["path"] for f in clear], weak=[f["path"] for f in weak],
-                    unverified=[f["path"] for f in unsure])
+    observed.update({name: [f["path"] for f in found[:OBSERVED]] for name, found in (
+        ("clear", clear), ("weak", weak), ("unverified", unsure))})
     fails = [f"{len(clear)} file(s) in clear: {_names(clear)}"] if clear else []
     if weak:
         fails.append(f"{len(weak)} file(s) weakly encrypted: {_names(weak, 'weak')}")

@@ -21,7 +21,8 @@ from scanner.hostprobes.backup_formats import HEAD_BYTES, SEVEN_Z_AES_CODER, des
 from scanner.transports.base import CommandResult, HostContext
 
 MAX_LISTED = 20000  # newest files listed per location (a name, a date and a size each)
-MAX_READ = 3000  # newest backup files whose first bytes are read
+MAX_LISTING_BYTES = 4 << 20  # and at most this much listing (names are up to 255 bytes)
+MAX_READ = 20000  # newest backup files whose first bytes are read (128 bytes each)
 MAX_7Z_TAILS = 100
 ARGS_CHARS = 60000  # quoted paths in one command: well under Linux's 128 KiB per argument
 SIDECAR_MAX_BYTES = 65536
@@ -97,6 +98,8 @@ def _read_heads(out: Collected, ctx: HostContext,
             heads = None
         # first bytes of clear files may be data: evidence keeps the classification, not them
         read.stdout = f"[{len(read.stdout)} base64 characters of file headers, not kept]"
+        read.command = f"head -v -c {HEAD_BYTES} -- [{len(batch)} listed files, newest first: " \
+                       f"{batch[0][0]['path']} ... {batch[-1][0]['path']}] | base64 -w0"
         why = "its first bytes could not be read" + (
             " (permission denied: use --sudo)" if read.permission_denied else "")
         if heads is None:
@@ -115,29 +118,32 @@ def _sevenzip_tails(out: Collected, ctx: HostContext, files: list[tuple[dict, by
     """A 7z end header naming the AES coder (06F10701) is encrypted (-mhe=on) or lists AES for
     the data; an LZMA-packed header without it hides whether the data is encrypted."""
     targets = [(e, p) for e, p in files if e["format"] == "7z" and len(heads[p]) >= 32]
-    targets = targets[:MAX_7Z_TAILS]
-    parts = []
-    for entry, path in targets:
-        head = heads[path]
-        offset = 32 + int.from_bytes(head[12:20], "little")
-        length = min(int.from_bytes(head[20:28], "little"), 4096)
-        parts.append(f"tail -c +{offset + 1} -- {shlex.quote(path.decode())} | head -c {length}"
-                     f" | base64 -w0; echo")
-    if not parts:
+    for batch in _batches(targets[:MAX_7Z_TAILS]) if targets else []:
+        parts = []
+        for entry, path in batch:
+            head = heads[path]
+            offset = 32 + int.from_bytes(head[12:20], "little")
+            length = min(int.from_bytes(head[20:28], "little"), 4096)
+            parts.append(f"tail -c +{offset + 1} -- {shlex.quote(path.decode())} | head -c "
+                         f"{length} | base64 -w0; echo")
+        tails = out.run(ctx, "; ".join(parts), sudo=True)
+        for (entry, _), line in zip(batch, tails.stdout.splitlines()):
+            _judge_7z(entry, line)
+
+
+def _judge_7z(entry: dict[str, Any], line: str) -> None:
+    """Encryption of a 7z file from its end header (a base64 line)."""
+    try:
+        tail = base64.b64decode(line.strip(), validate=True)
+    except binascii.Error:
         return
-    tails = out.run(ctx, "; ".join(parts), sudo=True)
-    for (entry, _), line in zip(targets, tails.stdout.splitlines()):
-        try:
-            tail = base64.b64decode(line.strip(), validate=True)
-        except binascii.Error:
-            continue
-        if SEVEN_Z_AES_CODER in tail:
-            entry.update(encrypted=True, cipher="AES-256", unverified=None)
-        elif tail[:1] == b"\x01":
-            entry.update(encrypted=False, unverified=None)  # plain header, no AES coder
-        elif tail:
-            entry["unverified"] = "7z header is compressed, not encrypted: data encryption " \
-                                  "cannot be seen (create archives with 7z -mhe=on)"
+    if SEVEN_Z_AES_CODER in tail:
+        entry.update(encrypted=True, cipher="AES-256", unverified=None)
+    elif tail[:1] == b"\x01":
+        entry.update(encrypted=False, unverified=None)  # plain header, no AES coder
+    elif tail:
+        entry["unverified"] = "7z header is compressed, not encrypted: data encryption " \
+                              "cannot be seen (create archives with 7z -mhe=on)"
 
 
 def _failed(result: CommandResult) -> str:
@@ -172,7 +178,8 @@ def _location(out: Collected, ctx: HostContext, path: str, patterns: set[str]) -
         return {"exists": True, "directory": False, "kind": kind.stdout.strip()}
     listing = out.run(ctx, f"date '+%s %Y-%m-%d' && find -H {where} -maxdepth 2 -type f -printf "
                            f"'%T@ %TY-%Tm-%Td %s %p\\0' | LC_ALL=C sort -z -rn | head -z -n "
-                           f"{MAX_LISTED + 1} | base64 -w0; echo", sudo=True)
+                           f"{MAX_LISTED + 1} | head -c {MAX_LISTING_BYTES} | base64 -w0; echo",
+                      sudo=True)
     if not listing.ok or listing.stderr.strip():
         return {"error": _failed(listing)}
     clock, _, encoded = listing.stdout.partition("\n")
@@ -180,10 +187,11 @@ def _location(out: Collected, ctx: HostContext, path: str, patterns: set[str]) -
         return {"error": f"`{listing.command}` printed no current time"}
     now, today = clock.split()
     prefix = ctx.path(path).encode()
-    files = parse_listing(base64.b64decode(encoded.strip(), validate=True), prefix,
-                          path.encode())
+    raw = base64.b64decode(encoded.strip(), validate=True)
+    cut = len(raw) >= MAX_LISTING_BYTES
+    files = parse_listing(raw[:raw.rfind(b"\0") + 1] if cut else raw, prefix, path.encode())
     listing.stdout = f"{clock}\n[{len(files)} files listed, base64 of NUL-separated records]"
-    truncated = len(files) > MAX_LISTED
+    truncated = cut or len(files) > MAX_LISTED
     files = files[:MAX_LISTED]
     _describe_backups(out, ctx, [f for f in files if any(is_backup(f[0], p) for p in patterns)])
     return {"exists": True, "directory": True, "now": int(now), "today": today,
