@@ -335,6 +335,10 @@ def test_backups_truncated_listing(catalog, tmp_path, samples, monkeypatch):
                              schedule=[{"every_days": 1, "days": 5}], min_versions=5)
     assert verdict.status == Status.ERROR and "not seen" in verdict.reason
     assert "3 versions" in verdict.reason
+    verdict, _ = run_control(catalog, "host.backups", ctx, require_encryption=False,
+                             schedule=[{"every_days": 1, "days": None}])  # back to the oldest
+    assert verdict.status == Status.ERROR, verdict.reason
+    assert f"daily series before {ago(2)} not seen" in verdict.reason
     monkeypatch.setattr(backups_module, "MAX_READ", 2)
     verdict, _ = run_control(catalog, "host.backups", ctx, schedule=None)
     assert verdict.status == Status.ERROR and "not read: only the newest 2 are" in verdict.reason

@@ -86,7 +86,7 @@ def _judge_schedule(series: Series, schedule: list[dict[str, Any]]) -> tuple[lis
                         "never be reached: give it a number of days"]
         lo = hi - timedelta(step["days"] - 1) if step["days"] else \
             min(oldest, hi - timedelta(every - 1))
-        if series.seen_from and lo < series.seen_from:
+        if series.seen_from and (lo < series.seen_from or step["days"] is None):
             unknown.append(f"{_every(every)} series before {series.seen_from} not seen (only "
                            "the newest files are listed)")
             lo = series.seen_from
