@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # binary-or-file:package pairs installed with apt-get when missing
-SYSTEM_PACKAGES := nmap:nmap /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux \
+SYSTEM_PACKAGES := nmap:nmap redis-server:redis-server /usr/lib/postgresql/15/bin/postgres:postgresql /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux \
   ssh-keygen:openssh-client cryptsetup:cryptsetup-bin gpg:gnupg 7z:p7zip-full age:age zip:zip sudo:sudo \
   nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate /lib/systemd/systemd-journal-remote:systemd-journal-remote \
   unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux \

@@ -25,7 +25,7 @@ from scanner.transports.ssh import SshAccess
 
 # Probes every network probe builds on, in order: what is open, then what each open port speaks.
 FOUNDATION = ("ports", "service")
-NETWORK_PROBES = ("ports", "service", "tls", "ssh", "http", "latency")
+NETWORK_PROBES = ("ports", "service", "fingerprint", "tls", "ssh", "http", "latency")
 PROBE_ORDER = NETWORK_PROBES + ("host",)
 NO_NETWORK = "network probes do not run on the local target"
 NO_ACCESS = ("host checks need SSH access (--ssh-user/--ssh-key or an inventory); "

@@ -102,6 +102,8 @@ def test_ftp_banner_on_unusual_port_fails(catalog):
 
 def test_ssh_is_admin_only_when_the_profile_says_so(catalog):
     obs = observations({22: {"protocol": "ssh"}})
+    obs.results["fingerprint"] = ProbeResult("fingerprint", "x", {"ports": {22: {
+        "protocol": "ssh", "identified": [], "complete": True}}})
     params = defaults(catalog, "net.no_admin_exposure")
     assert evaluate("net.no_admin_exposure", obs, params).status == Status.PASS
     params["ssh_is_admin"] = True
@@ -114,7 +116,8 @@ def test_ssh_is_admin_only_when_the_profile_says_so(catalog):
     "ssh.key_only", "ssh.algorithms"])
 def test_failed_port_scan_never_passes(catalog, control_id):
     obs = observations(ports="nmap: host timeout", service="the port scan failed",
-                       tls="the port scan failed", ssh="the port scan failed")
+                       tls="the port scan failed", ssh="the port scan failed",
+                       fingerprint="the port scan failed")
     verdict = evaluate(control_id, obs, defaults(catalog, control_id))
     assert verdict.status == Status.ERROR and "failed" in verdict.reason
 
@@ -131,4 +134,5 @@ def test_ssh_partial_observations(catalog):
                             "macs_c2s": [], "macs_s2c": []}}}
     obs = observations({22: {"protocol": "ssh"}}, ssh_ports=ssh)
     assert evaluate("ssh.key_only", obs, defaults(catalog, "ssh.key_only")).status == Status.ERROR
-    assert evaluate("ssh.algorithms", obs, defaults(catalog, "ssh.algorithms")).status == Status.PASS
+    # an empty cipher or MAC list is not "no weak algorithm": nothing was seen
+    assert evaluate("ssh.algorithms", obs, defaults(catalog, "ssh.algorithms")).status == Status.ERROR

@@ -37,15 +37,32 @@ def allowed_ports(obs: Observations, params: dict) -> Verdict:
 
 @check("net.no_admin_exposure")
 def no_admin_exposure(obs: Observations, params: dict) -> Verdict:
-    open_ports = set(obs.data("ports")["open_ports"])
-    exposed = [f"{f['port']}/{f['service']}" for f in params["forbidden"] if f["port"] in open_ports]
+    """What each port was identified as speaking; an unidentified service on a port usually
+    given to an administration service is an error."""
+    ports = obs.data("fingerprint")["ports"]
+    kinds = set(params["kinds"])
+    exposed = [f"{port}/{found['service']} ({found['kind']}, {found['matched']})"
+               for port, info in sorted(ports.items()) for found in info["identified"]
+               if found["kind"] in kinds]
     if params["ssh_is_admin"]:
-        exposed += [f"{port}/ssh" for port, s in sorted(obs.services().items())
-                    if s["protocol"] == "ssh"]
-    expected = "no administration or database service reachable" + \
-        (" (SSH included)" if params["ssh_is_admin"] else "")
-    return passed(not exposed, expected, {"exposed": exposed, "open_ports": sorted(open_ports)},
-                  f"reachable administration services: {', '.join(exposed)}")
+        exposed += [f"{port}/ssh" for port, info in sorted(ports.items())
+                    if info["protocol"] == "ssh"]
+    usual = {rule["port"]: rule["service"] for rule in params["usual_ports"]}
+    unknown = [f"{port} (usually {usual[port]}): speaks {info['protocol']}"
+               + (f"; {info['note']}" if info.get("note") else "")
+               for port, info in sorted(ports.items())
+               if port in usual and not info["identified"]
+               and (info["protocol"] in ("unknown", "silent") or not info["complete"])]
+    expected = (f"no port speaks an administration interface ({', '.join(sorted(kinds))})"
+                + (", SSH included" if params["ssh_is_admin"] else ""))
+    observed = {str(port): [f["service"] for f in info["identified"]] or info["protocol"]
+                for port, info in sorted(ports.items())}
+    if not exposed and unknown:
+        return Verdict(Status.ERROR, expected, observed,
+                       "service not identified on a port usually given to an administration "
+                       f"service: {'; '.join(unknown)}")
+    return passed(not exposed, expected, observed,
+                  f"reachable administration interfaces: {', '.join(exposed)}")
 
 
 @check("net.no_cleartext_services")

@@ -97,6 +97,7 @@ def register(probe: Probe) -> Probe:
 
 def probe_registry() -> dict[str, Probe]:
     # Importing the modules registers them.
-    from scanner.probes import host, http, latency, ports, service, ssh, tls  # noqa: F401
+    from scanner.probes import (fingerprint, host, http, latency, ports, service, ssh,  # noqa: F401
+                                tls)
 
     return _REGISTRY

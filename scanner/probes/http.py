@@ -16,8 +16,10 @@ MAX_BODY = 5 * 1024 * 1024
 USER_AGENT = "annexscan-probe"
 
 
-def fetch(target: Target, port: int, tls: bool, path: str, timeout: float) -> dict[str, Any]:
-    """One GET without following redirects: status, a few headers, elapsed seconds, or error.
+def fetch(target: Target, port: int, tls: bool, path: str, timeout: float,
+          keep_body: int = 0) -> dict[str, Any]:
+    """One GET without following redirects: status, a few headers, elapsed seconds, or error;
+    with `keep_body`, every header line and the body's first `keep_body` bytes too.
 
     `timeout` bounds the whole exchange (connect, handshake, headers, body), not each read.
     """
@@ -42,14 +44,19 @@ def fetch(target: Target, port: int, tls: bool, path: str, timeout: float) -> di
             conn.sock = sock
             conn.request("GET", path, headers={"Host": host_header, "User-Agent": USER_AGENT})
             response = conn.getresponse()
+            body = response.read(max(keep_body, 1))
             response.read(MAX_BODY)
             if guard.expired:
                 raise TimeoutError
-            return {"url": f"{'https' if tls else 'http'}://{host_header}{path}",
-                    "status": response.status, "seconds": round(time.perf_counter() - start, 4),
-                    "location": response.getheader("Location"),
-                    "hsts": response.getheader("Strict-Transport-Security"),
-                    "server": response.getheader("Server")}
+            answer = {"url": f"{'https' if tls else 'http'}://{host_header}{path}",
+                      "status": response.status, "seconds": round(time.perf_counter() - start, 4),
+                      "location": response.getheader("Location"),
+                      "hsts": response.getheader("Strict-Transport-Security"),
+                      "server": response.getheader("Server")}
+            if keep_body:
+                answer["headers"] = [f"{k}: {v}" for k, v in response.getheaders()][:100]
+                answer["body"] = body.decode("utf-8", "replace")
+            return answer
         except (OSError, http.client.HTTPException) as exc:
             elapsed = round(time.perf_counter() - start, 4)
             if guard.expired or isinstance(exc, TimeoutError):
