@@ -107,6 +107,13 @@ def test_logs_journal_without_max_retention_passes_on_its_entries(logs_root):
     assert logs_verdict(logs_root)[0].status == Status.PASS
 
 
+def test_logs_persistent_journal_without_files_is_error(logs_root):
+    shutil.rmtree(logs_root / "var" / "log" / "journal")  # Storage=persistent, nothing written
+    verdict, _ = logs_verdict(logs_root)
+    assert verdict.status == Status.ERROR
+    assert "journald: the persistent journal has no file in /var/log/journal" in verdict.reason
+
+
 def test_logs_journal_file_times_are_a_lower_bound_without_journalctl(logs_root):
     path = logs_root / "var" / "log" / "journal" / MACHINE / "system.journal"
     os.utime(path, (time.time() - 20 * DAY,) * 2)

@@ -31,7 +31,7 @@ def _journal_observed(journal: dict[str, Any]) -> dict[str, Any]:
             "horizon_days": ev["horizon_days"], "horizon_source": ev["source"],
             "caps_mib": {k: round(v / 2**20, 1) for k, v in ev["caps"].items()
                          if k != "max_files" and v is not None},
-            "max_files": ev["caps"]["max_files"], "at_size_cap": ev["at_size_cap"]}
+            "max_files": ev["caps"].get("max_files"), "at_size_cap": ev["at_size_cap"]}
     return observed
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from scanner.hostprobes import Collected
 from scanner.hostprobes.files import list_dir, parse_ini, read_optional, unreadable
-from scanner.hostprobes.filetimes import file_stats, host_now
+from scanner.hostprobes.filetimes import file_stats
 from scanner.transports.base import HostContext
 
 JOURNALD_DIRS = ["/etc/systemd/journald.conf.d", "/usr/lib/systemd/journald.conf.d"]
@@ -92,16 +92,18 @@ def _caps(settings: dict[str, str], fs_size: int) -> dict[str, Any]:
             "max_file_size": file_size, "max_files": int(files) if files.isdigit() else None}
 
 
-def journal_evidence(out: Collected, ctx: HostContext, settings: dict[str, str]
-                     ) -> dict[str, Any]:
+def journal_evidence(out: Collected, ctx: HostContext, settings: dict[str, str],
+                     now: float) -> dict[str, Any]:
     """How far back the persistent journal reaches, and whether a size cap is pruning it."""
     files = file_stats(out, ctx, JOURNAL_DIR, "*.journal", depth=2, sudo=True) or []
-    now = host_now(out, ctx)
-    oldest = _oldest_entry(out, ctx) if files else None
+    if not files:  # nothing on disk (yet): nothing shows the days kept
+        return {"directory": JOURNAL_DIR, "files": 0, "disk_bytes": 0, "oldest_entry": None,
+                "source": None, "horizon_days": None, "caps": {}, "at_size_cap": []}
+    oldest = _oldest_entry(out, ctx)
     source = "journalctl --header (first entry of the oldest file)"
-    if oldest is None and files:
+    if oldest is None:
         oldest, source = min(f.mtime for f in files), "oldest file modification time (a " \
-                                                        "lower bound: journalctl unavailable)"
+                                                        "lower bound: no header from journalctl)"
     fs_size, fs_avail = _filesystem(out, ctx)
     caps = _caps(settings, fs_size)
     usage = sum(f.disk_bytes for f in files)
@@ -113,7 +115,7 @@ def journal_evidence(out: Collected, ctx: HostContext, settings: dict[str, str]
     if caps["max_files"] and len(files) >= caps["max_files"]:
         at_cap.append(f"{len(files)} files, SystemMaxFiles {caps['max_files']}")
     return {"directory": JOURNAL_DIR, "files": len(files), "disk_bytes": usage,
-            "oldest_entry": oldest, "now": now, "source": source if oldest else None,
-            "horizon_days": round((now - oldest) / 86400, 2) if oldest else None,
+            "oldest_entry": oldest, "source": source,
+            "horizon_days": round((now - oldest) / 86400, 2),
             "filesystem": {"size": fs_size, "available": fs_avail}, "caps": caps,
             "at_size_cap": at_cap}

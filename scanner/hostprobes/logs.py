@@ -215,7 +215,7 @@ def add_archive_evidence(out: Collected, ctx: HostContext, blocks: list[dict[str
 
 # ---------------------------------------------------------------- journald and auditd
 
-def collect_journald(out: Collected, ctx: HostContext) -> dict[str, Any] | None:
+def collect_journald(out: Collected, ctx: HostContext, now: float) -> dict[str, Any] | None:
     found = read_settings(out, ctx)
     if found is None:
         return None
@@ -231,7 +231,7 @@ def collect_journald(out: Collected, ctx: HostContext) -> dict[str, Any] | None:
                                                        "systemmaxfiles", "systemmaxfilesize")
                               if k in settings},
             "forward_to_syslog": settings.get("forwardtosyslog", "yes").lower(),
-            "evidence": journal_evidence(out, ctx, settings) if persistent else None}
+            "evidence": journal_evidence(out, ctx, settings, now) if persistent else None}
 
 
 def _auditd_running(out: Collected, ctx: HostContext) -> bool | None:
@@ -269,7 +269,7 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
         logrotate = collect_logrotate(out, ctx)
         if logrotate is not None:
             add_archive_evidence(out, ctx, logrotate["blocks"], now)
-        out.data = {"journald": collect_journald(out, ctx), "logrotate": logrotate,
+        out.data = {"journald": collect_journald(out, ctx, now), "logrotate": logrotate,
                     "auditd": collect_auditd(out, ctx, now)}
     except Unreadable as exc:
         out.error = str(exc)
