@@ -84,7 +84,8 @@ TODAY = datetime.fromtimestamp(NOW).date()  # find prints the host's local dates
 
 def written(days_ago: int, minute: int = 1) -> float:
     """Age in hours of a file written at 00:MM on the day `days_ago` days before today."""
-    return (NOW - datetime.combine(TODAY - timedelta(days_ago), clock(0, minute)).timestamp()) / 3600
+    stamp = datetime.combine(TODAY - timedelta(days_ago), clock(0, minute)).timestamp()
+    return (NOW - stamp) / 3600
 
 
 def ago(days: int) -> str:
@@ -327,7 +328,8 @@ def test_backups_truncated_listing(catalog, tmp_path, samples, monkeypatch):
     monkeypatch.setattr(backups_module, "MAX_LISTED", 3)
     ctx = backup_dir(tmp_path, samples, daily("gpg", 5))
     verdict, _ = run_control(catalog, "host.backups", ctx)
-    assert verdict.status == Status.ERROR and "only the newest 3 files were listed" in verdict.reason
+    assert verdict.status == Status.ERROR
+    assert "only the newest 3 files were listed" in verdict.reason
     verdict, _ = run_control(catalog, "host.backups", ctx, require_encryption=False,
                              schedule=[{"every_days": 1, "days": 3}])
     assert verdict.status == Status.PASS, verdict.reason  # the 3 days asked for were all seen

@@ -118,7 +118,7 @@ def crypt_host(tmp_path: Path, status: str, backing: Path | None = None, absent=
     return HostContext(Rewriting(absent=absent, recorded={
         r"findmnt .*--target /srv/data$": (0, recorded("findmnt-srv-data.json"), ""),
         r"lsblk .* /dev/mapper/vg0-data$": (0, recorded(lsblk), ""),
-        r"cryptsetup status luks-data$": (0, recorded(status), "") if status.endswith(".txt")
+        r"cryptsetup status -- luks-data$": (0, recorded(status), "") if status.endswith(".txt")
         else (1, "", status),
         # a second host layout, for discovery: / on the LUKS stack above, /srv/archive plain
         r"findmnt -J -l ": (0, recorded("findmnt-list-two-data.json"), ""),
@@ -165,7 +165,7 @@ def test_disk_plain_pv_missing_cryptsetup_or_root(catalog, tmp_path):
     verdict, _ = run_control(catalog, "host.disk_encryption", ctx, mounts=["/srv/data"])
     assert verdict.status == Status.ERROR and "--sudo" in verdict.reason
     ctx = crypt_host(tmp_path, "status-luks2-xts512.txt", absent=["cryptsetup"])
-    ctx.transport.recorded.pop(r"cryptsetup status luks-data$")
+    ctx.transport.recorded.pop(r"cryptsetup status -- luks-data$")
     verdict, _ = run_control(catalog, "host.disk_encryption", ctx, mounts=["/srv/data"])
     assert verdict.status == Status.ERROR and "command not found" in verdict.reason
 
@@ -224,3 +224,15 @@ def test_disk_sub_rules_switch_off(catalog, tmp_path, status, params, expected, 
     verdict, _ = run_control(catalog, "host.disk_encryption", ctx, mounts=["/srv/data"], **params)
     assert verdict.status == expected, verdict.reason
     assert words in (verdict.reason if expected == Status.FAIL else verdict.expected)
+
+
+def test_disk_device_name_never_becomes_an_option(catalog, tmp_path):
+    """A device-mapper name from the host that looks like an option stays an operand."""
+    ctx = crypt_host(tmp_path, "status-luks2-xts512.txt")
+    hostile = (DATA / "lsblk-lvm-on-luks.json").read_text().replace("/dev/mapper/luks-data",
+                                                                    "/dev/mapper/--help")
+    ctx.transport.recorded[r"lsblk .* /dev/mapper/vg0-data$"] = (0, hostile, "")
+    verdict, collected = run_control(catalog, "host.disk_encryption", ctx, mounts=["/srv/data"])
+    assert verdict.status == Status.ERROR and "/dev/mapper/--help status" in verdict.reason
+    status = next(c for c in collected.commands if c.command.startswith("cryptsetup status"))
+    assert status.command == "cryptsetup status -- --help" and "Usage:" not in status.stdout

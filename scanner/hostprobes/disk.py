@@ -98,13 +98,13 @@ def _failed(result: CommandResult, what: str) -> str:
 
 def _crypt_info(out: Collected, ctx: HostContext, name: str, backing: str | None) -> dict:
     """cipher and key of an active mapping, plus the LUKS header of the device beneath it."""
-    status = out.run(ctx, f"cryptsetup status {shlex.quote(name.removeprefix('/dev/mapper/'))}",
+    status = out.run(ctx, f"cryptsetup status -- {shlex.quote(name.removeprefix('/dev/mapper/'))}",
                      sudo=True)
     if not status.ok:
         return {"device": name, "backing": backing, "error": _failed(status, f"{name} status")}
     info = {"device": name, "backing": backing, **parse_status(status.stdout)}
     if backing and (info["type"] or "").startswith("LUKS"):
-        dump = out.run(ctx, f"cryptsetup luksDump {shlex.quote(backing)}", sudo=True)
+        dump = out.run(ctx, f"cryptsetup luksDump -- {shlex.quote(backing)}", sudo=True)
         dump.stdout = _HEX_LINE.sub(r"\1[redacted]", dump.stdout)
         info["luks"] = parse_luks_dump(dump.stdout) if dump.ok else {
             "error": _failed(dump, f"the LUKS header of {backing}")}
