@@ -371,3 +371,13 @@ def test_backups_unreadable_need_root(catalog, samples):
         assert verdict.status == Status.ERROR and "needs root: use --sudo" in verdict.reason
     finally:
         shutil.rmtree(root)
+
+
+def test_backups_heads_unreadable_is_error_with_why(catalog, tmp_path, samples):
+    backup_dir(tmp_path, samples, daily("gpg", 2))
+    ctx = HostContext(Rewriting(recorded={r"head -v -c 128 ": (127, "", "sh: head: not found")}),
+                      timeout=10, root=str(tmp_path))
+    verdict, _ = run_control(catalog, "host.backups", ctx)
+    assert verdict.status == Status.ERROR
+    assert "first bytes could not be read: `head -v -c 128 -- [2 listed files" in verdict.reason
+    assert "command not found on the host (exit 127)" in verdict.reason

@@ -101,6 +101,7 @@ def _read_heads(out: Collected, ctx: HostContext,
         read.command = f"head -v -c {HEAD_BYTES} -- [{len(batch)} listed files, newest first: " \
                        f"{batch[0][0]['path']} ... {batch[-1][0]['path']}] | base64 -w0"
         why = "its first bytes could not be read" + (
+            f": {read.explain()}" if read.error or read.missing_tool else
             " (permission denied: use --sudo)" if read.permission_denied else "")
         if heads is None:
             why = "the files changed while their first bytes were read"
