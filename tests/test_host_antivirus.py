@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hostsys_helpers import collect, judge, local, replay, write_tree
+from scanner.hostprobes.antivirus import ENGINES
 from scanner.model import Status
 
 DEFENDER = "Microsoft Defender for Endpoint"
@@ -129,16 +130,6 @@ def test_antivirus_installed_engine_whose_state_cannot_be_seen_is_error(tmp_path
     assert verdict.status == Status.ERROR and "whether it runs cannot be seen" in verdict.reason
 
 
-def test_antivirus_installed_but_stopped_fails(tmp_path):
-    """Recorded systemctl answer beside the real sysroot collection."""
-    _, collected = verdict_of(host_tree(tmp_path, ("mdatp",)))
-    collected.data["engines"]["mdatp"]["units"] = {"mdatp.service": "inactive"}
-    verdict = judge("host.antivirus", collected)
-    assert verdict.status == Status.FAIL
-    assert f"{DEFENDER} is installed but not running (no process, units mdatp.service " \
-           "inactive)" in verdict.reason
-
-
 def test_antivirus_best_engine_decides(tmp_path, clamscan):
     root = host_tree(tmp_path, ("mdatp",), ("wdavdaemon",),
                      {"/var/lib/clamav/daily.cvd": cvd(days_ago(30))})
@@ -146,3 +137,39 @@ def test_antivirus_best_engine_decides(tmp_path, clamscan):
     assert verdict.status == Status.MANUAL, verdict.reason  # stale ClamAV, Defender running
     assert verdict.observed["ClamAV"]["status"] == "fail"
 
+
+
+def _live_host(active: bool, processes: str, minutes: str) -> dict:
+    """Recorded answers of a live Debian host with Defender installed, for every command the
+    collector runs there (systemctl and mdatp cannot run on this machine)."""
+    all_units = [u for e in ENGINES.values() for u in e.units]
+    units = "".join("active\n" if active and u == "mdatp.service" else "inactive\n"
+                    for u in all_units)
+    packages = [p for e in ENGINES.values() for p in e.packages]
+    absent = (1, "", "No such file or directory")
+    return {f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {' '.join(packages)}":
+            (1, "mdatp install ok installed\n", "dpkg-query: no packages found matching eea\n"),
+            "systemctl is-active " + " ".join(all_units): (3, units, ""),
+            "cat -- /proc/1/comm": (0, "systemd\n", ""),
+            "cat /proc/[0-9]*/comm 2>/dev/null | head -c 1048576": (0, processes, ""),
+            "cat -- /etc/clamav/freshclam.conf": absent, "cat -- /etc/freshclam.conf": absent,
+            "ls -1A -- /var/lib/clamav": absent,
+            "mdatp health --field definitions_updated_minutes_ago": (0, minutes, "")}
+
+
+@pytest.mark.parametrize("active,processes,minutes,limit,status,reason", [
+    (True, "systemd\nwdavdaemon\n", "1003\n", 7, Status.PASS, ""),
+    (True, "systemd\nwdavdaemon\n", "20160\n", 7, Status.FAIL,
+     f"{DEFENDER} signatures are 14 days old (> 7)"),
+    (True, "systemd\nwdavdaemon\n", "", 7, Status.MANUAL, "attest it (at most 7 days)"),
+    (False, "systemd\nsshd\n", "1003\n", None, Status.FAIL,
+     f"{DEFENDER} is installed but not running (no process, units mdatp.service inactive)"),
+])
+def test_antivirus_defender_on_a_recorded_live_host(active, processes, minutes, limit, status,
+                                                    reason):
+    answers = _live_host(active, processes, minutes)
+    collected = collect("host.antivirus", replay(answers))
+    assert {c.command for c in collected.commands} - set(answers) <= {
+        "date +%s", "clamscan --version", "clamdscan --version"}  # nothing read from here
+    verdict = judge("host.antivirus", collected, max_signature_age_days=limit)
+    assert verdict.status == status and reason in verdict.reason, verdict.reason

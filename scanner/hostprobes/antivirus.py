@@ -1,7 +1,8 @@
 """Anti-malware on the host: the common Linux engines recognised by their packages (dpkg or
 rpm database), systemd units and running processes (ENGINES), and for ClamAV, the signature
 age from its version line and the build time in the header of its databases (daily/main/
-bytecode .cvd or .cld). Other engines keep their signature state in their own agents."""
+bytecode .cvd or .cld); Defender's from `mdatp health`. The other engines keep their
+signature state inside their own agents."""
 
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ class Engine:
     packages: tuple[str, ...]   # deb or rpm names
     units: tuple[str, ...]      # systemd units
     processes: tuple[str, ...]  # process names (comm, at most 15 characters)
+    age_command: str | None = None  # prints the minutes since the last signature update
 
 
 ENGINES = {
     "clamav": Engine("ClamAV", ("clamav", "clamav-daemon"),
                      ("clamav-daemon.service", "clamav-freshclam.service"), ("clamd",)),
     "mdatp": Engine("Microsoft Defender for Endpoint", ("mdatp",), ("mdatp.service",),
-                    ("wdavdaemon",)),
+                    ("wdavdaemon",), "mdatp health --field definitions_updated_minutes_ago"),
     "eset": Engine("ESET Endpoint/Server Security", ("eea", "efs", "esets"),
                    ("eea.service", "efs.service", "esets.service"), ("esets_daemon",)),
     "sophos": Engine("Sophos Protection for Linux", ("sophos-spl", "sav-linux"),
@@ -151,6 +153,16 @@ def _clamav(out: Collected, ctx: HostContext) -> dict[str, Any]:
             "databases": _databases(out, ctx, directory)}
 
 
+def _signature_age(out: Collected, ctx: HostContext, command: str) -> float | None:
+    """Days since the engine's last signature update, as its own agent tells; None on a
+    sysroot (the agent of this machine would answer) or when it does not."""
+    if ctx.root != "/":
+        return None
+    result = out.run(ctx, command, sudo=True)
+    value = result.stdout.strip().strip('"').split(" ")[0]
+    return round(int(value) / 1440, 2) if result.ok and value.isdigit() else None
+
+
 def looked_for() -> str:
     """What the collector searches, for a `manual` answer."""
     return (f"packages {', '.join(p for e in ENGINES.values() for p in e.packages)}; "
@@ -161,7 +173,8 @@ def looked_for() -> str:
 
 @collector("antivirus")
 def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
-    """Per engine: installed packages, unit states, running processes (None: not observable)."""
+    """Per engine: installed packages, unit states, running processes (None: not observable),
+    and the signature age where its agent tells it (Defender)."""
     out = Collected(data={"engines": {}, "looked_for": looked_for()})
     try:
         out.data["now"] = host_now(out, ctx)
@@ -171,12 +184,15 @@ def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
         out.data |= {"package_db": packages is not None, "systemd": units is not None,
                      "process_list": processes is not None, "clamav": _clamav(out, ctx)}
         for name, engine in ENGINES.items():
-            out.data["engines"][name] = {
+            found = {
                 "title": engine.title,
                 "packages": None if packages is None else sorted(packages & set(engine.packages)),
                 "units": None if units is None else {u: units[u] for u in engine.units},
                 "processes": None if processes is None else sorted(processes &
                                                                    set(engine.processes))}
+            if engine.age_command and (found["packages"] or found["processes"]):
+                found["signature_age_days"] = _signature_age(out, ctx, engine.age_command)
+            out.data["engines"][name] = found
     except Unreadable as exc:
         out.error = str(exc)
     return out
