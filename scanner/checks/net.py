@@ -6,9 +6,6 @@ from scanner import portspec
 from scanner.checks.base import Observations, check, passed
 from scanner.model import Status, Verdict
 
-CLEARTEXT_PROTOCOLS = {"ftp", "telnet", "pop3", "imap"}
-
-
 @check("net.allowed_ports")
 def allowed_ports(obs: Observations, params: dict) -> Verdict:
     data = obs.data("ports")
@@ -67,22 +64,29 @@ def no_admin_exposure(obs: Observations, params: dict) -> Verdict:
 
 @check("net.no_cleartext_services")
 def no_cleartext_services(obs: Observations, params: dict) -> Verdict:
+    """By what each port speaks; r-services have no greeting, so their usual ports stand in."""
     services = obs.services()
-    found = []
-    for rule in params["forbidden"]:
-        service = services.get(rule["port"])
-        if service is None:
-            continue
-        if service["protocol"] == "smtp" and service.get("starttls"):
-            continue
-        found.append(f"{rule['port']}/{rule['service']} ({service['protocol']})")
+    forbidden = set(params["forbidden"])
+    found, unknown = [], []
     for port, service in sorted(services.items()):
-        listed = any(rule["port"] == port for rule in params["forbidden"])
-        if service["protocol"] in CLEARTEXT_PROTOCOLS and not listed:
-            found.append(f"{port}/{service['protocol']} (banner)")
-    observed = {str(p): s["protocol"] for p, s in sorted(services.items())}
-    return passed(not found, "no clear-text service (FTP, Telnet, POP3, IMAP, LDAP, SMTP "
-                  "without STARTTLS, r-services)", observed,
+        protocol = service["protocol"]
+        if protocol in forbidden and not (params["allow_starttls"] and service.get("starttls")):
+            upgrade = {None: "", True: ", STARTTLS offered", False: ", no STARTTLS"}.get(
+                service.get("starttls"), "")
+            found.append(f"{port}/{protocol}{upgrade}")
+    for rule in params["usual_ports"]:
+        service = services.get(rule["port"])
+        if service and service["protocol"] in ("unknown", "silent"):
+            unknown.append(f"{rule['port']} (usually {rule['service']}): speaks "
+                           f"{service['protocol']}")
+    expected = (f"no port offers {', '.join(sorted(forbidden))} in clear"
+                + (" (STARTTLS offered counts as encrypted)" if params["allow_starttls"] else ""))
+    observed = {str(p): s["protocol"] + (" +STARTTLS" if s.get("starttls") else "")
+                for p, s in sorted(services.items())}
+    if not found and unknown:
+        return Verdict(Status.ERROR, expected, observed,
+                       f"service not identified on a clear-text service's port: {'; '.join(unknown)}")
+    return passed(not found, expected, observed,
                   f"clear-text services reachable: {', '.join(found)}")
 
 
