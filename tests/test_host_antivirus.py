@@ -63,7 +63,8 @@ def clamscan():
     ({"daily.cvd": cvd(days_ago(30)), "main.cvd": cvd(days_ago(400))}, 7, Status.FAIL),
     ({"daily.cvd": cvd(days_ago(30), stime=False)}, 31, Status.PASS),
     ({}, 7, Status.FAIL),
-    ({}, None, Status.PASS),
+    ({}, None, Status.FAIL),  # no database at all: nothing detected, whatever the age rule
+    ({"daily.cvd": cvd(days_ago(300))}, None, Status.PASS),
     ({"daily.cvd": b"\x00garbage" * 100}, 7, Status.ERROR),
 ])
 def test_antivirus_real_clamscan_with_database_headers(tmp_path, clamscan, files, limit, status):
