@@ -1,0 +1,64 @@
+"""Helpers shared by the host account tests (passwords, keys, sockets): sysroot trees, a
+transport running as nobody, and the real collector + check of a control."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scanner.checks import evaluate
+from scanner.checks.base import Observations
+from scanner.hostprobes import Collected, collector_registry
+from scanner.model import ProbeResult, Status, to_jsonable
+from scanner.transports.base import HostContext
+from scanner.transports.local import LocalTransport
+
+DATA = Path(__file__).parent / "data" / "host_accounts"
+P, F, E, NA = Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE
+
+
+def need(*tools: str) -> None:
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} installed")
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+class NobodyTransport(LocalTransport):
+    """Commands as uid 65534: real `Permission denied` from real files (root sees everything)."""
+
+    def run(self, command, timeout, sudo=False):
+        if os.geteuid() == 0:
+            command = f"setpriv --reuid=65534 --regid=65534 --clear-groups sh -c " \
+                      f"{shlex.quote(command)}"
+        return super().run(command, timeout)
+
+
+def collect_and_check(catalog, control_id: str, root: Path | str = "/", transport=None,
+                      **params) -> tuple[Collected, object]:
+    """Run the control's real collector, then its check, as the host probe would."""
+    control = catalog.get(control_id)
+    merged = {**control.defaults(), **params}
+    ctx = HostContext(transport or LocalTransport(), timeout=10, root=str(root))
+    collected = collector_registry()[control.collector](ctx, [merged])
+    obs = Observations({"host": ProbeResult("host", "local", {
+        control.collector: {**collected.data, "error": collected.error}})})
+    return collected, evaluate(control_id, obs, merged)
+
+
+def dump(collected: Collected, verdict) -> str:
+    """Everything a report would show: data, evidence and verdict."""
+    return json.dumps(to_jsonable([collected.data, [c.evidence() for c in collected.commands],
+                                   verdict]))
