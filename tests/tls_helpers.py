@@ -4,9 +4,7 @@ and sslyze, then judged by the checks. Addresses 127.0.0.120-139 are theirs."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -55,25 +53,3 @@ def wait_accepting(address: str, port: int, seconds: float = 5.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing accepts on {address}:{port}")
-
-
-class OpensslServer:
-    """`openssl s_server -www` with extra options, as a context manager."""
-
-    def __init__(self, address: str, port: int, cert: Path, key: Path, *options: str) -> None:
-        binary = shutil.which("openssl")
-        if binary is None:
-            pytest.skip("openssl is not installed")
-        self.address, self.port = address, port
-        self.argv = [binary, "s_server", "-accept", f"{address}:{port}", "-cert", str(cert),
-                     "-key", str(key), "-www", "-quiet", *options]
-
-    def __enter__(self) -> "OpensslServer":
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_accepting(self.address, self.port)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=5)

@@ -18,10 +18,18 @@ from typing import BinaryIO
 NAME = "lab.annexscan.test"
 
 
-def server_context(cert: Path, key: Path, legacy: bool = False) -> ssl.SSLContext:
-    """A server context; `legacy` also accepts TLS 1.0/1.1 (OpenSSL wants security level 0)."""
+# OpenSSL 3's SSL_OP_ALLOW_CLIENT_RENEGOTIATION (SSL_OP_BIT(8)), which Python's ssl does not name.
+OP_ALLOW_CLIENT_RENEGOTIATION = 1 << 8
+
+
+def server_context(cert: Path, key: Path, legacy: bool = False,
+                   client_renegotiation: bool = False) -> ssl.SSLContext:
+    """A server context; `legacy` also accepts TLS 1.0/1.1 (OpenSSL wants security level 0);
+    `client_renegotiation` accepts client-initiated renegotiation, a known DoS vector."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
+    if client_renegotiation:
+        context.options |= OP_ALLOW_CLIENT_RENEGOTIATION
     if legacy:
         with warnings.catch_warnings():  # deprecated is the point here
             warnings.simplefilter("ignore", DeprecationWarning)
