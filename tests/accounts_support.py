@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,14 @@ def dump(collected: Collected, verdict) -> str:
     """Everything a report would show: data, evidence and verdict."""
     return json.dumps(to_jsonable([collected.data, [c.evidence() for c in collected.commands],
                                    verdict]))
+
+
+@pytest.fixture
+def open_root():
+    """A sysroot every user may traverse (pytest's tmp_path is root-only), as / is."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file only root can read")
+    root = Path(tempfile.mkdtemp(prefix="annexscan-root-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root)

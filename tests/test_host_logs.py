@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from accounts_support import NobodyTransport
+from accounts_support import open_root  # noqa: F401 - a fixture, used by name
 from hostsys_helpers import collect, judge, local, replay, write_tree
 from scanner.hostprobes import Collected
 from scanner.hostprobes.filetimes import running_processes
@@ -112,6 +114,20 @@ def test_logs_persistent_journal_without_files_is_error(logs_root):
     verdict, _ = logs_verdict(logs_root)
     assert verdict.status == Status.ERROR
     assert "journald: the persistent journal has no file in /var/log/journal" in verdict.reason
+
+
+def test_logs_journal_unreadable_without_root_is_error(open_root):
+    """journald's files are root-only (0700 here): listing them as nobody is an error that
+    names --sudo, never a pass on what little could be seen."""
+    root = Path(shutil.copytree(COMPLIANT_LOGS, open_root / "root"))
+    open_root.chmod(0o755)
+    make_journal(root, [400])
+    write_tree(root, PROC_AUDITD)
+    (root / "var" / "log" / "journal").chmod(0o700)
+    ctx = HostContext(NobodyTransport(), timeout=30, root=str(root))
+    verdict = judge("host.log_retention", collect("host.log_retention", ctx))
+    assert verdict.status == Status.ERROR and "Permission denied" in verdict.reason
+    assert "/var/log/journal" in verdict.reason and "--sudo" in verdict.reason
 
 
 def test_logs_journal_file_times_are_a_lower_bound_without_journalctl(logs_root):

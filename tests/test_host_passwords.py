@@ -4,16 +4,14 @@ with real hashes from openssl and mkpasswd); unreadable files as uid nobody."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from accounts_support import (DATA, E, F, NA, NobodyTransport, P, collect_and_check, dump,
                               need, write_tree)
+from accounts_support import open_root  # noqa: F401 - a fixture, used by name
+
 
 # ---------------------------------------------------------------- host.password_policy
 
@@ -123,17 +121,6 @@ def test_password_policy_shadow_overrides_a_strict_login_defs(catalog, tmp_path)
     assert seen["accounts_with_password"] == ["alice", "mallory", "root"]
     assert seen["over_limit"] == {"mallory": 99999}
     assert "$hash" not in dump(collected, verdict) and "realistic" not in dump(collected, verdict)
-
-
-@pytest.fixture
-def open_root():
-    """A sysroot every user may traverse (pytest's tmp_path is root-only), as / is."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to make a file only root can read")
-    root = Path(tempfile.mkdtemp(prefix="annexscan-root-"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root)
 
 
 def test_password_policy_unreadable_shadow_is_error(catalog, open_root):

@@ -40,9 +40,11 @@ def file_stats(out: Collected, ctx: HostContext, directory: str, name: str = "*"
     result = out.run(ctx, f"find {shlex.quote(root)} -maxdepth {int(depth)} -type f -name "
                           f"{shlex.quote(name)} -printf '%T@ %b %p\\n' | head -n {MAX_FILES}",
                      sudo=sudo)
-    if "no such file" in result.stderr.lower():
+    complaints = [line for line in result.stderr.lower().splitlines() if line.strip()]
+    vanished = all("no such file" in line for line in complaints)  # files gone mid-listing
+    if complaints and vanished and not result.stdout.strip():
         return None
-    if result.error or result.stderr.strip() or result.exit_code != 0:
+    if result.error or result.exit_code != 0 or not vanished:
         raise unreadable(result)
     strip = len(root.rstrip("/")) - len(directory.rstrip("/"))
     stats = []
