@@ -1,5 +1,6 @@
-"""Small real STARTTLS servers: SMTP, IMAP, POP3 and FTP dialogues that upgrade the connection
-with Python's ssl module, that speak TLS from the first byte, or that offer no TLS at all.
+"""Small real STARTTLS servers: SMTP, IMAP, POP3, FTP (the server speaks first), LDAP and XMPP
+(the client does) dialogues that upgrade the connection with Python's ssl module, that speak
+TLS from the first byte, or that offer no TLS at all.
 
     with StarttlsServer("smtp", "127.0.0.20", 25, context): ...   # context None: clear text
 """
@@ -75,6 +76,22 @@ GREETINGS = {"smtp": f"220 {NAME} ESMTP annexscan lab\r\n",
              "imap": "* OK annexscan lab IMAP ready\r\n",
              "pop3": "+OK annexscan lab POP3 ready\r\n",
              "ftp": "220 annexscan lab FTP ready\r\n"}
+CLIENT_FIRST = ("ldap", "xmpp")
+_XMPP_STREAM = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                f"xmlns:stream='http://etherx.jabber.org/streams' id='lab' from='{NAME}' "
+                "version='1.0'>")
+_XMPP_NOT_XML = ("<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                 "</stream:error></stream:stream>")
+_XMPP_TLS = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+
+
+def _ldap_answer(request: bytes, offered: bool) -> bytes | None:
+    """The ExtendedResponse (message id 1) to a StartTLS ExtendedRequest: success (0) or
+    protocolError (2); None for anything else, which the server hangs up on, as slapd does."""
+    if request[:1] != b"\x30" or b"1.3.6.1.4.1.1466.20037" not in request:
+        return None
+    return b"\x30\x0c\x02\x01\x01\x78\x07\x0a\x01" + (b"\x00" if offered else b"\x02") + \
+        b"\x04\x00\x04\x00"
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -87,6 +104,9 @@ class _Handler(socketserver.StreamRequestHandler):
         if self.server.implicit and context is not None:
             sock = self._upgrade(sock, context)
         offered = context is not None and not self.server.implicit
+        if protocol in CLIENT_FIRST:
+            self._client_first(sock, context if offered else None)
+            return
         sock.sendall(GREETINGS[protocol].encode())
         reader: BinaryIO = sock.makefile("rb")
         for _ in range(100):
@@ -104,6 +124,29 @@ class _Handler(socketserver.StreamRequestHandler):
             if upgrade and context is not None:
                 sock, offered = self._upgrade(sock, context), False
                 reader = sock.makefile("rb")
+
+    def _client_first(self, sock: socket.socket, context: ssl.SSLContext | None) -> None:
+        """LDAP or XMPP: answer the client's opening, upgrade when it asks for TLS and a
+        context is given, then read until the client hangs up."""
+        opening = sock.recv(4096)
+        if self.server.protocol == "ldap":
+            answer = _ldap_answer(opening, context is not None)
+            if answer is None:
+                return
+            sock.sendall(answer)
+        else:
+            if not opening.startswith((b"<?xml", b"<stream")):
+                sock.sendall((_XMPP_STREAM + _XMPP_NOT_XML).encode())
+                return
+            features = _XMPP_TLS if context is not None else ""
+            sock.sendall(f"{_XMPP_STREAM}<stream:features>{features}</stream:features>".encode())
+            if context is None or b"<starttls" not in sock.recv(4096):
+                return
+            sock.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        if context is not None:
+            tls = self._upgrade(sock, context)
+            while tls.recv(4096):
+                pass
 
     @staticmethod
     def _upgrade(sock: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
@@ -131,8 +174,9 @@ class StarttlsServer:
 
     def __init__(self, protocol: str, address: str, port: int,
                  context: ssl.SSLContext | None, implicit: bool = False) -> None:
-        if protocol not in GREETINGS:
-            raise ValueError(f"unknown protocol {protocol}; known: {', '.join(GREETINGS)}")
+        if protocol not in (*GREETINGS, *CLIENT_FIRST):
+            raise ValueError(f"unknown protocol {protocol}; known: "
+                             f"{', '.join((*GREETINGS, *CLIENT_FIRST))}")
         self._server = _Server((address, port), protocol, context, implicit)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
