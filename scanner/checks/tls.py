@@ -51,6 +51,18 @@ def _key(port: int, observed: dict) -> str:
     return f"{port}/{observed['starttls']}+starttls" if observed.get("starttls") else str(port)
 
 
+def _https_redirect(obs: Observations, port: int) -> bool | str:
+    """True when the HTTP probe saw `port` answer only a redirect to https://, else why not."""
+    http = obs.results.get("http")
+    answer = (http.data.get("plain") or {}).get(port) if http and not http.error else None
+    if not answer or "status" not in answer:
+        return "no HTTP answer recorded on this port to show it only redirects"
+    location = str(answer.get("location") or "")
+    if 300 <= answer["status"] < 400 and location.lower().startswith("https://"):
+        return True
+    return f"answers {answer['status']}, not a redirect to https://"
+
+
 def not_tls(obs: Observations, params: dict) -> list[Finding]:
     """Every flow: the open ports in scope that carry neither TLS nor an allowed protocol."""
     tls_data = obs.data("tls")["ports"]
@@ -59,6 +71,13 @@ def not_tls(obs: Observations, params: dict) -> list[Finding]:
     for port, service in sorted(obs.services().items()):
         protocol = service["protocol"]
         if port in tls_data or protocol in allowed or not portspec.covers(_scope(params), port):
+            continue
+        if protocol == "http" and params.get("http_redirects_allowed"):
+            redirect = _https_redirect(obs, port)
+            if redirect is True:
+                continue
+            findings.append(Finding(str(port), Status.FAIL, {"protocol": protocol},
+                                    f"http in clear text ({redirect})"))
             continue
         if protocol in ("silent", "unknown") or service.get("starttls", False) is None:
             findings.append(Finding(str(port), Status.ERROR, {"protocol": protocol},
@@ -117,8 +136,9 @@ def min_version(obs: Observations, params: dict) -> Verdict:
 
     expected = f"only {minimum} or newer on every TLS port (STARTTLS included)"
     if params.get("all_flows"):
-        expected += (f"; every open port carries TLS"
-                     f"{' or ' + ', '.join(params['non_tls_allowed']) if params['non_tls_allowed'] else ''}")
+        others = list(params["non_tls_allowed"]) + \
+            (["plain HTTP redirecting to https://"] if params.get("http_redirects_allowed") else [])
+        expected += f"; every open port carries TLS{' or ' + ', '.join(others) if others else ''}"
     also = not_tls(obs, params) if params.get("all_flows") else []
     return per_tls_port(obs, params, expected, judge, cleartext_fails=True, also=also)
 
