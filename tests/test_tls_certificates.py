@@ -27,8 +27,12 @@ def scan(files, ca_bundle, name=None, ca_bundles=None):
 
 
 def test_valid_certificate_passes(ca):
-    verdict = judge("tls.certificate", scan(ca.issue("ok", ADDRESS, "valid"), ca.ca_bundle))
+    obs = scan(ca.issue("ok", ADDRESS, "valid"), ca.ca_bundle)
+    verdict = judge("tls.certificate", obs)
     assert verdict.status == Status.PASS, verdict.reason
+    # the evidence keeps our validation per store: the given bundle trusts it, Mozilla does not
+    trust = obs.results["tls"].evidence["trust_443"][0]["validations"]
+    assert trust[str(ca.ca_bundle)]["trusted"] is True and trust["mozilla"]["trusted"] is False
     assert verdict.observed["443"][0]["trusted"] is True
     assert "strict RFC 5280" in verdict.expected and "15 days" in verdict.expected
 

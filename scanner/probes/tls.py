@@ -71,6 +71,10 @@ class TlsProbe:
                 observed, raw = scan_port(target, port, request.timeout, starttls, stores)
                 result.data["ports"][port] = observed
                 result.evidence[f"sslyze_{port}"] = raw
+                # sslyze's own path validation covers its bundled stores only; ours, per store:
+                result.evidence[f"trust_{port}"] = [
+                    {"subject": c["subject"], "scanned_name": c["scanned_name"],
+                     "validations": c["validations"]} for c in observed.get("certificates", [])]
 
         return timed(self.name, target, body)
 
