@@ -88,12 +88,14 @@ def slow_hosts():
         IGNORE_ALL.write_text(before)
 
 
-def judge(address: str, max_ms: float = 500, timeout: float = 2.0, method: str = "icmp"):
+def judge(address: str, max_ms: float | None = 500, timeout: float = 2.0, method: str = "icmp",
+          require_icmp: bool = False):
     request = ProbeRequest(timeout=timeout, latency_samples=3, latency_ports=[9],
                            latency_method=method)
     result = LatencyProbe().run(Target(address, address), request)
     verdict = evaluate("net.latency", Observations({"latency": result}),
-                       {"max_ms": max_ms, "method": method, "ports": [9], "samples": 3})
+                       {"max_ms": max_ms, "method": method, "ports": [9], "samples": 3,
+                        "require_icmp": require_icmp})
     return result, verdict
 
 
@@ -124,12 +126,21 @@ def test_no_ping_answer_falls_back_to_tcp_and_says_why(slow_hosts):
     assert verdict.status == Status.PASS and verdict.observed["fallback"]
 
 
+def test_ping_required_fails_when_unanswered_and_passes_when_answered(slow_hosts):
+    """3D Ouest §11.3 "Les requêtes Ping sont autorisées": an echo must come back."""
+    _, unanswered = judge(SILENT, max_ms=None, timeout=0.5, require_icmp=True)
+    assert unanswered.status == Status.FAIL and "ping not answered" in unanswered.reason
+    _, answered = judge(SLOW, max_ms=None, require_icmp=True)
+    assert answered.status == Status.PASS and answered.expected == "ICMP echo answered"
+
+
 def one_slow_sample(samples, timeout_ms=2000.0):
     data = {"method": "icmp", "samples_ms": samples, "timeout_ms": timeout_ms,
             "max_ms": max(s for s in samples if s is not None),
             "median_ms": sorted(s for s in samples if s is not None)[0]}
     return evaluate("net.latency", Observations({"latency": ProbeResult("latency", "x", data)}),
-                    {"max_ms": 500, "method": "icmp", "ports": [443], "samples": 3})
+                    {"max_ms": 500, "method": "icmp", "ports": [443], "samples": 3,
+                     "require_icmp": False})
 
 
 def test_one_slow_sample_fails_even_with_a_fast_median():

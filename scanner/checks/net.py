@@ -97,9 +97,17 @@ def latency(obs: Observations, params: dict) -> Verdict:
     data = obs.data("latency")
     limit = params["max_ms"]
     method = "ICMP echo" if data["method"] == "icmp" else f"TCP connect to port {data['port']}"
-    expected = f"every {method} round trip <= {limit} ms"
     observed = {key: data[key] for key in ("method", "samples_ms", "max_ms", "median_ms",
                                            "port", "fallback") if key in data}
+    rules = ["ICMP echo answered"] if params["require_icmp"] else []
+    rules += [f"every {method} round trip <= {limit} ms"] if limit is not None else []
+    expected = "; ".join(rules) or "the host answers (no limit checked)"
+    if params["require_icmp"] and data["method"] != "icmp":
+        cannot_send = "cannot be sent" in data.get("fallback", "")
+        return Verdict(Status.ERROR if cannot_send else Status.FAIL, expected, observed,
+                       f"ping not answered: {data.get('fallback', 'no ICMP echo reply')}")
+    if limit is None:
+        return Verdict(Status.PASS, expected, observed)
     lost = [i for i, ms in enumerate(data["samples_ms"], 1) if ms is None]
     slow = [f"#{i}: {ms} ms" for i, ms in enumerate(data["samples_ms"], 1)
             if ms is not None and ms > limit]
