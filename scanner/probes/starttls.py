@@ -31,8 +31,8 @@ def _converse(address: str, port: int, timeout: float, talk: Talk) -> dict | Non
         with socket.create_connection((address, port), timeout=timeout) as sock, \
                 Deadline(sock, 3 * timeout):
             return talk(sock, sock.makefile("rb"))
-    except (OSError, ValueError):
-        return None
+    except Exception:  # noqa: BLE001 - whatever a hostile server sends, one port's dialogue
+        return None    # fails, never the service probe of the whole host
 
 
 def _lines(reader: BinaryIO, last: Callable[[str], bool]) -> list[str]:
