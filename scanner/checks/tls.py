@@ -12,6 +12,8 @@ from scanner.probes.service import WELL_KNOWN_TLS_PORTS
 VERSIONS = ["SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"]
 NO_TLS = "the target has no open port speaking TLS"
 MOZILLA = "mozilla"
+# What the service probe answers when it could not tell what a port speaks.
+UNIDENTIFIED = frozenset({"silent", "unknown", "closed", "unreachable"})
 
 
 def _scope(params: dict) -> str:
@@ -64,25 +66,26 @@ def _https_redirect(obs: Observations, port: int) -> bool | str:
 
 
 def not_tls(obs: Observations, params: dict) -> list[Finding]:
-    """Every flow: the open ports in scope that carry neither TLS nor an allowed protocol."""
+    """Every flow: the open ports in scope that carry neither TLS nor an allowed protocol
+    (usual TLS ports are left to per_tls_port, which already fails them in clear text)."""
     tls_data = obs.data("tls")["ports"]
     allowed = set(params["non_tls_allowed"])
     findings = []
     for port, service in sorted(obs.services().items()):
         protocol = service["protocol"]
-        if port in tls_data or protocol in allowed or not portspec.covers(_scope(params), port):
+        if port in tls_data or port in WELL_KNOWN_TLS_PORTS or protocol in allowed \
+                or not portspec.covers(_scope(params), port):
             continue
         if protocol == "http" and params.get("http_redirects_allowed"):
             redirect = _https_redirect(obs, port)
-            if redirect is True:
-                continue
-            findings.append(Finding(str(port), Status.FAIL, {"protocol": protocol},
-                                    f"http in clear text ({redirect})"))
-            continue
-        if protocol in ("silent", "unknown") or service.get("starttls", False) is None:
+            if redirect is not True:
+                findings.append(Finding(str(port), Status.FAIL, {"protocol": protocol},
+                                        f"http in clear text ({redirect})"))
+        elif protocol in UNIDENTIFIED or service.get("starttls", False) is None:
+            detail = f": {service['detail']}" if service.get("detail") else ""
             findings.append(Finding(str(port), Status.ERROR, {"protocol": protocol},
                                     f"cannot tell whether the flow is encrypted "
-                                    f"({protocol}{': ' + service['detail'] if service.get('detail') else ''})"))
+                                    f"({protocol}{detail})"))
         elif protocol != "tls":
             offer = " without STARTTLS" if "starttls" in service else ""
             findings.append(Finding(str(port), Status.FAIL, {"protocol": protocol},
