@@ -100,7 +100,7 @@ def _counts(clauses: Iterable[ClauseResult]) -> Counter:
 
 
 def _dist(counts: Counter) -> str:
-    total = sum(counts.values()) or 1
+    total = sum(counts[s] for s in ORDER) or 1
     parts = "".join(f'<span style="width:{100 * counts[s] / total:.2f}%;background:{COLORS[s]}" '
                     f'title="{esc(s.value)}: {counts[s]}"></span>' for s in ORDER if counts[s])
     return f'<div class="dist">{parts}</div>'
@@ -152,17 +152,15 @@ def summary_table(result: ScanResult) -> str:
             + f'<th class="n">{badge(Status.ADVISORY, "advisories")}</th>')
     rows = []
     totals: Counter = Counter()
-    total_advisories = 0
     for target in result.targets:
         for profile in result.profiles:
             clauses = _profile_clauses(target, profile["id"])
-            counts = _counts(clauses)
-            advisories = sum(len(c.advisories()) for c in clauses)
+            counts = _counts(clauses) + Counter(
+                {Status.ADVISORY: sum(len(c.advisories()) for c in clauses)})
             totals += counts
-            total_advisories += advisories
-            rows.append(_summary_row(target_name(target), esc(profile["id"]), counts, advisories))
+            rows.append(_summary_row(target_name(target), esc(profile["id"]), counts))
     if len(rows) > 1:
-        rows.append(_summary_row("<strong>All targets</strong>", "", totals, total_advisories))
+        rows.append(_summary_row("<strong>All targets</strong>", "", totals))
     return (f'<section class="card" id="summary"><h2>Summary per target and profile</h2>'
             f"<p class=\"note\">Clause verdicts. A clause takes the worst status of the controls "
             f"its annex requires; fail and expired count as failures. Advisories are advice "
@@ -170,13 +168,13 @@ def summary_table(result: ScanResult) -> str:
             f"failing a clause.</p>{legend()}{table(head, rows)}</section>")
 
 
-def _summary_row(target_cell: str, profile_cell: str, counts: Counter, advisories: int) -> str:
-    cells = "".join('<td class="n zero">0</td>' if not counts[s] else
-                    f'<td class="n">{badge(s, str(counts[s]))}</td>' for s in ORDER)
-    advice = (f'<td class="n">{badge(Status.ADVISORY, str(advisories))}</td>' if advisories
-              else '<td class="n zero">0</td>')
-    return (f"<tr><td>{target_cell}</td><td>{profile_cell}</td>{cells}"
-            f'<td class="n">{sum(counts.values())}</td><td>{_dist(counts)}</td>{advice}</tr>')
+def _summary_row(target_cell: str, profile_cell: str, counts: Counter) -> str:
+    def cell(s: Status) -> str:
+        return f'<td class="n">{badge(s, str(counts[s]))}</td>' if counts[s] else \
+            '<td class="n zero">0</td>'
+    return (f"<tr><td>{target_cell}</td><td>{profile_cell}</td>{''.join(map(cell, ORDER))}"
+            f'<td class="n">{sum(counts[s] for s in ORDER)}</td><td>{_dist(counts)}</td>'
+            f"{cell(Status.ADVISORY)}</tr>")
 
 
 def chart(result: ScanResult, profile: dict[str, Any]) -> str:
