@@ -31,5 +31,7 @@ def test_ssh_is_allowed_by_default_and_telnet_is_not():
     services = {22: {"protocol": "ssh"}, 23: {"protocol": "telnet"}}
     verdict = judge("tls.min_version", _obs(services), all_flows=True)
     assert (verdict.status, verdict.reason) == (Status.FAIL, "23: telnet in clear text")
-    assert judge("tls.min_version", _obs({22: {"protocol": "ssh"}}), all_flows=True,
-                 non_tls_allowed=[]).status == Status.FAIL
+    tls_only = judge("tls.min_version", _obs({22: {"protocol": "ssh"}}), all_flows=True,
+                     non_tls_allowed=[])
+    assert (tls_only.status, tls_only.reason) == (Status.FAIL,
+                                                  "22: ssh encrypted, but not with TLS")

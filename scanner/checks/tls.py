@@ -14,6 +14,8 @@ NO_TLS = "the target has no open port speaking TLS"
 MOZILLA = "mozilla"
 # What the service probe answers when it could not tell what a port speaks.
 UNIDENTIFIED = frozenset({"silent", "unknown", "closed", "unreachable"})
+# Protocol knowledge: what the service probe recognises that encrypts without TLS.
+ENCRYPTED = frozenset({"ssh"})
 
 
 def _scope(params: dict) -> str:
@@ -88,8 +90,9 @@ def not_tls(obs: Observations, params: dict) -> list[Finding]:
                                     f"({protocol}{detail})"))
         elif protocol != "tls":
             offer = " without STARTTLS" if "starttls" in service else ""
+            how = "encrypted, but not with TLS" if protocol in ENCRYPTED else "in clear text"
             findings.append(Finding(str(port), Status.FAIL, {"protocol": protocol},
-                                    f"{protocol}{offer} in clear text"))
+                                    f"{protocol}{offer} {how}"))
     return findings
 
 
