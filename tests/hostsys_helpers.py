@@ -1,11 +1,21 @@
 """Shared helpers of the host_system tests (firewall, patches, time, logs, anti-malware): the
-real collectors through the LocalTransport on sysroot trees built by the tests, and a replay
-transport for tools this machine cannot run (their recorded outputs in tests/data)."""
+real collectors through the LocalTransport on sysroot trees built by the tests (apt trees, real
+journal files), and a replay transport for tools this machine cannot run (their recorded
+outputs in tests/data)."""
 
 from __future__ import annotations
 
 import functools
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from scanner.catalog import load_catalog
 from scanner.checks import evaluate
@@ -17,6 +27,7 @@ from scanner.transports.local import LocalTransport
 
 RECORDED = Path(__file__).parent / "data" / "host_system" / "recorded"
 REPO = Path(__file__).parent.parent
+DAY = 86400
 COLLECTOR = {"host.firewall": "firewall", "host.patches": "packages", "host.time_sync": "time",
              "host.log_retention": "logs", "host.antivirus": "antivirus"}
 
@@ -86,3 +97,98 @@ def write_tree(root: Path, files: dict[str, str | bytes | None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     return root
+
+
+APT_AUTO = {
+    "/etc/apt/apt.conf.d/20auto-upgrades":
+        '// enabled by the installer\nAPT::Periodic::Update-Package-Lists "1";\n'
+        'APT::Periodic::Unattended-Upgrade "1";\n',
+    "/etc/apt/apt.conf.d/50unattended-upgrades":
+        'Unattended-Upgrade::Origins-Pattern {\n  // "origin=Debian,label=Debian";\n'
+        '  "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";\n};\n'
+        '/* Unattended-Upgrade::Mail "root"; */\n',
+}
+INSTALLED = {"libfoo1": "1.0-1", "libbar1": "2.0-1", "unattended-upgrades": "2.9.1+nmu3"}
+
+
+def _stanza(name: str, version: str, status: bool) -> str:
+    """A dpkg status entry (installed) or a Packages list entry."""
+    where = "Status: install ok installed\n" if status else \
+        f"Filename: pool/{name}_{version}_amd64.deb\nSize: 1\n"
+    return (f"Package: {name}\n{where}Version: {version}\nArchitecture: amd64\n"
+            "Maintainer: t <t@example.org>\nInstalled-Size: 1\nDescription: test package\n\n")
+
+
+def apt_root(root: Path, available: dict[str, str], installed: dict[str, str] = INSTALLED,
+             security: bool = True, list_age_days: float = 0, files: dict | None = None) -> Path:
+    """A Debian sysroot that the real apt reads with -o Dir=: one repository (a security one,
+    or the main archive), its lists `list_age_days` old, and a dpkg status."""
+    suite, label = ("bookworm-security", "Debian-Security") if security else ("bookworm",
+                                                                              "Debian")
+    host = "security.example.org_debian" if security else "deb.example.org_debian"
+    lists = f"/var/lib/apt/lists/{host}_dists_{suite}"
+    write_tree(root, {
+        "/etc/apt/sources.list": f"deb [trusted=yes] http://{host.replace('_', '/')} {suite} "
+                                 "main\n",
+        f"{lists}_Release": f"Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}"
+                            "\nArchitectures: amd64\nComponents: main\n",
+        f"{lists}_main_binary-amd64_Packages": "".join(
+            _stanza(n, v, False) for n, v in available.items()),
+        "/var/lib/dpkg/status": "".join(_stanza(n, v, True) for n, v in installed.items()),
+        "/var/log/apt": None, "/var/cache/apt/archives/partial": None,
+        "/var/lib/apt/lists/partial": None, **APT_AUTO, **(files or {})})
+    stamp = time.time() - list_age_days * DAY
+    for path in (root / lists.lstrip("/")).parent.glob("*_*"):
+        os.utime(path, (stamp, stamp))
+    return root
+
+
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+MACHINE = "0123456789abcdef0123456789abcdef"
+
+
+def make_journal(root: Path, ages_days: list[float], name: str = "system.journal") -> Path:
+    """A real journal file with one entry per age, written by systemd-journal-remote from the
+    journal export format."""
+    if not os.access(JOURNAL_REMOTE, os.X_OK):
+        pytest.skip("needs systemd-journal-remote (apt-get install systemd-journal-remote)")
+    now = time.time()
+    export = "".join(
+        f"__CURSOR=s=1;i={i}\n__REALTIME_TIMESTAMP={int((now - age * DAY) * 1e6)}\n"
+        f"__MONOTONIC_TIMESTAMP={i + 1}\n_BOOT_ID={MACHINE}\nMESSAGE=entry {i}\n\n"
+        for i, age in enumerate(sorted(ages_days, reverse=True)))
+    path = root / "var" / "log" / "journal" / MACHINE / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([JOURNAL_REMOTE, f"--output={path}", "-"], input=export, text=True,
+                   check=True, capture_output=True)
+    return path
+
+
+SNIPPET = ("import json, sys; from scanner.transports.local import LocalTransport; "
+           "from scanner.transports.base import HostContext; "
+           "from scanner.hostprobes import collector_registry; "
+           "c = collector_registry()[sys.argv[1]](HostContext(LocalTransport(), timeout=10), "
+           "json.loads(sys.argv[2])); "
+           "print(json.dumps({'data': c.data, 'error': c.error, "
+           "'commands': [r.evidence() for r in c.commands]}))")
+
+
+def collect_in_netns(setup: str, as_nobody: bool = False, collector: str = "firewall",
+                     params: list[dict] | None = None, tools: tuple[str, ...] = ("nft",)) -> dict:
+    """Run `setup` (load rules, start daemons) in a private network namespace (the machine's own
+    firewall and services are untouched), then the real collector there through the
+    LocalTransport; its data, error and commands as JSON."""
+    missing = [t for t in ("unshare", *tools) if not shutil.which(t)]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (see the Makefile's system packages)")
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+        pytest.skip("cannot create a network namespace here (needs root / CAP_SYS_ADMIN)")
+    python = [sys.executable, "-c", SNIPPET, collector, json.dumps([{}] if params is None
+                                                                   else params)]
+    if as_nobody:
+        python = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + python
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", f"{setup} && exec {shlex.join(python)}"],
+                          cwd=REPO, text=True, capture_output=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

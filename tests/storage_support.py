@@ -1,5 +1,6 @@
 """Helpers shared by the host storage tests (disk, RAID, backups): run one control's collector
-and check over a real transport, and a LocalTransport that can hide tools or replay output."""
+and check over a real transport, a LocalTransport that can hide tools or replay output, real
+LUKS headers and a host whose dm-crypt stack is replayed from recorded output."""
 
 from __future__ import annotations
 
@@ -70,3 +71,33 @@ def need(*tools: str) -> None:
 def as_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root (loop devices, mount)")
+
+
+def luks_file(path: Path, luks_type: str, *extra: str) -> Path:
+    need("cryptsetup")
+    key = path.with_suffix(".key")
+    key.write_text(PASSPHRASE)
+    sh("truncate", "-s", "40M", path)
+    sh("cryptsetup", "luksFormat", "--batch-mode", "--type", luks_type, "--pbkdf", "pbkdf2",
+       "--pbkdf-force-iterations", "1000", "--key-file", key, *extra, path)
+    return path
+
+
+def crypt_host(tmp_path: Path, status: str, backing: Path | None = None, absent=(),
+               lsblk: str = "lsblk-lvm-on-luks.json") -> HostContext:
+    """/srv/data on LVM on LUKS, from recorded findmnt/lsblk/cryptsetup-status output; the LUKS
+    layer's backing device is a real LUKS file here, so `cryptsetup luksDump` runs for real."""
+    backing = backing or luks_file(tmp_path / "luks2.img", "luks2")
+
+    def recorded(name: str) -> str:
+        return (DATA / name).read_text().replace("BACKING", str(backing))
+    return HostContext(Rewriting(absent=absent, recorded={
+        r"findmnt .*--target /srv/data$": (0, recorded("findmnt-srv-data.json"), ""),
+        r"lsblk .* /dev/mapper/vg0-data$": (0, recorded(lsblk), ""),
+        r"cryptsetup status -- luks-data$": (0, recorded(status), "") if status.endswith(".txt")
+        else (1, "", status),
+        # a second host layout, for discovery: / on the LUKS stack above, /srv/archive plain
+        r"findmnt -J -l ": (0, recorded("findmnt-list-two-data.json"), ""),
+        r"findmnt .*--target /$": (0, recorded("findmnt-root.json"), ""),
+        r"findmnt .*--target /srv/archive$": (0, recorded("findmnt-srv-archive.json"), ""),
+        r"lsblk .* /dev/sdc1$": (0, recorded("lsblk-plain-part.json"), "")}), timeout=10)

@@ -14,17 +14,8 @@ import pytest
 
 from scanner.model import Status
 from scanner.transports.base import HostContext
-from storage_support import (DATA, PASSPHRASE, Rewriting, as_root, local, need, run_control,
-                             sh)
-
-def luks_file(path: Path, luks_type: str, *extra: str) -> Path:
-    need("cryptsetup")
-    key = path.with_suffix(".key")
-    key.write_text(PASSPHRASE)
-    sh("truncate", "-s", "40M", path)
-    sh("cryptsetup", "luksFormat", "--batch-mode", "--type", luks_type, "--pbkdf", "pbkdf2",
-       "--pbkdf-force-iterations", "1000", "--key-file", key, *extra, path)
-    return path
+from storage_support import (DATA, Rewriting, as_root, crypt_host, local, luks_file,
+                             run_control, sh)
 
 
 @pytest.fixture
@@ -105,26 +96,6 @@ def test_disk_missing_mount_and_missing_tools_are_errors(catalog):
         ctx = HostContext(Rewriting(absent=[tool]), timeout=10)
         verdict, _ = run_control(catalog, "host.disk_encryption", ctx)
         assert verdict.status == Status.ERROR and "command not found" in verdict.reason, tool
-
-
-def crypt_host(tmp_path: Path, status: str, backing: Path | None = None, absent=(),
-               lsblk: str = "lsblk-lvm-on-luks.json") -> HostContext:
-    """/srv/data on LVM on LUKS, from recorded findmnt/lsblk/cryptsetup-status output; the LUKS
-    layer's backing device is a real LUKS file here, so `cryptsetup luksDump` runs for real."""
-    backing = backing or luks_file(tmp_path / "luks2.img", "luks2")
-
-    def recorded(name: str) -> str:
-        return (DATA / name).read_text().replace("BACKING", str(backing))
-    return HostContext(Rewriting(absent=absent, recorded={
-        r"findmnt .*--target /srv/data$": (0, recorded("findmnt-srv-data.json"), ""),
-        r"lsblk .* /dev/mapper/vg0-data$": (0, recorded(lsblk), ""),
-        r"cryptsetup status -- luks-data$": (0, recorded(status), "") if status.endswith(".txt")
-        else (1, "", status),
-        # a second host layout, for discovery: / on the LUKS stack above, /srv/archive plain
-        r"findmnt -J -l ": (0, recorded("findmnt-list-two-data.json"), ""),
-        r"findmnt .*--target /$": (0, recorded("findmnt-root.json"), ""),
-        r"findmnt .*--target /srv/archive$": (0, recorded("findmnt-srv-archive.json"), ""),
-        r"lsblk .* /dev/sdc1$": (0, recorded("lsblk-plain-part.json"), "")}), timeout=10)
 
 
 LUKS_FORMATS = {"status-luks2-xts512.txt": ["luks2"], "status-luks2-integrity.txt": ["luks2"],

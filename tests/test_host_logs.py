@@ -16,7 +16,7 @@ import pytest
 
 from accounts_support import NobodyTransport
 from accounts_support import open_root  # noqa: F401 - a fixture, used by name
-from hostsys_helpers import collect, judge, local, replay, write_tree
+from hostsys_helpers import DAY, MACHINE, collect, judge, local, make_journal, replay, write_tree
 from scanner.hostprobes import Collected
 from scanner.hostprobes.filetimes import running_processes
 from scanner.hostprobes.logs import rotation_days, timespan_days
@@ -25,28 +25,6 @@ from scanner.transports.base import HostContext
 from scanner.transports.local import LocalTransport
 
 COMPLIANT_LOGS = Path(__file__).parent / "data" / "host_system" / "logs-compliant"
-JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
-MACHINE = "0123456789abcdef0123456789abcdef"
-DAY = 86400
-
-
-def make_journal(root: Path, ages_days: list[float], name: str = "system.journal") -> Path:
-    """A real journal file with one entry per age, written by systemd-journal-remote from the
-    journal export format."""
-    if not os.access(JOURNAL_REMOTE, os.X_OK):
-        pytest.skip("needs systemd-journal-remote (apt-get install systemd-journal-remote)")
-    now = time.time()
-    export = "".join(
-        f"__CURSOR=s=1;i={i}\n__REALTIME_TIMESTAMP={int((now - age * DAY) * 1e6)}\n"
-        f"__MONOTONIC_TIMESTAMP={i + 1}\n_BOOT_ID={MACHINE}\nMESSAGE=entry {i}\n\n"
-        for i, age in enumerate(sorted(ages_days, reverse=True)))
-    path = root / "var" / "log" / "journal" / MACHINE / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([JOURNAL_REMOTE, f"--output={path}", "-"], input=export, text=True,
-                   check=True, capture_output=True)
-    return path
-
-
 def aged(root: Path, files: dict[str, float]) -> Path:
     """Files (relative path -> age in days) with their modification time set that far back."""
     for rel, age in files.items():

@@ -12,54 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hostsys_helpers import collect, judge, local, recorded, replay, write_tree
+from hostsys_helpers import (DAY, INSTALLED, apt_root, collect, judge, local, recorded, replay,
+                             write_tree)
 from scanner.hostprobes.packages import APT_READ_ONLY, parse_apt_config
 from scanner.model import Status
-
-DAY = 86400
-APT_AUTO = {
-    "/etc/apt/apt.conf.d/20auto-upgrades":
-        '// enabled by the installer\nAPT::Periodic::Update-Package-Lists "1";\n'
-        'APT::Periodic::Unattended-Upgrade "1";\n',
-    "/etc/apt/apt.conf.d/50unattended-upgrades":
-        'Unattended-Upgrade::Origins-Pattern {\n  // "origin=Debian,label=Debian";\n'
-        '  "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";\n};\n'
-        '/* Unattended-Upgrade::Mail "root"; */\n',
-}
-INSTALLED = {"libfoo1": "1.0-1", "libbar1": "2.0-1", "unattended-upgrades": "2.9.1+nmu3"}
-
-
-def _stanza(name: str, version: str, status: bool) -> str:
-    """A dpkg status entry (installed) or a Packages list entry."""
-    where = "Status: install ok installed\n" if status else \
-        f"Filename: pool/{name}_{version}_amd64.deb\nSize: 1\n"
-    return (f"Package: {name}\n{where}Version: {version}\nArchitecture: amd64\n"
-            "Maintainer: t <t@example.org>\nInstalled-Size: 1\nDescription: test package\n\n")
-
-
-def apt_root(root: Path, available: dict[str, str], installed: dict[str, str] = INSTALLED,
-             security: bool = True, list_age_days: float = 0, files: dict | None = None) -> Path:
-    """A Debian sysroot that the real apt reads with -o Dir=: one repository (a security one,
-    or the main archive), its lists `list_age_days` old, and a dpkg status."""
-    suite, label = ("bookworm-security", "Debian-Security") if security else ("bookworm",
-                                                                              "Debian")
-    host = "security.example.org_debian" if security else "deb.example.org_debian"
-    lists = f"/var/lib/apt/lists/{host}_dists_{suite}"
-    write_tree(root, {
-        "/etc/apt/sources.list": f"deb [trusted=yes] http://{host.replace('_', '/')} {suite} "
-                                 "main\n",
-        f"{lists}_Release": f"Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}"
-                            "\nArchitectures: amd64\nComponents: main\n",
-        f"{lists}_main_binary-amd64_Packages": "".join(
-            _stanza(n, v, False) for n, v in available.items()),
-        "/var/lib/dpkg/status": "".join(_stanza(n, v, True) for n, v in installed.items()),
-        "/var/log/apt": None, "/var/cache/apt/archives/partial": None,
-        "/var/lib/apt/lists/partial": None, **APT_AUTO, **(files or {})})
-    stamp = time.time() - list_age_days * DAY
-    for path in (root / lists.lstrip("/")).parent.glob("*_*"):
-        os.utime(path, (stamp, stamp))
-    return root
-
 
 @pytest.fixture(autouse=True)
 def need_apt():

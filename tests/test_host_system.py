@@ -7,18 +7,15 @@ tests/data through the real collectors. Patches, logs and anti-malware have thei
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from hostsys_helpers import COLLECTOR, RECORDED, REPO, collect, judge, local, recorded, replay
+from hostsys_helpers import (COLLECTOR, RECORDED, collect, collect_in_netns, judge, local,
+                             recorded, replay)
 from scanner.catalog import load_catalog
 from scanner.model import Status
 
@@ -33,38 +30,13 @@ NFT_DROP = """table inet filter {
   }
 }
 """
-SNIPPET = ("import json; from scanner.transports.local import LocalTransport; "
-           "from scanner.transports.base import HostContext; "
-           "from scanner.hostprobes import collector_registry; "
-           "c = collector_registry()['firewall'](HostContext(LocalTransport(), timeout=10), [{}]); "
-           "print(json.dumps({'data': c.data, 'error': c.error, "
-           "'commands': [r.evidence() for r in c.commands]}))")
-
-
-def firewall_in_netns(setup: str, as_nobody: bool = False) -> dict:
-    """Load rules in a private network namespace (the machine's own firewall is untouched)
-    and run the real collector there through the LocalTransport."""
-    if not (shutil.which("unshare") and shutil.which("nft")):
-        pytest.skip("needs unshare and nft (apt-get install nftables)")
-    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
-        pytest.skip("cannot create a network namespace here (needs root / CAP_SYS_ADMIN)")
-    python = [sys.executable, "-c", SNIPPET]
-    if as_nobody:
-        python = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + python
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", f"{setup} && exec {shlex.join(python)}"],
-                          cwd=REPO, text=True, capture_output=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
-
 def nft_setup(tmp_path: Path, rules: str) -> str:
     (tmp_path / "rules.nft").write_text(rules)
     return f"nft -f {tmp_path / 'rules.nft'}"
 
 
 def test_firewall_nft_policy_drop_passes(tmp_path):
-    seen = firewall_in_netns(nft_setup(tmp_path, NFT_DROP % "drop"))
+    seen = collect_in_netns(nft_setup(tmp_path, NFT_DROP % "drop"))
     verdict = judge("host.firewall", seen["data"] | {"error": seen["error"]})
     assert verdict.status == Status.PASS, verdict.reason
     assert verdict.observed["default_drop"]["ipv4"] == ["nft inet filter input"]
@@ -72,14 +44,14 @@ def test_firewall_nft_policy_drop_passes(tmp_path):
 
 
 def test_firewall_nft_policy_accept_fails(tmp_path):
-    seen = firewall_in_netns(nft_setup(tmp_path, NFT_DROP % "accept"))
+    seen = collect_in_netns(nft_setup(tmp_path, NFT_DROP % "accept"))
     verdict = judge("host.firewall", seen["data"])
     assert verdict.status == Status.FAIL and "accepted by default" in verdict.reason
     assert "policy accept" in verdict.reason
 
 
 def test_firewall_ipv4_only_table_leaves_ipv6_open(tmp_path):
-    seen = firewall_in_netns(nft_setup(tmp_path, (NFT_DROP % "drop").replace("inet", "ip")))
+    seen = collect_in_netns(nft_setup(tmp_path, (NFT_DROP % "drop").replace("inet", "ip")))
     verdict = judge("host.firewall", seen["data"])
     if seen["data"]["ipv6_enabled"] is False:
         pytest.skip("IPv6 is disabled in this kernel")
@@ -89,7 +61,7 @@ def test_firewall_ipv4_only_table_leaves_ipv6_open(tmp_path):
 def test_firewall_iptables_nft_drop_policy_passes(tmp_path):
     if not shutil.which("iptables"):
         pytest.skip("iptables not installed (apt-get install iptables)")
-    seen = firewall_in_netns("iptables -P INPUT DROP && iptables -A INPUT -i lo -j ACCEPT && "
+    seen = collect_in_netns("iptables -P INPUT DROP && iptables -A INPUT -i lo -j ACCEPT && "
                              "ip6tables -A INPUT -j REJECT")
     tools = seen["data"]["tools"]
     assert tools["iptables"]["policy"] == "DROP" and tools["ip6tables"]["last_rule"] == "REJECT"
@@ -97,7 +69,7 @@ def test_firewall_iptables_nft_drop_policy_passes(tmp_path):
 
 
 def test_firewall_unreadable_without_root_is_error(tmp_path):
-    seen = firewall_in_netns(nft_setup(tmp_path, NFT_DROP % "drop"), as_nobody=True)
+    seen = collect_in_netns(nft_setup(tmp_path, NFT_DROP % "drop"), as_nobody=True)
     verdict = judge("host.firewall", seen["data"])
     assert verdict.status == Status.ERROR and "--sudo" in verdict.reason
 
