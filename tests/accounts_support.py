@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -74,3 +75,25 @@ def open_root():
     root.chmod(0o755)
     yield root
     shutil.rmtree(root)
+
+
+def real_hashes() -> dict[str, str]:
+    """user -> shadow password field, every hash made by the real tools."""
+    need("openssl", "mkpasswd")
+
+    def tool(*cmd: str) -> str:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+    return {"sha512": tool("openssl", "passwd", "-6", "s3cret-sha512"),
+            "yescrypt": tool("mkpasswd", "-m", "yescrypt", "s3cret-yes"),
+            "bcrypt": tool("mkpasswd", "-m", "bcrypt", "s3cret-bc"),
+            "md5": tool("openssl", "passwd", "-1", "s3cret-md5"),
+            "sha256": tool("openssl", "passwd", "-5", "s3cret-sha256"),
+            "des": tool("mkpasswd", "-m", "descrypt", "s3cret"),
+            "bsdi": tool("mkpasswd", "-m", "bsdicrypt", "s3cret"),
+            "lockedmd5": "!" + tool("openssl", "passwd", "-1", "old"),
+            "nopw": "!", "daemon": "*", "rhelnew": "!!", "empty": ""}
+
+
+def shadow_file(hashes: dict[str, str]) -> str:
+    return "".join(f"{user}:{field}:19700:0:99999:7:::\n" for user, field in hashes.items())

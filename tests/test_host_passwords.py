@@ -4,12 +4,10 @@ with real hashes from openssl and mkpasswd); unreadable files as uid nobody."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from accounts_support import (DATA, E, F, NA, NobodyTransport, P, collect_and_check, dump,
-                              need, write_tree)
+                              need, real_hashes, shadow_file, write_tree)
 from accounts_support import open_root  # noqa: F401 - a fixture, used by name
 
 
@@ -156,31 +154,9 @@ def test_password_policy_unreadable_is_error(catalog, tmp_path):
 
 # ---------------------------------------------------------------- host.password_hashing
 
-def _hashes() -> dict[str, str]:
-    """user -> shadow password field, every hash made by the real tools."""
-    need("openssl", "mkpasswd")
-
-    def tool(*cmd: str) -> str:
-        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
-
-    return {"sha512": tool("openssl", "passwd", "-6", "s3cret-sha512"),
-            "yescrypt": tool("mkpasswd", "-m", "yescrypt", "s3cret-yes"),
-            "bcrypt": tool("mkpasswd", "-m", "bcrypt", "s3cret-bc"),
-            "md5": tool("openssl", "passwd", "-1", "s3cret-md5"),
-            "sha256": tool("openssl", "passwd", "-5", "s3cret-sha256"),
-            "des": tool("mkpasswd", "-m", "descrypt", "s3cret"),
-            "bsdi": tool("mkpasswd", "-m", "bsdicrypt", "s3cret"),
-            "lockedmd5": "!" + tool("openssl", "passwd", "-1", "old"),
-            "nopw": "!", "daemon": "*", "rhelnew": "!!", "empty": ""}
-
-
-def _shadow(hashes: dict[str, str]) -> str:
-    return "".join(f"{user}:{field}:19700:0:99999:7:::\n" for user, field in hashes.items())
-
-
 def test_password_hashing_real_hashes(catalog, tmp_path):
-    hashes = _hashes()
-    root = write_tree(tmp_path, {"etc/shadow": _shadow(hashes)})
+    hashes = real_hashes()
+    root = write_tree(tmp_path, {"etc/shadow": shadow_file(hashes)})
     collected, verdict = collect_and_check(catalog, "host.password_hashing", root)
     assert verdict.status == F
     assert verdict.observed["schemes"] == {"sha512": "$6$", "yescrypt": "$y$", "bcrypt": "$2b$",
@@ -197,9 +173,9 @@ def test_password_hashing_real_hashes(catalog, tmp_path):
 
 
 def test_password_hashing_passes_with_strong_or_locked(catalog, tmp_path):
-    hashes = {k: v for k, v in _hashes().items() if k in ("sha512", "yescrypt", "bcrypt",
+    hashes = {k: v for k, v in real_hashes().items() if k in ("sha512", "yescrypt", "bcrypt",
                                                          "lockedmd5", "nopw", "daemon")}
-    root = write_tree(tmp_path, {"etc/shadow": "# comment\n" + _shadow(hashes)})
+    root = write_tree(tmp_path, {"etc/shadow": "# comment\n" + shadow_file(hashes)})
     collected, verdict = collect_and_check(catalog, "host.password_hashing", root)
     assert verdict.status == P, verdict.reason
     assert not any(h.lstrip("!") in dump(collected, verdict) for h in hashes.values()
@@ -207,15 +183,15 @@ def test_password_hashing_passes_with_strong_or_locked(catalog, tmp_path):
 
 
 def test_password_hashing_allowed_schemes_parameter(catalog, tmp_path):
-    root = write_tree(tmp_path, {"etc/shadow": _shadow({"y": _hashes()["yescrypt"]})})
+    root = write_tree(tmp_path, {"etc/shadow": shadow_file({"y": real_hashes()["yescrypt"]})})
     _, verdict = collect_and_check(catalog, "host.password_hashing", root,
                                    allowed_schemes=["$6$"])
     assert verdict.status == F and "y ($y$)" in verdict.reason
 
 
 def test_password_hashing_null_sub_rules_are_not_checked(catalog, tmp_path):
-    hashes = _hashes()
-    root = write_tree(tmp_path, {"etc/shadow": _shadow({k: hashes[k] for k in ("md5", "empty")})})
+    hashes = real_hashes()
+    root = write_tree(tmp_path, {"etc/shadow": shadow_file({k: hashes[k] for k in ("md5", "empty")})})
     _, verdict = collect_and_check(catalog, "host.password_hashing", root, allowed_schemes=None)
     assert verdict.status == F and verdict.reason == "empty password: empty"
     assert "hash schemes not checked" in verdict.expected
@@ -234,7 +210,7 @@ def test_password_hashing_missing_shadow_is_error(catalog, tmp_path):
 
 def test_password_hashing_without_root_is_error(catalog, open_root):
     need("setpriv")
-    root = write_tree(open_root, {"etc/shadow": _shadow({"sha512": _hashes()["sha512"]})})
+    root = write_tree(open_root, {"etc/shadow": shadow_file({"sha512": real_hashes()["sha512"]})})
     (root / "etc/shadow").chmod(0o600)  # as on a real host: root only
     collected, verdict = collect_and_check(catalog, "host.password_hashing", root,
                                            NobodyTransport())

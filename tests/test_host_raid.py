@@ -5,32 +5,12 @@ real LocalTransport."""
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 
 from scanner.model import Status
 from scanner.transports.base import HostContext
-from storage_support import DATA, Rewriting, local, run_control
-
-
-def mdstat_root(tmp_path: Path, fixture: str | None, pci: dict[str, str] | None = None,
-                sysfs: bool = True) -> HostContext:
-    """/proc/mdstat from `fixture`, and /sys/bus/pci/drivers/DRIVER/SLOT symlinks to the devices
-    for `pci` (slot -> driver; a SATA controller on ahci by default)."""
-    (tmp_path / "proc").mkdir(exist_ok=True)
-    if fixture:
-        shutil.copy(DATA / fixture, tmp_path / "proc" / "mdstat")
-    for slot, driver in (pci or {"0000:00:1f.2": "ahci"}).items() if sysfs else ():
-        (tmp_path / "sys/devices/pci0000:00" / slot).mkdir(parents=True, exist_ok=True)
-        bound = tmp_path / "sys/bus/pci/drivers" / driver
-        bound.mkdir(parents=True, exist_ok=True)
-        for name in ("bind", "unbind", "uevent", "new_id"):
-            (bound / name).touch()
-        if not (bound / slot).is_symlink():
-            (bound / slot).symlink_to(f"../../../../devices/pci0000:00/{slot}")
-    return local(str(tmp_path))
+from storage_support import DATA, Rewriting, local, mdstat_root, run_control
 
 
 @pytest.mark.parametrize("fixture,level,expected,words", [
