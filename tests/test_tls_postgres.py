@@ -17,7 +17,10 @@ from scanner.model import Status
 from tls_helpers import judge, needs_netns, observe, wait_accepting
 
 ADDRESS, PORT = "127.0.0.124", 15432  # not 5432: the port number must not matter
-POSTGRES, INITDB = Path("/usr/local/bin/postgres"), Path("/usr/local/bin/initdb")
+# Debian's postgresql package keeps its binaries out of PATH, one directory per major version.
+_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/nonexistent"),
+           key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+POSTGRES, INITDB = _BIN / "postgres", _BIN / "initdb"
 
 
 def _postgres_user() -> bool:
