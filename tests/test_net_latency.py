@@ -9,9 +9,6 @@ responder answers echo requests itself, after a delay chosen per address.
 from __future__ import annotations
 
 import os
-import socket
-import struct
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,9 +17,9 @@ from scanner.checks import evaluate
 from scanner.checks.base import Observations
 from scanner.model import ProbeResult, Status
 from scanner.probes.base import ProbeRequest
-from scanner.probes.icmp import checksum
 from scanner.probes.latency import LatencyProbe
 from scanner.targets import Target
+from net_support import Responder
 
 IGNORE_ALL = Path("/proc/sys/net/ipv4/icmp_echo_ignore_all")
 SLOW, FAST, SILENT = "127.0.0.91", "127.0.0.92", "127.0.0.93"
@@ -32,48 +29,6 @@ DELAYS = {SLOW: 0.7, FAST: 0.01}  # seconds before the responder answers; SILENT
 def need_namespace() -> None:
     if os.environ.get("ANNEXSCAN_NETNS") != "1" or os.geteuid() != 0:
         pytest.skip("needs root inside a private network namespace (python -m scanner.netns)")
-
-
-class Responder:
-    """Answers ICMP echo requests to the addresses of DELAYS, each after its delay."""
-
-    def __init__(self, delays: dict[str, float]):
-        self.delays = delays
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-        self.listener.settimeout(0.2)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                packet, _ = self.listener.recvfrom(2048)
-            except socket.timeout:
-                continue
-            header = (packet[0] & 0x0F) * 4
-            source, destination = socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20])
-            icmp = packet[header:]
-            if icmp[:1] != b"\x08" or destination not in self.delays:
-                continue
-            reply = b"\x00\x00\x00\x00" + icmp[4:]
-            reply = reply[:2] + struct.pack("!H", checksum(reply)) + reply[4:]
-            threading.Timer(self.delays[destination], self._send,
-                            (destination, source, reply)).start()
-
-    @staticmethod
-    def _send(own: str, to: str, reply: bytes) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-            sock.bind((own, 0))
-            sock.sendto(reply, (to, 0))
-
-    def __enter__(self) -> "Responder":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.stopped.set()
-        self.thread.join()
-        self.listener.close()
 
 
 @pytest.fixture

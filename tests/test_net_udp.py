@@ -4,8 +4,6 @@ TCP ports: real UDP services on loopback, scanned by real nmap (-sU, root)."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
 
 import pytest
 
@@ -16,6 +14,7 @@ from scanner.model import ProbeResult, Status
 from scanner.probes.base import ProbeRequest
 from scanner.probes.ports import PortsProbe
 from scanner.targets import Target
+from net_support import UdpService
 
 DEFAULTS = load_catalog().get("net.allowed_ports").defaults()
 
@@ -23,35 +22,6 @@ DEFAULTS = load_catalog().get("net.allowed_ports").defaults()
 def need_root_namespace() -> None:
     if os.environ.get("ANNEXSCAN_NETNS") != "1" or os.geteuid() != 0:
         pytest.skip("needs root inside a private network namespace (python -m scanner.netns)")
-
-
-class UdpService:
-    """A UDP socket that echoes what it gets (a service that answers), or stays silent."""
-
-    def __init__(self, address: str, port: int, answers: bool):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, port))
-        self.sock.settimeout(0.2)
-        self.answers, self.stopped = answers, threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                data, peer = self.sock.recvfrom(2048)
-            except socket.timeout:
-                continue
-            if self.answers:
-                self.sock.sendto(b"annexscan-test:" + data[:64], peer)
-
-    def __enter__(self) -> "UdpService":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.stopped.set()
-        self.thread.join()
-        self.sock.close()
 
 
 def scan(address: str, **params):

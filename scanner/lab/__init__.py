@@ -20,7 +20,7 @@ from types import TracebackType
 
 from scanner.lab import nginx, sshd
 from scanner.lab.certs import CertFiles, LabCA
-from scanner.lab.hosts import HOSTS, LabHost
+from scanner.lab.hosts import HOSTS, HostSpec, LabHost
 from scanner.lab.procs import Proc
 
 __all__ = ["HOSTS", "Lab", "LabError", "LabHost", "in_private_netns", "lab_available"]
@@ -73,11 +73,14 @@ def _accepts(address: str, port: int) -> bool:
 class Lab:
     """Starts the servers of the chosen lab hosts; a context manager (`with Lab() as lab:`)."""
 
-    def __init__(self, workdir: Path | None = None, hosts: list[str] | None = None) -> None:
-        unknown = sorted(set(hosts or []) - set(HOSTS))
+    def __init__(self, workdir: Path | None = None,
+                 hosts: list[str | HostSpec] | None = None) -> None:
+        """`hosts`: names of HOSTS, or host specs of the caller's own (tests build some)."""
+        unknown = sorted({h for h in hosts or [] if isinstance(h, str)} - set(HOSTS))
         if unknown:
             raise ValueError(f"unknown lab host(s) {', '.join(unknown)}; known: {', '.join(HOSTS)}")
-        self._specs = [HOSTS[name] for name in (hosts if hosts is not None else HOSTS)]
+        self._specs = [HOSTS[h] if isinstance(h, str) else h
+                       for h in (hosts if hosts is not None else HOSTS)]
         self.hosts: dict[str, LabHost] = {s.name: s.public() for s in self._specs}
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="annexscan-lab-")) if workdir is None \
