@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,14 @@ def collect_in_netns(setup: str, as_nobody: bool = False, collector: str = "fire
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+def cvd(built: datetime, stime: bool = True) -> bytes:
+    """A ClamAV database: 512-byte "ClamAV-VDB:..." header, then (here, fake) tar.gz data."""
+    fields = [built.strftime("%d %b %Y %H-%M %z"), "27100", "2042046", "90",
+              "0" * 32, "x" * 40, "raynman"] + ([str(int(built.timestamp()))] if stime else [])
+    return ("ClamAV-VDB:" + ":".join(fields)).ljust(512).encode() + b"\x1f\x8b\x08\x00" * 8
+
+
+def days_ago(days: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(days=days)

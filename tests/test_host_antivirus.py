@@ -6,27 +6,16 @@ traces, as on a real host; systemctl, absent here, is replayed where a test need
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from hostsys_helpers import collect, judge, local, replay, write_tree
+from hostsys_helpers import collect, cvd, days_ago, judge, local, replay, write_tree
 from scanner.hostprobes.antivirus import ENGINES
 from scanner.model import Status
 
 DEFENDER = "Microsoft Defender for Endpoint"
-
-
-def cvd(built: datetime, stime: bool = True) -> bytes:
-    """A ClamAV database: 512-byte "ClamAV-VDB:..." header, then (here, fake) tar.gz data."""
-    fields = [built.strftime("%d %b %Y %H-%M %z"), "27100", "2042046", "90",
-              "0" * 32, "x" * 40, "raynman"] + ([str(int(built.timestamp()))] if stime else [])
-    return ("ClamAV-VDB:" + ":".join(fields)).ljust(512).encode() + b"\x1f\x8b\x08\x00" * 8
-
-
-def days_ago(days: float) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(days=days)
 
 
 def dpkg_status(*packages: str) -> str:
