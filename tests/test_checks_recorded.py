@@ -136,3 +136,12 @@ def test_ssh_partial_observations(catalog):
     assert evaluate("ssh.key_only", obs, defaults(catalog, "ssh.key_only")).status == Status.ERROR
     # an empty cipher or MAC list is not "no weak algorithm": nothing was seen
     assert evaluate("ssh.algorithms", obs, defaults(catalog, "ssh.algorithms")).status == Status.ERROR
+
+
+def test_allowed_ports_judges_only_its_own_range(catalog):
+    """Another control may have had 1-65535 scanned: 8080 is outside this one's "1-1024"."""
+    obs = observations({22: {"protocol": "ssh"}, 8080: {"protocol": "http"}})
+    params = defaults(catalog, "net.allowed_ports", udp_ports=None)
+    assert evaluate("net.allowed_ports", obs, {**params, "ports": "1-1024"}).status == Status.PASS
+    verdict = evaluate("net.allowed_ports", obs, params)
+    assert verdict.status == Status.FAIL and "8080/tcp" in verdict.reason
