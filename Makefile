@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 SYSTEM_PACKAGES := nmap:nmap redis-server:redis-server /usr/lib/postgresql/15/bin/postgres:postgresql /usr/sbin/sshd:openssh-server nginx:nginx ip:iproute2 unshare:util-linux \
   ssh-keygen:openssh-client cryptsetup:cryptsetup-bin gpg:gnupg 7z:p7zip-full age:age zip:zip sudo:sudo \
   nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate /lib/systemd/systemd-journal-remote:systemd-journal-remote \
-  unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux \
+  unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux chronyd:chrony \
   chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
 
 .PHONY: demo test deps system-deps clean

@@ -175,10 +175,12 @@ SNIPPET = ("import json, sys; from scanner.transports.local import LocalTranspor
 
 
 def collect_in_netns(setup: str, as_nobody: bool = False, collector: str = "firewall",
-                     params: list[dict] | None = None, tools: tuple[str, ...] = ("nft",)) -> dict:
+                     params: list[dict] | None = None, tools: tuple[str, ...] = ("nft",),
+                     daemons: bool = False) -> dict:
     """Run `setup` (load rules, start daemons) in a private network namespace (the machine's own
     firewall and services are untouched), then the real collector there through the
-    LocalTransport; its data, error and commands as JSON."""
+    LocalTransport; its data, error and commands as JSON. With `daemons`, private mount and PID
+    namespaces too: a private /run, and whatever `setup` started dies with the collector."""
     missing = [t for t in ("unshare", *tools) if not shutil.which(t)]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (see the Makefile's system packages)")
@@ -188,7 +190,8 @@ def collect_in_netns(setup: str, as_nobody: bool = False, collector: str = "fire
                                                                    else params)]
     if as_nobody:
         python = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + python
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", f"{setup} && exec {shlex.join(python)}"],
+    unshare = ["unshare", "-n"] + (["-m", "-p", "-f"] if daemons else [])
+    proc = subprocess.run([*unshare, "sh", "-c", f"{setup} && exec {shlex.join(python)}"],
                           cwd=REPO, text=True, capture_output=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr
