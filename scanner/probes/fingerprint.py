@@ -13,7 +13,9 @@ import functools
 import re
 import socket
 import time
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, Callable
 
 from scanner.model import ProbeResult
 from scanner.probes.base import Deadline, ProbeRequest, register, timed
@@ -24,6 +26,7 @@ from scanner.yamldoc import load_json_schema, load_yaml
 
 MAX_ANSWER = 512        # bytes read from a client-first exchange
 MAX_PAGE = 256 * 1024   # bytes of a page kept for matching
+PARALLEL = 6            # exchanges or page fetches in flight on one port
 WEB = ("http", "tls")   # protocols whose ports get the web signatures (tls: over HTTPS)
 SPEAKS_KNOWN = ("ssh", "ftp", "smtp", "pop3", "imap", "xmpp", "telnet", "ldap")
 _HTML = re.compile(r"\s*<(!doctype html|html)", re.IGNORECASE)  # an error page sent bare
@@ -111,27 +114,37 @@ class FingerprintProbe:
         if found or protocol in SPEAKS_KNOWN:
             return info
         if protocol in WEB or _HTML.match(service.get("first_bytes", "")):
-            steps = [(path, None) for path in sigs["http"]["paths"]]
+            tasks = [partial(_page, target, port, protocol == "tls", path)
+                     for path in sigs["http"]["paths"]]
         else:
-            steps = [(None, entry) for entry in sigs["exchanges"]]
-        for path, entry in steps:
+            tasks = [partial(_exchange, target, port, entry) for entry in sigs["exchanges"]]
+
+        def bounded(task: Callable[[float], list[dict]]) -> list[dict] | None:
             left = deadline - time.monotonic()
-            if left <= 0:
-                info["complete"] = False
-                info["note"] = "the fingerprint budget ran out before every signature was tried"
-                break
-            wait = min(request.timeout, left)
-            if entry is not None:
-                answer = exchange(target.address, port, entry["payload"], wait, entry["pattern"])
-                if entry["pattern"].search(answer.decode("latin-1")):
-                    found.append(_found(entry, f"exchange: {answer[:48].decode('latin-1')!r}"))
-                    break
-                continue
-            page = fetch(target, port, protocol == "tls", path, wait, keep_body=MAX_PAGE)
-            found += [_found(sig, f"page {path} (HTTP {page['status']})")
-                      for sig in sigs["http"]["signatures"] if page_matches(sig, path, page)]
+            return task(min(request.timeout, left)) if left > 0 else None
+
+        # side by side: a silent port would otherwise cost one timeout per signature
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            outcomes = list(pool.map(bounded, tasks))
+        if None in outcomes:
+            info["complete"] = False
+            info["note"] = "the fingerprint budget ran out before every signature was tried"
+        found += [f for outcome in outcomes if outcome for f in outcome]
         info["identified"] = list({f["service"]: f for f in reversed(found)}.values())[::-1]
         return info
+
+
+def _exchange(target: Target, port: int, entry: dict, wait: float) -> list[dict]:
+    answer = exchange(target.address, port, entry["payload"], wait, entry["pattern"])
+    if entry["pattern"].search(answer.decode("latin-1")):
+        return [_found(entry, f"exchange: {answer[:48].decode('latin-1')!r}")]
+    return []
+
+
+def _page(target: Target, port: int, tls: bool, path: str, wait: float) -> list[dict]:
+    page = fetch(target, port, tls, path, wait, keep_body=MAX_PAGE)
+    return [_found(sig, f"page {path} (HTTP {page['status']})")
+            for sig in signatures()["http"]["signatures"] if page_matches(sig, path, page)]
 
 
 register(FingerprintProbe())

@@ -8,6 +8,7 @@ bounded in time and in bytes read. Port numbers play no part.
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, BinaryIO
 
 from scanner.probes.base import Deadline
@@ -135,8 +136,8 @@ def dialogue(protocol: str, address: str, port: int, server_name: str,
         "imap": [_imap], "pop3": [_pop3], "xmpp": [_xmpp(server_name)],
         "smtp": [_smtp_or_ftp(True)], "ftp": [_smtp_or_ftp(False)],
         "unknown": [_postgres, _ldap, _xmpp(server_name)]}
-    for talk in talks.get(protocol, []):
-        found = _converse(address, port, timeout, talk)
-        if found:
-            return found
-    return None
+    candidates = talks.get(protocol, [])
+    # side by side: a server that waits for more input holds each dialogue for its whole timeout
+    with ThreadPoolExecutor(max_workers=max(1, len(candidates))) as pool:
+        answers = pool.map(lambda talk: _converse(address, port, timeout, talk), candidates)
+        return next((found for found in answers if found), None)
