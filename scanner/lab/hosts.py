@@ -33,6 +33,7 @@ class Web:
     tls: TlsProfile | None = None
     redirect_to_https: bool = False  # answer 301 to https://ADDRESS/… instead of a 200 page
     hsts: bool = False
+    page: str | None = None  # the HTML of the 200 page (no "$"), instead of a heading naming it
 
 
 @dataclass(frozen=True)

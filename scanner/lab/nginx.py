@@ -45,8 +45,9 @@ def _server(host: HostSpec, web: Web, cert: CertFiles | None) -> str:
         lines.append(f"return 301 https://{host.address}$request_uri;")
     else:
         scheme = "https" if web.tls else "http"
-        lines.append(f'return 200 "<h1>annexscan lab: {host.name} ({scheme}, port {web.port})'
-                     '</h1>\\n";')
+        page = web.page or f"<h1>annexscan lab: {host.name} ({scheme}, port {web.port})</h1>\n"
+        escaped = page.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        lines.append(f'return 200 "{escaped}";')
     body = "".join(f"        {line}\n" for line in lines)
     return f"    server {{\n{body}    }}\n"
 
