@@ -18,7 +18,7 @@ from typing import Iterator
 from net_support import Responder, UdpService
 from scanner.catalog import Catalog
 from scanner.checks.base import Observations
-from scanner.engine import FOUNDATION, ScanJob, ScanOptions, judge_control, plan_scan, probe_target
+from scanner.engine import ScanJob, ScanOptions, judge_control, plan_scan, probe_target
 from scanner.lab import HOSTS, Lab
 from scanner.lab.certs import LabCA
 from scanner.lab.hosts import CertKind, HostSpec, Listener, Web
@@ -157,11 +157,10 @@ def _judge_box(site: Site, asks: list[Ask], catalog: Catalog
     profiles = list({ask.profile.id: ask.profile for ask in asks}.values())
     options = ScanOptions(timeout=TIMEOUT, ca_bundle=site.ca_bundle)
     plan = plan_scan(profiles, catalog, options)
-    # The probes the asked controls need, and every other network probe of those profiles but
-    # the latency probe: a ping left unanswered (kernel pings off) costs seconds per sample.
-    needed = {catalog.get(ask.ref.control_id).probe for ask in asks}
-    plan.probes = [p for p in plan.probes if p in needed or p in FOUNDATION
-                   or p not in ("latency", "host")]
+    # Every probe of those profiles but latency, unless asked: with kernel pings off, a ping
+    # left unanswered costs seconds per sample.
+    if not any(catalog.get(ask.ref.control_id).probe == "latency" for ask in asks):
+        plan.probes = [p for p in plan.probes if p != "latency"]
     job = ScanJob(Target(site.address, site.address), plan)
     observations = Observations(probe_target(job))
     return [(ask, judge_control(ask.ref, job, plan.observations_for(ask.profile, observations)))

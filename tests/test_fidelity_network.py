@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from fidelity_net_support import Ask, Box, Service, fleet, judge_all, lab_box
+from fidelity_net_support import TIMEOUT, Ask, Box, Service, fleet, judge_all, lab_box
 from scanner import portspec
 from scanner.catalog import load_catalog
 from scanner.checks import evaluate
@@ -99,8 +99,9 @@ def latency(p: dict) -> tuple[list[Side], list[Side]]:
         violating.append((Box("ping-deaf"), "ping not answered"))
     if p["max_ms"] is not None:
         delay = p["max_ms"] / 1000 + 0.2
-        if delay >= 0.9 * 2.0:
-            raise Unbuildable(f"a {delay:g} s ping exceeds the suite's 2 s probe timeout")
+        if delay >= 0.9 * TIMEOUT:
+            raise Unbuildable(f"a {delay:g} s ping is too close to the suite's {TIMEOUT:g} s "
+                              "probe timeout")
         violating.append((Box(f"ping-{delay:g}s", ping=delay), f"over {p['max_ms']} ms"))
     return [(Box("ping-fast", ping=0.01), "")], violating
 
