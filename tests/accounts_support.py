@@ -1,5 +1,6 @@
-"""Helpers shared by the host account tests (passwords, keys, sockets): sysroot trees, a
-transport running as nobody, and the real collector + check of a control."""
+"""Helpers shared by the host account tests (passwords, keys, sockets, sshd): sysroot trees,
+a transport running as nobody, real hashes and SSH keys, sshd -T in a private /run, and the
+real collector + check of a control."""
 
 from __future__ import annotations
 
@@ -97,3 +98,50 @@ def real_hashes() -> dict[str, str]:
 
 def shadow_file(hashes: dict[str, str]) -> str:
     return "".join(f"{user}:{field}:19700:0:99999:7:::\n" for user, field in hashes.items())
+
+
+# ---------------------------------------------------------------- sshd
+
+SSHD = Path("/usr/sbin/sshd")
+STOCK = Path("/usr/share/openssh/sshd_config")  # Debian's stock sshd_config
+
+
+class PrivateRunTransport(LocalTransport):
+    """Each command in its own mount namespace whose /run is an empty tmpfs plus /run/sshd."""
+
+    def run(self, command, timeout, sudo=False):
+        inner = f"mount -t tmpfs none /run && mkdir -m 755 /run/sshd && exec sh -c " \
+                f"{shlex.quote(command)}"
+        return super().run(f"unshare -m sh -c {shlex.quote(inner)}", timeout)
+
+
+def need_root_sshd() -> None:
+    need("ssh-keygen", "unshare")
+    if not SSHD.exists():
+        pytest.skip("needs openssh-server (/usr/sbin/sshd)")
+    if os.geteuid() != 0:
+        pytest.skip("sshd -T needs root (and a mount namespace here)")
+
+
+def ssh_key(path: Path, kind: str, bits: int | None = None) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", path.name, "-f", str(path)]
+                   + (["-b", str(bits)] if bits else []), check=True)
+    return Path(f"{path}.pub").read_text()
+
+
+def debian_root(tmp_path: Path, keys: dict[str, str], drop_in: str = "",
+                bob: str | None = None) -> Path:
+    """Stock Debian sshd_config + 50-key-only.conf; alice has an RSA key, bob `bob` if given."""
+    if not STOCK.exists():
+        pytest.skip("needs Debian's openssh-server (/usr/share/openssh/sshd_config)")
+    assert "Include /etc/ssh/sshd_config.d/*.conf" in STOCK.read_text()
+    files = {"etc/passwd": "root:x:0:0:root:/root:/bin/bash\n"
+                           "alice:x:1000:1000::/home/alice:/bin/bash\n"
+                           "bob:x:1001:1001::/home/bob:/bin/bash\n",
+             "etc/ssh/sshd_config": STOCK.read_text(),
+             "etc/ssh/sshd_config.d/50-key-only.conf":
+                 f"HostKey {keys['host']}\nPasswordAuthentication no\n{drop_in}",
+             "home/alice/.ssh/authorized_keys": keys["rsa"]}
+    if bob:
+        files["home/bob/.ssh/authorized_keys"] = bob
+    return write_tree(tmp_path / "root", files)

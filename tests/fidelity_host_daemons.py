@@ -13,14 +13,12 @@ from typing import Callable
 
 import pytest
 
+from accounts_support import PrivateRunTransport, debian_root, need_root_sshd, ssh_key
 from fidelity_host_support import Built, Case, Unsupported, only_rules
-from hostsys_helpers import collect_in_netns, write_tree
+from hostsys_helpers import NFT_DROP, collect_in_netns, nft_setup, write_tree
 from scanner.checks.host_ssh import METHOD_SWITCHES
 from scanner.transports.base import HostContext
 from storage_support import crypt_host, luks_file
-from test_host_system import NFT_DROP, nft_setup
-from test_ssh_config import PrivateRunTransport, need_root_sshd
-from test_ssh_key_types import _key, debian_root
 
 # ---------------------------------------------------------------- host.sshd_config
 
@@ -71,9 +69,9 @@ def _keys_tree(kind: str, drop_in: str = "", other: str | None = None
     `other` one if given."""
     def build(root: Path) -> Built:
         need_root_sshd()
-        keys = {"host": str(root / "host"), "host.pub": _key(root / "host", "ed25519"),
-                "rsa": _key(root / "alice", KEYGEN[kind])}
-        bob = _key(root / "bob", KEYGEN[other]) if other else None
+        keys = {"host": str(root / "host"), "host.pub": ssh_key(root / "host", "ed25519"),
+                "rsa": ssh_key(root / "alice", KEYGEN[kind])}
+        bob = ssh_key(root / "bob", KEYGEN[other]) if other else None
         tree = debian_root(root, keys, drop_in, bob)
         return HostContext(PrivateRunTransport(), timeout=10, root=str(tree))
     return build

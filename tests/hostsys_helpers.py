@@ -1,7 +1,7 @@
 """Shared helpers of the host_system tests (firewall, patches, time, logs, anti-malware): the
 real collectors through the LocalTransport on sysroot trees built by the tests (apt trees, real
-journal files), and a replay transport for tools this machine cannot run (their recorded
-outputs in tests/data)."""
+journal files, ClamAV headers) or in a private network namespace (nft rules, daemons), and a
+replay transport for tools this machine cannot run (their recorded outputs in tests/data)."""
 
 from __future__ import annotations
 
@@ -207,3 +207,19 @@ def cvd(built: datetime, stime: bool = True) -> bytes:
 
 def days_ago(days: float) -> datetime:
     return datetime.now(timezone.utc) - timedelta(days=days)
+
+
+NFT_DROP = """table inet filter {
+  chain input {
+    type filter hook input priority 0; policy %s;
+    ct state established,related accept
+    iif lo accept
+    tcp dport 22 counter accept
+  }
+}
+"""
+
+
+def nft_setup(tmp_path: Path, rules: str) -> str:
+    (tmp_path / "rules.nft").write_text(rules)
+    return f"nft -f {tmp_path / 'rules.nft'}"

@@ -9,30 +9,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
 
-from hostsys_helpers import (COLLECTOR, RECORDED, collect, collect_in_netns, judge, local,
-                             recorded, replay)
+from hostsys_helpers import (COLLECTOR, NFT_DROP, RECORDED, collect, collect_in_netns, judge,
+                             local, nft_setup, recorded, replay)
 from scanner.catalog import load_catalog
 from scanner.model import Status
 
 # ---------------------------------------------------------------- firewall
-
-NFT_DROP = """table inet filter {
-  chain input {
-    type filter hook input priority 0; policy %s;
-    ct state established,related accept
-    iif lo accept
-    tcp dport 22 counter accept
-  }
-}
-"""
-def nft_setup(tmp_path: Path, rules: str) -> str:
-    (tmp_path / "rules.nft").write_text(rules)
-    return f"nft -f {tmp_path / 'rules.nft'}"
 
 
 def test_firewall_nft_policy_drop_passes(tmp_path):

@@ -4,41 +4,21 @@
 
 from __future__ import annotations
 
-import os
-import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from accounts_support import (PrivateRunTransport, collect_and_check, need, need_root_sshd,
+                              write_tree)
 from scanner.hostprobes.sshd_match import FILLER, MatchBlock, connection_for, parse_match
 from scanner.model import Status
-from scanner.transports.local import LocalTransport
-from test_host_accounts import collect_and_check, need, write_tree
 
 P, F, E = Status.PASS, Status.FAIL, Status.ERROR
-SSHD = Path("/usr/sbin/sshd")
 KEY_ONLY = "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
 # host.sshd_config with every hardening sub-rule off: only "no login without a key" is left
 CORE = {"max_auth_tries": None, "idle_timeout_max": None, "allowed_root_login": None,
         "forbidden": None}
-
-
-class PrivateRunTransport(LocalTransport):
-    """Each command in its own mount namespace whose /run is an empty tmpfs plus /run/sshd."""
-
-    def run(self, command, timeout, sudo=False):
-        inner = f"mount -t tmpfs none /run && mkdir -m 755 /run/sshd && exec sh -c " \
-                f"{shlex.quote(command)}"
-        return super().run(f"unshare -m sh -c {shlex.quote(inner)}", timeout)
-
-
-def need_root_sshd() -> None:
-    need("ssh-keygen", "unshare")
-    if not SSHD.exists():
-        pytest.skip("needs openssh-server (/usr/sbin/sshd)")
-    if os.geteuid() != 0:
-        pytest.skip("sshd -T needs root (and a mount namespace here)")
 
 
 @pytest.fixture(scope="module")

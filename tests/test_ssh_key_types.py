@@ -4,53 +4,27 @@ read from the image by a bind mount in a private mount namespace), judged with r
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from accounts_support import (PrivateRunTransport, collect_and_check, debian_root,
+                              need_root_sshd, ssh_key)
 from scanner.model import Status
-from test_host_accounts import collect_and_check, write_tree
-from test_ssh_config import PrivateRunTransport, need_root_sshd
 
 P, F, E = Status.PASS, Status.FAIL, Status.ERROR
-STOCK = Path("/usr/share/openssh/sshd_config")
 # 3DOUEST-11.3-SSH-KEYS: what the annex says (binding), and "only RSA" (advice)
 ANNEX = {"allowed_key_types": ["ssh-rsa"], "required_algorithms": ["rsa-sha2-512",
                                                                   "rsa-sha2-256"]}
 ADVICE = {"allowed_key_types": None, "allowed_algorithms": ["rsa-sha2-*"]}
 
 
-def _key(path: Path, kind: str, bits: int | None = None) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", path.name, "-f", str(path)]
-                   + (["-b", str(bits)] if bits else []), check=True)
-    return Path(f"{path}.pub").read_text()
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory) -> dict[str, str]:
     need_root_sshd()
     work = tmp_path_factory.mktemp("keys")
-    return {"host": str(work / "host"), "host.pub": _key(work / "host", "ed25519"),
-            "rsa": _key(work / "alice", "rsa", 2048), "ed25519": _key(work / "bob", "ed25519")}
-
-
-def debian_root(tmp_path: Path, keys: dict[str, str], drop_in: str = "",
-                bob: str | None = None) -> Path:
-    """Stock Debian sshd_config + 50-key-only.conf; alice has an RSA key, bob `bob` if given."""
-    if not STOCK.exists():
-        pytest.skip("needs Debian's openssh-server (/usr/share/openssh/sshd_config)")
-    assert "Include /etc/ssh/sshd_config.d/*.conf" in STOCK.read_text()
-    files = {"etc/passwd": "root:x:0:0:root:/root:/bin/bash\n"
-                           "alice:x:1000:1000::/home/alice:/bin/bash\n"
-                           "bob:x:1001:1001::/home/bob:/bin/bash\n",
-             "etc/ssh/sshd_config": STOCK.read_text(),
-             "etc/ssh/sshd_config.d/50-key-only.conf":
-                 f"HostKey {keys['host']}\nPasswordAuthentication no\n{drop_in}",
-             "home/alice/.ssh/authorized_keys": keys["rsa"]}
-    if bob:
-        files["home/bob/.ssh/authorized_keys"] = bob
-    return write_tree(tmp_path / "root", files)
+    return {"host": str(work / "host"), "host.pub": ssh_key(work / "host", "ed25519"),
+            "rsa": ssh_key(work / "alice", "rsa", 2048), "ed25519": ssh_key(work / "bob", "ed25519")}
 
 
 def key_types(catalog, root: Path, **params):
