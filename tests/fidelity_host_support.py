@@ -16,14 +16,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable
 
 from accounts_support import real_hashes, shadow_file
 from hostsys_helpers import INSTALLED, apt_root, cvd, days_ago, make_journal, write_tree
 from scanner.transports.base import HostContext
 from storage_support import DATA, PASSPHRASE, local, mdstat_root
 
-Built = Union[HostContext, dict]  # a host to collect from, or the data of a collection already run
+Built = HostContext | dict  # a host to collect from, or the data of a collection already run
 
 
 class Unsupported(Exception):
@@ -57,15 +57,21 @@ def _encrypted() -> bytes:
                           capture_output=True, check=True).stdout
 
 
-def _series(params: dict) -> list[int]:
-    """Days ago of the fewest backups meeting every sub-rule: each schedule step's spacing over
-    its days (three periods for a last step without end), then enough versions and age."""
-    days, start = [0], 0
+def _steps(params: dict) -> list[range]:
+    """Days ago of each schedule step's backups, one every every_days over its days (three
+    periods for a last step without end)."""
+    steps, start = [], 0
     for step in params["schedule"] or []:
         span = step["days"] or 3 * step["every_days"] + 1
-        days += range(start, start + span, step["every_days"])
+        steps.append(range(start, start + span, step["every_days"]))
         start += span
-    days = sorted(set(days))
+    return steps
+
+
+def _series(params: dict) -> list[int]:
+    """Days ago of the fewest backups meeting every sub-rule: the schedule's steps, then enough
+    versions and age."""
+    days = sorted({0, *(day for step in _steps(params) for day in step)})
     while len(days) < (params["min_versions"] or 0):
         days.append(days[-1] + 1)
     if params["min_retention_days"] and days[-1] < params["min_retention_days"]:
@@ -93,17 +99,14 @@ def _backups_tree(params: dict, days: list[int], clear: int | None = None,
 
 def backups(params: dict) -> list[Case]:
     only_rules(params, {"path", "pattern", "schedule", "min_versions", "min_retention_days",
-                   "max_age_hours", "require_encryption"})
+                        "max_age_hours", "require_encryption"})
     days = _series(params)
     cases = [Case("compliant", _backups_tree(params, days))]
-    steps = [s for s in params["schedule"] or []]
-    if steps:  # a gap: the second backup of the last step holding three or more
-        start, gap = 0, None
-        for step in steps:
-            span = step["days"] or 3 * step["every_days"] + 1
-            inside = [d for d in days if start <= d < start + span]
-            gap = inside[1] if len(inside) >= 3 else gap
-            start += span
+    if params["schedule"]:  # a gap: the second backup of the last step holding three or more
+        gaps = [step[1] for step in _steps(params) if len(step) >= 3]
+        if not gaps:
+            raise Unsupported(f"no step of {params['schedule']} holds three backups")
+        gap = gaps[-1]
         cases.append(Case("a backup missing from the series",
                           _backups_tree(params, [d for d in days if d != gap]), "no backup on"))
     if params["min_versions"]:

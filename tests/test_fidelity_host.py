@@ -67,7 +67,7 @@ COVERED: set[Key] = {key for key, *_ in CASES if key not in UNBUILDABLE}
 
 
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory):
+def judged(tmp_path_factory, catalog):
     """Verdict of (control, parameters, case), each host built and judged once."""
     seen: dict[tuple[str, str, str], object] = {}
 
@@ -75,7 +75,7 @@ def judged(tmp_path_factory):
         index = (control, json.dumps(params, sort_keys=True), case.name)
         if index not in seen:
             built = case.build(tmp_path_factory.mktemp(control.replace(".", "-")))
-            name = load_catalog().get(control).collector
+            name = catalog.get(control).collector
             if isinstance(built, dict):
                 data = built
             else:
