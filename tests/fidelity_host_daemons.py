@@ -36,15 +36,18 @@ def _sshd(lines: str) -> Callable[[Path], Built]:
 
 def sshd_config(params: dict) -> list[Case]:
     only_rules(params, {"config_file", "forbidden_methods", "allowed_root_login",
-                        "max_auth_tries"})
+                        "max_auth_tries", "idle_timeout_max"})
     if params["config_file"] != "/etc/ssh/sshd_config":
         raise Unsupported(f"config_file {params['config_file']}")
     off = {m: switches for m, switches in METHOD_SWITCHES.items()
            if m in (params["forbidden_methods"] or [])}
     base = "".join(f"{s} no\n" for switches in off.values() for s in switches[:1])
-    root_ok, tries = params["allowed_root_login"], params["max_auth_tries"]
+    root_ok, tries, idle = (params["allowed_root_login"], params["max_auth_tries"],
+                            params["idle_timeout_max"])
     base += f"PermitRootLogin {root_ok[0]}\n" if root_ok else ""
     base += f"MaxAuthTries {tries}\n" if tries else ""
+    alive = f"ClientAliveInterval {idle // 3}\nClientAliveCountMax 3\n" if idle else ""
+    base += alive
     cases = [Case("compliant", _sshd(base))]
     for method, switches in off.items():
         cases.append(Case(f"{method} login on", _sshd(base.replace(
@@ -55,6 +58,10 @@ def sshd_config(params: dict) -> list[Case]:
     if tries:
         cases.append(Case("one more try", _sshd(base.replace(
             f"MaxAuthTries {tries}", f"MaxAuthTries {tries + 1}")), f"{tries + 1}"))
+    if idle:
+        cases.append(Case("idle a few seconds too long", _sshd(base.replace(
+            f"ClientAliveInterval {idle // 3}", f"ClientAliveInterval {idle // 3 + 1}")),
+            f"s > {idle}s"))
     return cases
 
 

@@ -208,21 +208,51 @@ def password_hashing(params: dict) -> list[Case]:
     return cases
 
 
-def _policy(login_days: int, shadow_days: int) -> Callable[[Path], Built]:
-    shadow = (f"root:$y$j9T$salt$hash:19700:0:{shadow_days}:7:::\n"
-              f"alice:$6$salt$hash:19700:0:{shadow_days}:7:::\nsvc:*:19700:0:99999:7:::\n")
-    return _tree({"etc/login.defs": f"PASS_MAX_DAYS {login_days}\n", "etc/shadow": shadow})
+COMMON_PASSWORD = ("password requisite pam_pwquality.so retry=3\n"
+                   "password [success=1 default=ignore] pam_unix.so obscure use_authtok yescrypt\n"
+                   "password requisite pam_deny.so\npassword required pam_permit.so\n")
+COMMON_AUTH = ("auth required pam_faillock.so preauth\n"
+               "auth [success=1 default=ignore] pam_unix.so nullok\n"
+               "auth [default=die] pam_faillock.so authfail\n"
+               "auth requisite pam_deny.so\nauth required pam_permit.so\n")
+
+
+def _policy(login_days: int | None, shadow_days: int | None, minlen: int | None,
+            deny: int | None) -> Callable[[Path], Built]:
+    """A Debian tree setting only what is given: login.defs and /etc/shadow lifetimes, a
+    pam_pwquality stack with its minlen, a pam_faillock stack with its deny."""
+    files = {}
+    if login_days is not None:
+        files["/etc/login.defs"] = f"PASS_MAX_DAYS {login_days}\n"
+        files["/etc/shadow"] = (f"root:$y$j9T$salt$hash:19700:0:{shadow_days}:7:::\n"
+                                f"alice:$6$salt$hash:19700:0:{shadow_days}:7:::\n"
+                                "svc:*:19700:0:99999:7:::\n")
+    if minlen is not None:
+        files |= {"/etc/pam.d/common-password": COMMON_PASSWORD,
+                  "/etc/security/pwquality.conf": f"minlen = {minlen}\n"}
+    if deny is not None:
+        files |= {"/etc/pam.d/common-auth": COMMON_AUTH,
+                  "/etc/security/faillock.conf": f"deny = {deny}\n"}
+    return lambda root: local(str(write_tree(root, files)))
 
 
 def password_policy(params: dict) -> list[Case]:
-    only_rules(params, {"max_days"})
-    days = params["max_days"]
-    if days is None:
-        raise Unsupported("no sub-rule switched on")
-    return [Case("compliant", _policy(days, days)),
-            Case("login.defs a day too long", _policy(days + 1, days),
-                 f"PASS_MAX_DAYS {days + 1} > {days}"),
-            Case("an account a day too long", _policy(days, days + 1), f"({days + 1})")]
+    only_rules(params, {"max_days", "min_length", "max_failures"})
+    days, length, tries = params["max_days"], params["min_length"], params["max_failures"]
+    rules = (days, days, length, tries)
+    cases = [Case("compliant", _policy(*rules))]
+    if days is not None:
+        cases += [Case("login.defs a day too long", _policy(days + 1, days, length, tries),
+                       f"PASS_MAX_DAYS {days + 1} > {days}"),
+                  Case("an account a day too long", _policy(days, days + 1, length, tries),
+                       f"({days + 1})")]
+    if length is not None:
+        cases.append(Case("one character too short", _policy(days, days, length - 1, tries),
+                          f"minlen {length - 1}"))
+    if tries is not None:
+        cases.append(Case("one failure too many", _policy(days, days, length, tries + 1),
+                          f"lockout after {tries + 1} failures"))
+    return cases
 
 
 # ---------------------------------------------------------------- host.patches
