@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Callable
 
@@ -20,15 +19,14 @@ from scanner.checks.host_ssh import METHOD_SWITCHES
 from scanner.transports.base import HostContext
 from storage_support import crypt_host, luks_file
 
-# ---------------------------------------------------------------- host.sshd_config
 
+# ---------------------------------------------------------------- host.sshd_config
 
 def _sshd(lines: str) -> Callable[[Path], Built]:
     def build(root: Path) -> Built:
         need_root_sshd()
         hostkey = root / "hostkey"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey)],
-                       check=True)
+        ssh_key(hostkey, "ed25519")
         write_tree(root, {"/etc/ssh/sshd_config": f"HostKey {hostkey}\n{lines}"})
         return HostContext(PrivateRunTransport(), timeout=10, root=str(root))
     return build
@@ -46,8 +44,7 @@ def sshd_config(params: dict) -> list[Case]:
                             params["idle_timeout_max"])
     base += f"PermitRootLogin {root_ok[0]}\n" if root_ok else ""
     base += f"MaxAuthTries {tries}\n" if tries else ""
-    alive = f"ClientAliveInterval {idle // 3}\nClientAliveCountMax 3\n" if idle else ""
-    base += alive
+    base += f"ClientAliveInterval {idle // 3}\nClientAliveCountMax 3\n" if idle else ""
     cases = [Case("compliant", _sshd(base))]
     for method, switches in off.items():
         cases.append(Case(f"{method} login on", _sshd(base.replace(
