@@ -42,7 +42,8 @@ class Case:
 
 
 def only_rules(params: dict, supported: set[str]) -> None:
-    extra = sorted(k for k, v in params.items() if v not in (None, False) and k not in supported)
+    extra = sorted(k for k, v in params.items() if v is not None and v is not False
+                   and k not in supported)
     if extra:
         raise Unsupported(f"no case built for sub-rule(s) {', '.join(extra)} yet")
 
@@ -186,25 +187,36 @@ def _tree(files: dict[str, str]) -> Callable[[Path], Built]:
     return lambda root: local(str(write_tree(root, files)))
 
 
-def _scheme(field: str) -> str:
-    return "$" + field.split("$")[1] + "$" if field.startswith("$") else "DES"
+# users of real_hashes() and the scheme of each one's hash (checked when the tree is built)
+SCHEMES = {"sha512": "$6$", "yescrypt": "$y$", "bcrypt": "$2b$", "md5": "$1$", "sha256": "$5$",
+           "des": "DES"}
+LOCKED = ("lockedmd5", "nopw", "daemon", "rhelnew")  # no usable password: never judged weak
+_real_hashes = functools.cache(real_hashes)  # made once, when a tree first needs them
+
+
+def _shadow(users: list[str]) -> Callable[[Path], Built]:
+    def build(root: Path) -> Built:
+        hashes = _real_hashes()
+        for user in set(users) & set(SCHEMES):
+            field = hashes[user]
+            assert (f"${field.split('$')[1]}$" if field[:1] == "$" else "DES") == \
+                SCHEMES[user], user
+        return _tree({"/etc/shadow": shadow_file({user: hashes[user] for user in users})})(root)
+    return build
 
 
 def password_hashing(params: dict) -> list[Case]:
     only_rules(params, {"allowed_schemes", "forbid_empty"})
-    hashes, allowed = real_hashes(), params["allowed_schemes"]
-    strong = {user: field for user, field in hashes.items() if len(field) > 2 and
-              not field.startswith("!") and (allowed is None or _scheme(field) in allowed)}
-    locked = {user: hashes[user] for user in ("lockedmd5", "nopw", "daemon", "rhelnew")}
-    cases = [Case("compliant", _tree({"etc/shadow": shadow_file(strong | locked)}))]
+    allowed = params["allowed_schemes"]
+    strong = [u for u, scheme in SCHEMES.items() if allowed is None or scheme in allowed]
+    cases = [Case("compliant", _shadow(strong + list(LOCKED)))]
     if allowed is not None:
-        weak = next(u for u, f in hashes.items() if len(f) > 2 and not f.startswith("!") and
-                    _scheme(f) not in allowed)
-        cases.append(Case(f"a {weak} hash", _tree({"etc/shadow": shadow_file(
-            strong | {weak: hashes[weak]})}), f"weak hash: {weak} ({_scheme(hashes[weak])})"))
+        weak = next(u for u, scheme in SCHEMES.items() if scheme not in allowed)
+        cases.append(Case(f"a {weak} hash", _shadow(strong + [weak]),
+                          f"weak hash: {weak} ({SCHEMES[weak]})"))
     if params["forbid_empty"]:
-        cases.append(Case("an empty password", _tree({"etc/shadow": shadow_file(
-            strong | {"empty": ""})}), "empty password: empty"))
+        cases.append(Case("an empty password", _shadow(strong + ["empty"]),
+                          "empty password: empty"))
     return cases
 
 
@@ -233,7 +245,7 @@ def _policy(login_days: int | None, shadow_days: int | None, minlen: int | None,
     if deny is not None:
         files |= {"/etc/pam.d/common-auth": COMMON_AUTH,
                   "/etc/security/faillock.conf": f"deny = {deny}\n"}
-    return lambda root: local(str(write_tree(root, files)))
+    return _tree(files)
 
 
 def password_policy(params: dict) -> list[Case]:
