@@ -30,6 +30,9 @@ def test_installed_package_ships_its_data(tmp_path):
              "from scanner.checks import check_registry\n"
              "from scanner.hostprobes import collector_registry\n"
              "assert 'host.sshd_config' in check_registry() and 'sshd' in collector_registry()\n"
+             "from scanner.probes.fingerprint import signatures\n"
+             "assert signatures()['exchanges']  # controls/signatures ships\n"
+             "assert (profiles_dir() / 'sources' / '3douest.txt').is_file()  # the annex texts\n"
              "print(controls_dir()); print(report_schema_path().is_file()); "
              "print(','.join(builtin_profile_ids()))")
     env = {**os.environ, "PYTHONPATH": str(target)}
