@@ -100,8 +100,11 @@ def fleet(boxes: set[Box], lab: Lab) -> Iterator[dict[str, Site]]:
             lab_ca = stack.enter_context(Lab(work / "lab", hosts=list(specs.values()))).ca_bundle
         ca = LabCA(work)
         for box in own:
-            sites[box.name] = Site(address[box.name],
-                                   lab_ca if box.name in specs else ca.ca_bundle)
+            tls = any(service.tls != "none" for service in box.services)
+            if tls and box.cert:
+                raise ValueError(f"box {box.name}: nginx and own TLS services need one CA")
+            sites[box.name] = Site(address[box.name], ca.ca_bundle if tls
+                                   else lab_ca if box.name in specs else None)
             _start_own(stack, box, address[box.name], ca)
         delays = {address[b.name]: b.ping for b in own if b.ping is not None}
         if delays:
@@ -112,8 +115,6 @@ def fleet(boxes: set[Box], lab: Lab) -> Iterator[dict[str, Site]]:
 
 def _start_own(stack: ExitStack, box: Box, address: str, ca: LabCA) -> None:
     """The servers of this process on one box."""
-    if box.services and box.spec(address):
-        raise ValueError(f"box {box.name}: lab servers and own TLS services need one CA")
     cert = ca.issue(box.name, address, "valid") if box.services else None
     for service in box.services:
         context = None if service.tls == "none" or cert is None else server_context(

@@ -31,8 +31,8 @@ from tls_helpers import needs_netns
 Key = tuple[str, str, str, int]  # profile, clause, control, position in the clause
 Side = tuple[Box, str]  # a target, and what a failing reason must contain ("" for a pass)
 
-GOOD, LEGACY, EXPIRED, WEAKKEY, PLAIN443 = (
-    lab_box(n) for n in ("good", "legacy", "expired", "weakkey", "plain443"))
+GOOD, LEGACY, EXPIRED, WEAKKEY, PLAIN443, CLOSED = (
+    lab_box(n) for n in ("good", "legacy", "expired", "weakkey", "plain443", "closed"))
 MODERN_SSHD = tuple(MODERN_SSH.items())
 # What a usual clear-text service is served by: a listener's greeting, or scanner.lab.starttls.
 CLEAR_PORTS = {"ftp": 21, "telnet": 23, "smtp": 25, "pop3": 110, "imap": 143, "ldap": 389,
@@ -40,13 +40,21 @@ CLEAR_PORTS = {"ftp": 21, "telnet": 23, "smtp": 25, "pop3": 110, "imap": 143, "l
 LOGIN = ("<html><title>Espace client</title><form method='post' action='/session'>"
          "<input name='user'><input type='password' name='pw'></form></html>")
 TELNET_GREETING = b"\xff\xfd\x18\xff\xfd\x20"  # IAC DO TERMINAL-TYPE, IAC DO TERMINAL-SPEED
-# One real greeting per administration kind a listener can make (controls/signatures/admin.yaml).
-ADMIN_LISTENERS = {"remote-desktop": Listener(5900, b"RFB 003.008\n"),
-                   "database": Listener(3306, b"\x0a\x00\x00\x00\x0a8.0.36\x00", hold=False)}
-# A forbidden suite component of tls.cipher_strength: nginx's cipher string serving it, and how
-# sslyze's suite names show it.
-OPENSSL_CIPHERS = {"NULL": ("eNULL", "_NULL_"), "ANON": ("aNULL", "_anon_"),
-                   "3DES": ("3DES", "_3DES_")}
+STARTTLS_ALL = Box("starttls-all", services=tuple(
+    Service(f, port, "starttls") for f, port in CLEAR_PORTS.items() if f != "telnet"))
+SLOW_PING_S = 0.7  # an answered ping, late, where the clause sets no limit
+# One server per administration kind (controls/signatures/admin.yaml), and how a finding names it.
+ADMIN_SERVERS: dict[str, tuple[tuple[Listener | Web, ...], str]] = {
+    "database": ((Listener(3306, b"\x0a\x00\x00\x00\x0a8.0.36\x00", hold=False),), "3306/mysql"),
+    "remote-desktop": ((Listener(5900, b"RFB 003.008\n"),), "5900/vnc"),
+    "container-api": ((Web(2375, page='{"ApiVersion": "1.43"}'),), "2375/docker-api"),
+    "web-console": ((Web(8081, page="<html><title>phpMyAdmin</title></html>"),),
+                    "8081/phpmyadmin"),
+    "admin-path": ((Web(8082, page=LOGIN),), "8082/admin-login"),
+}
+# A suite component of tls.cipher_strength this OpenSSL still serves (no RC4, DES, 3DES, IDEA
+# here): nginx's cipher string for it, and how sslyze's suite names show it.
+OPENSSL_CIPHERS = {"NULL": ("eNULL", "_NULL_"), "ANON": ("aNULL", "_anon_")}
 
 
 class Unbuildable(Exception):
@@ -61,7 +69,8 @@ def _web_box(port: int, redirect: bool) -> Box:
 
 def https_redirect(p: dict) -> tuple[list[Side], list[Side]]:
     port = p["port"]
-    return ([(_web_box(port, True), "")],
+    closed = [(WEAKKEY, "")] if port not in HOSTS["weakkey"].public().open_ports else []
+    return ([(_web_box(port, True), "")] + closed,
             [(_web_box(port, False), f"on port {port} without redirect to HTTPS")])
 
 
@@ -70,8 +79,9 @@ def forms_over_tls(p: dict) -> tuple[list[Side], list[Side]]:
         raise Unbuildable("a crawl of no page finds no form")
     over_tls = Box("form-over-tls", cert="valid", web=(Web(80, redirect_to_https=True),
                                                        Web(443, MODERN_TLS, page=LOGIN)))
-    return [(over_tls, "")], [(Box("form-in-clear", web=(Web(80, page=LOGIN),)),
-                               "/: a <form> served over plain HTTP")]
+    # legacy: plain-HTTP pages, none with a form
+    return [(over_tls, ""), (LEGACY, "")], [(Box("form-in-clear", web=(Web(80, page=LOGIN),)),
+                                             "/: a <form> served over plain HTTP")]
 
 
 def allowed_ports(p: dict) -> tuple[list[Side], list[Side]]:
@@ -79,65 +89,75 @@ def allowed_ports(p: dict) -> tuple[list[Side], list[Side]]:
     good_ports = set(HOSTS["good"].public().open_ports)
     compliant = GOOD if good_ports <= allowed else Box(
         "allowed", listeners=tuple(Listener(port, b"hello\r\n") for port in sorted(allowed)[:4]))
-    outside = next(port for port in (8080, 3306, 2222, 10000, 21)
-                   if port not in allowed and portspec.covers(p["ports"], port))
-    violating = [(Box(f"tcp{outside}", listeners=(Listener(outside, b"hello\r\n"),)),
-                  f"{outside}/tcp")]
-    if p["udp_ports"]:
-        udp = next(port for port in range(1, 65536)
-                   if port not in allowed and portspec.covers(p["udp_ports"], port))
-        violating.append((Box(f"udp{udp}", udp=(udp,)), f"{udp}/udp"))
-    return [(compliant, "")], violating
+    tcp = next(port for port in (8080, 3306, 2222, 10000, 21)
+               if port not in allowed and portspec.covers(p["ports"], port))
+    udp = next((port for port in range(1, 65536) if port not in allowed
+                and portspec.covers(p["udp_ports"], port)), None) if p["udp_ports"] else None
+    outside = Box(f"outside-{tcp}-{udp}", listeners=(Listener(tcp, b"hello\r\n"),),
+                  udp=(udp,) if udp else ())
+    return [(compliant, "")], [(outside, f"{tcp}/tcp")] + ([(outside, f"{udp}/udp")] if udp else [])
 
 
 def latency(p: dict) -> tuple[list[Side], list[Side]]:
     if p["method"] != "icmp":
         raise Unbuildable("a slow TCP host needs traffic shaping on loopback, which would slow "
                           "every other target of the namespace too")
-    violating = []
-    if p["require_icmp"]:
-        violating.append((Box("ping-deaf"), "ping not answered"))
-    if p["max_ms"] is not None:
-        delay = p["max_ms"] / 1000 + 0.2
-        if delay >= 0.9 * TIMEOUT:
-            raise Unbuildable(f"a {delay:g} s ping is too close to the suite's {TIMEOUT:g} s "
-                              "probe timeout")
-        violating.append((Box(f"ping-{delay:g}s", ping=delay), f"over {p['max_ms']} ms"))
-    return [(Box("ping-fast", ping=0.01), "")], violating
+    limit = p["max_ms"]
+    delay = round(limit / 1000 + 0.2 if limit is not None else SLOW_PING_S, 3)
+    if delay >= 0.9 * TIMEOUT:
+        raise Unbuildable(f"a {delay:g} s ping is too close to the suite's {TIMEOUT:g} s "
+                          "probe timeout")
+    slow = Box(f"ping-{delay:g}s", ping=delay)
+    compliant = [(Box("ping-fast", ping=0.01), "")] + ([(slow, "")] if limit is None else [])
+    # the lab host where nothing listens, deaf to pings too while the fleet's pings are ours
+    violating = [(CLOSED, "ping not answered")] if p["require_icmp"] else []
+    violating += [(slow, f"over {limit} ms")] if limit is not None else []
+    return compliant, violating
+
+
+def _admin_box(kinds: list[str]) -> Box:
+    return Box("admin-" + "+".join(kinds),
+               listeners=tuple(x for k in kinds for x in ADMIN_SERVERS[k][0]
+                               if isinstance(x, Listener)),
+               web=tuple(x for k in kinds for x in ADMIN_SERVERS[k][0] if isinstance(x, Web)))
 
 
 def no_admin_exposure(p: dict) -> tuple[list[Side], list[Side]]:
     web_only = Box("web-only", cert="valid",
                    web=(Web(80, redirect_to_https=True), Web(443, MODERN_TLS)),
                    ssh=None if p["ssh_is_admin"] else MODERN_SSHD)
-    violating = [(Box(f"admin-{kind}", listeners=(listener,)), f"{listener.port}/")
-                 for kind, listener in ADMIN_LISTENERS.items() if kind in p["kinds"]][:1]
-    if p["ssh_is_admin"]:
-        violating.append((GOOD, "22/ssh"))
+    asked = [k for k in ADMIN_SERVERS if k in p["kinds"]]
+    others = [k for k in ADMIN_SERVERS if k not in p["kinds"]]
+    violating = [(_admin_box(asked), ADMIN_SERVERS[k][1]) for k in asked]
+    violating += [(GOOD, "22/ssh")] if p["ssh_is_admin"] else []
     if not violating:
         raise Unbuildable(f"no server here speaks an administration kind of {p['kinds']}")
-    return [(web_only, "")], violating
+    # the kinds the clause does not name are not its business
+    return [(web_only, "")] + ([(_admin_box(others), "")] if others else []), violating
+
+
+def _clear_box(protocols: list[str]) -> Box:
+    return Box("clear-" + "+".join(protocols),
+               listeners=(Listener(CLEAR_PORTS["telnet"], TELNET_GREETING),)
+               if "telnet" in protocols else (),
+               services=tuple(Service(f, CLEAR_PORTS[f]) for f in protocols if f != "telnet"))
 
 
 def no_cleartext(p: dict) -> tuple[list[Side], list[Side]]:
-    protocol = next((f for f in p["forbidden"] if f in CLEAR_PORTS), None)
-    if protocol is None:
+    clear = [f for f in p["forbidden"] if f in CLEAR_PORTS]
+    if not clear:
         raise Unbuildable(f"no clear-text server of {p['forbidden']} can be built here")
-    port = CLEAR_PORTS[protocol]
-    clear = Box(f"clear-{protocol}", listeners=(Listener(port, TELNET_GREETING),)) \
-        if protocol == "telnet" else Box(f"clear-{protocol}", services=(Service(protocol, port),))
-    compliant = [(GOOD, "")]
-    if protocol != "telnet" and p["allow_starttls"]:
-        compliant.append((Box(f"starttls-{protocol}",
-                              services=(Service(protocol, port, "starttls"),)), ""))
-    return compliant, [(clear, f"{port}/{protocol}")]
+    others = [f for f in CLEAR_PORTS if f not in p["forbidden"]]
+    compliant = [(GOOD, "")] + ([(_clear_box(others[:1]), "")] if others else [])
+    compliant += [(STARTTLS_ALL, "")] if p["allow_starttls"] else []
+    return compliant, [(_clear_box(clear), f"{CLEAR_PORTS[f]}/{f}") for f in clear]
 
 
 def key_only(p: dict) -> tuple[list[Side], list[Side]]:
     offered = [m for m in ("password", "keyboard-interactive") if m in p["forbidden_methods"]]
     if not offered:
         raise Unbuildable(f"the lab's password sshd offers none of {p['forbidden_methods']}")
-    return [(GOOD, "")], [(LEGACY, f"offers {offered[0]}")]
+    return [(GOOD, "")], [(LEGACY, method) for method in offered]
 
 
 def _covers_443(p: dict) -> None:
@@ -165,7 +185,9 @@ def min_version(p: dict) -> tuple[list[Side], list[Side]]:
         violating.append((LEGACY, "443: accepts TLS 1.0"))
     if all_flows:  # plain HTTP on 80: a redirect (when not tolerated), or a page
         violating.append((LEGACY if redirects else GOOD, "80: http in clear text"))
-    return [(compliant, "")], violating
+    # legacy's TLS 1.0 and 1.1 meet a TLS 1.0 minimum; its clear ports are no TLS flows
+    near = [(LEGACY, "")] if "TLS 1.0" not in too_old and not all_flows else []
+    return [(compliant, "")] + near, violating
 
 
 def latest_version(p: dict) -> tuple[list[Side], list[Side]]:
@@ -191,16 +213,24 @@ def key_strength(p: dict) -> tuple[list[Side], list[Side]]:
     return [(GOOD, "")], [(WEAKKEY, fault) for fault in faults]
 
 
+def _cipher_box(components: list[str]) -> Box:
+    # beside a strong suite: sslyze's connectivity test offers no weak one
+    suites = ":".join(OPENSSL_CIPHERS[c][0] for c in components) + \
+        ("" if "NULL" in components else ":!eNULL")  # aNULL has NULL-encryption suites too
+    return Box("cipher-" + "+".join(components), cert="valid",
+               web=(Web(443, TlsProfile("TLSv1.2", f"ECDHE+AESGCM:{suites}:@SECLEVEL=0")),))
+
+
 def cipher_strength(p: dict) -> tuple[list[Side], list[Side]]:
     _covers_443(p)
-    forbidden = [f.upper() for f in p["forbidden"] or []]
-    component = next((f for f in forbidden if f in OPENSSL_CIPHERS), None)
-    if component is None:
+    forbidden = {f.upper() for f in p["forbidden"] or []}
+    weak = [c for c in OPENSSL_CIPHERS if c in forbidden]
+    others = [c for c in OPENSSL_CIPHERS if c not in forbidden]
+    if not weak:
         raise Unbuildable(f"OpenSSL 3 here serves none of the suites {p['forbidden']} forbids")
-    # beside a strong suite: sslyze's connectivity test offers no weak one
-    weak = Box(f"cipher-{component.lower()}", cert="valid", web=(Web(443, TlsProfile(
-        "TLSv1.2", f"ECDHE+AESGCM:{OPENSSL_CIPHERS[component][0]}:@SECLEVEL=0")),))
-    return [(GOOD, "")], [(weak, OPENSSL_CIPHERS[component][1])]
+    violating = [(_cipher_box(weak), OPENSSL_CIPHERS[c][1]) for c in weak]
+    # a suite the clause does not forbid is not its business
+    return [(GOOD, "")] + ([(_cipher_box(others), "")] if others else []), violating
 
 
 def known_vulnerabilities(p: dict) -> tuple[list[Side], list[Side]]:
