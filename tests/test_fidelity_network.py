@@ -318,6 +318,7 @@ def _id(case: Case) -> str:
 @needs_netns
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_compliant_target_passes(case: Case, verdicts):
+    assert case.compliant
     for box, _ in case.compliant:
         result = verdicts[(box.name, case.key)]
         assert result.status == Status.PASS, f"{box.name}: {result.status} {result.reason}"
