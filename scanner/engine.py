@@ -130,6 +130,8 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
     request.http_paths = sorted({params["path"] for params in params_of("http.response_time")}) or ["/"]
     request.http_timeout = max([options.timeout] + [params["max_seconds"] + 1
                                                     for params in params_of("http.response_time")])
+    crawls = params_of("http.forms_over_tls")  # one crawl, within the widest limits asked
+    request.crawl_limits = {k: max(p[k] for p in crawls) for k in crawls[0]} if crawls else None
     latency = params_of("net.latency")
     if latency:
         request.latency_ports, request.latency_samples = latency[0]["ports"], latency[0]["samples"]

@@ -29,6 +29,7 @@ class ProbeRequest:
     latency_method: str = "icmp"  # icmp (falls back to tcp, saying why) or tcp
     nmap_host_timeout_s: int = 900
     http_timeout: float = 5.0
+    crawl_limits: dict | None = None  # http.forms_over_tls: crawl each site within these limits
     # host checks: how to reach the host, which collectors with which control parameters
     ssh_access: "SshAccess | None" = None
     host_root: str = "/"
