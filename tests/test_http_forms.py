@@ -1,6 +1,5 @@
-"""http.forms_over_tls on real web servers (Python http.server, plain and TLS) on 127.0.0.16x in
-a private network namespace: the service and http probes crawl for real, the check judges.
-Each rule has a compliant and a violating site; off-site links must reach nobody."""
+"""http.forms_over_tls on real web servers (http.server, plain and TLS) on 127.0.0.16x-17x in a
+network namespace, crawled by the real probes; each rule has a compliant and a violating site."""
 
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.lab.certs import self_signed
 from scanner.model import Status, Verdict
 from scanner.probes.base import ProbeRequest
-from scanner.probes.pagereader import parse
 from scanner.probes.http import HttpProbe
 from scanner.probes.service import ServiceProbe
 from scanner.profiles import Profile, load_profile
@@ -31,10 +29,11 @@ from tls_helpers import needs_netns, wait_accepting
 CONTROL = "http.forms_over_tls"
 LOGIN = ('<form method="post" action="/session"><input name="user">'
          '<input type="password" name="pw"></form>')
-Route = Callable[[str], tuple[int, dict[str, str], str]]
+Page = tuple[int, dict[str, str], str]  # status, headers, body
+Route = Callable[[str], Page]
 
 
-def page(body: str, status: int = 200, **headers: str) -> tuple[int, dict[str, str], str]:
+def page(body: str, status: int = 200, **headers: str) -> Page:
     return status, {"Content-Type": "text/html; charset=utf-8", **headers}, body
 
 
@@ -126,8 +125,7 @@ class Recorder:
         self.sock.close()
 
 
-def crawl(address: str, ports: list[int], name: str | None = None,
-          **limits: float) -> Observations:
+def crawl(address: str, ports: list[int], name: str | None = None, **limits) -> Observations:
     """The real service and http probes on the given open ports, crawling as the control asks."""
     target = Target(name or address, address)
     request = ProbeRequest(timeout=2.0, http_timeout=2.0, open_ports=ports,
@@ -154,7 +152,7 @@ def to_https(address: str) -> Route:
     return lambda path: page("", 301, Location=f"https://{address}{path}")
 
 
-def login_site(path: str) -> tuple[int, dict[str, str], str]:
+def login_site(path: str) -> Page:
     pages = {"/": page(links("/login", "/about", "/about#team"), **{"Set-Cookie": "sid=1"}),
              "/login": page(f"<h1>Login</h1>{LOGIN}"), "/about": page("<p>about us</p>")}
     return pages.get(path, page("not found", 404))
@@ -194,7 +192,7 @@ def test_login_form_on_plain_http_fails_naming_the_page(certs):
 
 # -- the form-posting-in-clear rule ---------------------------------------------------------
 
-def posting_site(path: str) -> tuple[int, dict[str, str], str]:
+def posting_site(path: str) -> Page:
     pages = {
         "/": page(links("/a", "/b", "/c", "/ok")),
         "/a": page('<form action="http://127.0.0.163/submit" method="post"></form>'),
@@ -227,7 +225,7 @@ def test_links_to_other_hosts_and_ports_are_never_followed():
     address, other = "127.0.0.164", "127.0.0.165"
     name = "www.annexscan.test"
 
-    def route(path: str) -> tuple[int, dict[str, str], str]:
+    def route(path: str) -> Page:
         pages = {"/": page(links(f"http://{name}/deep", f"http://{address}/ip", "/away",
                                  f"http://{other}/", f"http://{other}:80/x", f"//{other}/rel",
                                  f"http://{address}:8080/", f"http://{name}.evil.test/",
@@ -247,7 +245,7 @@ def test_links_to_other_hosts_and_ports_are_never_followed():
                if headers.get("User-Agent") == "annexscan-probe")
 
 
-def depth_site(path: str) -> tuple[int, dict[str, str], str]:
+def depth_site(path: str) -> Page:
     chain = {"/": "/d1", "/d1": "/d2", "/d2": "/d3"}
     return page(links(chain[path])) if path in chain else page(f"deep {LOGIN}")
 
@@ -271,7 +269,7 @@ def test_depth_bounds_the_scope_and_says_so(max_depth, status):
 def test_thousand_pages_stop_at_the_page_cap_within_the_budget():
     address = "127.0.0.166"
 
-    def route(path: str) -> tuple[int, dict[str, str], str]:
+    def route(path: str) -> Page:
         n = int(path.rsplit("/", 1)[-1] or 0) if path.startswith("/p/") else 0
         return page(links(*(f"/p/{(n * 7 + k) % 1000}" for k in range(1, 11))))
 
@@ -290,7 +288,7 @@ def test_thousand_pages_stop_at_the_page_cap_within_the_budget():
 def test_slow_site_stops_at_the_time_budget():
     address = "127.0.0.167"
 
-    def route(path: str) -> tuple[int, dict[str, str], str]:
+    def route(path: str) -> Page:
         time.sleep(0.3)
         return page(links(f"{path.rstrip('/')}/n"))
 
@@ -399,20 +397,3 @@ def test_scan_fails_the_clause_end_to_end(tmp_path: Path):
     clause = result.targets[0].results[0]
     assert clause.status == Status.FAIL, clause.controls[0].reason
     assert f"http://{address}/login" in clause.controls[0].reason
-
-
-# -- the page reader, on recorded HTML ------------------------------------------------------
-
-def test_reader_resolves_actions_as_a_browser_would():
-    url = "https://site.test/dir/page"
-    found, held = parse(url, '<FORM ACTION="http://a.test/1" action="https://b.test/2"></FORM>'
-                             '<form action="  "></form><form method=DIALOG action="http://c/">'
-                             '</form><form action="javascript:void(0)"></form>'
-                             '<input type=PASSWORD><a href="../up">u</a>'
-                             '<input type="image" formaction="http://d.test/">')
-    assert [f["posts_to"] for f in held["forms"]] == [
-        "http://a.test/1", url, None, "javascript:void(0)", "http://d.test/"]
-    assert held["password"] is True
-    assert "https://site.test/up" in found and "http://a.test/1" in found
-    _found, clean = parse("http://site.test/", "<p>no form, <b>password</b> is a word</p>")
-    assert clean == {"forms": [], "password": False}

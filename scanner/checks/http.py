@@ -7,8 +7,7 @@ from typing import Any
 
 from scanner.checks.base import Finding, MissingData, Observations, aggregate, check, passed
 from scanner.model import Status, Verdict
-
-REDIRECTS = {301, 302, 303, 307, 308}
+from scanner.probes.crawl import REDIRECTS
 _MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
@@ -111,9 +110,11 @@ def forms_over_tls(obs: Observations, params: dict) -> Verdict:
     findings = [f"{page['url']}: {why}" for page in pages for why in _in_clear(page)]
     unread = [f"{page['url']}: {page['error']}" for page in pages if "error" in page] + \
              [f"{page['url']}: longer than {run['limits']['max_page_bytes']} bytes, the rest "
-              "unread" for page in pages if page.get("truncated")]
+              "unread" for page in pages if page.get("truncated")] + \
+             [f"{page['url']}: {page['links_dropped']} links past the most followed from one page"
+              for page in pages if page.get("links_dropped")]
     observed = {"pages seen": len(pages) - sum("error" in page for page in pages),
-                "pages with forms": sum(bool(page.get("forms")) for page in pages),
+                "pages with forms": sum(bool(page.get("forms_total")) for page in pages),
                 "limits": run["limits"], "stopped early": run["stopped"],
                 "links not followed": run["not_followed"], "pages not read": unread[:MAX_LISTED]}
     evidence = {"visited": [f"{page['url']} -> {page.get('status', 'no answer')}"

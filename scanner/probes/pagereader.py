@@ -19,8 +19,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 MAX_ATTR = 2048  # longest attribute value (URL) kept; a longer one is not followed
-MAX_LINKS = 1000  # links kept per page
-MAX_FORMS = 50  # forms (and formaction buttons) kept per page
+MAX_LINKS = 2000  # distinct links followed from one page; more are counted as dropped
+MAX_FORMS = 20  # forms (and formaction buttons) kept per page, those posting in clear first
+MAX_SHOWN = 300  # characters kept of a form's target URL, for the report (its scheme decides)
 
 
 class ReadFailure(Exception):
@@ -45,14 +46,14 @@ class PageParser(HTMLParser):
         if tag == "base" and self.base is None and "href" in values:
             self.base = values["href"]
         elif tag in ("a", "area") and "href" in values:
-            self._link(values["href"])
+            self.links.append(values["href"])
         elif tag in ("iframe", "frame") and "src" in values:
-            self._link(values["src"])
+            self.links.append(values["src"])
         elif tag == "form":
             action = values.get("action", "").strip()
             self._form(action, values.get("method", "get"), "form")
             if action:
-                self._link(action)
+                self.links.append(action)
         elif tag in ("input", "button"):
             kind = values.get("type", "").strip().lower()
             self.password |= tag == "input" and kind == "password"
@@ -61,19 +62,15 @@ class PageParser(HTMLParser):
                 self._form(values["formaction"].strip(), values.get("formmethod", "inherited"),
                            tag)
 
-    def _link(self, value: str) -> None:
-        if len(self.links) < MAX_LINKS:
-            self.links.append(value)
-
     def _form(self, action: str, method: str, source: str) -> None:
-        if len(self.forms) < MAX_FORMS:
-            self.forms.append({"action": action, "method": method.strip().lower() or "get",
-                               "source": source})
+        self.forms.append({"action": action, "method": method.strip().lower() or "get",
+                           "source": source})
 
 
 def parse(page_url: str, body: str) -> tuple[list[str], dict[str, Any]]:
-    """The absolute links of a page, and what it holds: forms with their resolved submission
-    URL (the page itself when the action is empty, per HTML), password fields."""
+    """The distinct absolute links of a page, and what it holds: forms with their resolved
+    submission URL (the page itself when the action is empty, per HTML), password fields.
+    The caps never hide a form posting in clear, and say how many links they dropped."""
     parser = PageParser()
     parser.feed(body)
     parser.close()
@@ -82,8 +79,14 @@ def parse(page_url: str, body: str) -> tuple[list[str], dict[str, Any]]:
               "posts_to": None if f["method"] == "dialog"
               else urljoin(base, f["action"]) if f["action"] else page_url}
              for f in parser.forms]
-    return [urljoin(base, link) for link in parser.links], {"forms": forms,
-                                                            "password": parser.password}
+    forms.sort(key=lambda f: not (f["posts_to"] or "").lower().startswith("http:"))
+    for form in forms[:MAX_FORMS]:
+        form["posts_to"] = form["posts_to"] and form["posts_to"][:MAX_SHOWN]
+    links = list(dict.fromkeys(urljoin(base, link) for link in parser.links))
+    held = {"forms": forms[:MAX_FORMS], "forms_total": len(forms), "password": parser.password}
+    if len(links) > MAX_LINKS:
+        held["links_dropped"] = len(links) - MAX_LINKS
+    return links[:MAX_LINKS], held
 
 
 class Reader:
