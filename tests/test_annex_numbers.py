@@ -52,6 +52,10 @@ NUMBERS = [
      ["heures ouvrées"]),
     ("sistec", "SISTEC-PROCSAUV-AVAILABILITY", 0, "org.availability", "min_percent", 99.98,
      ["est de 99,98%"]),
+    ("slime", "SLIME-ART2.B.II-BREACH", 0, "org.breach_notification", "max_hours", 24,
+     ["dans les 24 heures", "sous 24 heures dès sa détection"]),
+    ("slime", "SLIME-AN2.5-ACCESS-REVIEW", 0, "org.access_review", "interval_months", 12,
+     ["revue au minimum annuelle"]),
     ("zenlocassur", "ZENLOC-RGPD5.2-BREACH-72H", 0, "org.breach_notification", "max_hours", 72,
      ["au plus tard 72h"]),
     # "une fois par mois": the longest month, so a 31-day setting is not a failure
