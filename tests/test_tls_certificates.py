@@ -61,13 +61,26 @@ def test_self_signed_fails(ca, tmp_path):
 
 def test_name_mismatch_fails_and_matching_name_passes(ca):
     files = ca.issue("web", "127.0.0.99", "valid")  # for 127.0.0.99 and web.annexscan.test
-    wrong = judge("tls.certificate", scan(files, ca.ca_bundle))
+    wrong = judge("tls.certificate", scan(files, ca.ca_bundle, name="other.annexscan.test"))
     assert wrong.status == Status.FAIL
-    assert (f"name mismatch: certificate is for web.annexscan.test, 127.0.0.99, "
-            f"scanned {ADDRESS}") in wrong.reason
+    assert ("name mismatch: certificate is for web.annexscan.test, 127.0.0.99, "
+            "scanned other.annexscan.test") in wrong.reason
     # the same certificate, scanned under the name it carries (SNI and validation use it)
     right = judge("tls.certificate", scan(files, ca.ca_bundle, name="web.annexscan.test"))
     assert right.status == Status.PASS, right.reason
+
+
+def test_scanned_by_address_the_name_is_unknown_not_wrong(ca):
+    """A service reached by a host name, scanned by its address: nobody gave the name to
+    check, so the answer is an error saying so, not a false failure."""
+    files = ca.issue("web", "127.0.0.99", "valid")
+    verdict = judge("tls.certificate", scan(files, ca.ca_bundle))
+    assert verdict.status == Status.ERROR
+    assert f"not the scanned address {ADDRESS}: scan the host name" in verdict.reason
+    # a real fault is still a failure, whatever the name
+    expired = judge("tls.certificate", scan(ca.issue("old", "127.0.0.99", "expired"),
+                                            ca.ca_bundle))
+    assert expired.status == Status.FAIL and "expired on" in expired.reason
 
 
 def test_expired_certificate_says_when(ca):

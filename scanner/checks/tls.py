@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Callable
 
 from scanner import portspec
@@ -177,12 +178,20 @@ def _store(cert: dict, params: dict) -> str:
     return params.get("ca_bundle") or MOZILLA
 
 
+def _by_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 @check("tls.certificate")
 def certificate(obs: Observations, params: dict) -> Verdict:
     margin = params.get("min_days_left")
 
     def judge(port: int, observed: dict) -> Finding:
-        key, problems, seen = _key(port, observed), [], []
+        key, problems, seen, unsure = _key(port, observed), [], [], []
         for cert in _certificates(observed):
             if "error" in cert:
                 return Finding(key, Status.ERROR, None, cert["error"])
@@ -193,11 +202,21 @@ def certificate(obs: Observations, params: dict) -> Verdict:
             seen.append({**{k: cert[k] for k in ("subject", "issuer", "not_after", "days_left",
                                                   "names", "scanned_name")},
                          "trust_store": store, "trusted": validation["trusted"]})
-            problems += [f"not trusted ({store}): {reason}" for reason in validation["reasons"]]
+            reasons = validation["reasons"]
+            if _by_address(cert["scanned_name"]) and not all(map(_by_address, cert["names"])):
+                # Scanned by address: the service is reached by a host name nobody gave us.
+                reasons = [r for r in reasons if not r.startswith("name mismatch")]
+                if len(reasons) < len(validation["reasons"]):
+                    unsure.append(f"the certificate names {', '.join(cert['names'])}, not the "
+                                  f"scanned address {cert['scanned_name']}: scan the host name "
+                                  "the service is reached by to judge the name")
+            problems += [f"not trusted ({store}): {reason}" for reason in reasons]
             if margin is not None and 0 <= cert["days_left"] < margin:
                 problems.append(f"expires in {cert['days_left']} days (on {cert['not_after']}), "
                                 f"less than {margin}")
-        return Finding(key, Status.FAIL if problems else Status.PASS, seen, "; ".join(problems))
+        if problems:
+            return Finding(key, Status.FAIL, seen, "; ".join(problems))
+        return Finding(key, Status.ERROR if unsure else Status.PASS, seen, "; ".join(unsure))
 
     expected = "chain valid now for the scanned name (strict RFC 5280 path validation)" + \
         (f", at least {margin} days left" if margin is not None else ", no expiry margin checked")
