@@ -156,5 +156,6 @@ def _waive(clause, waivers: list[Record], now: datetime) -> None:
                                               or waiver.raw.get("control") == control.control_id):
             control.status = Status.WAIVED
     clause.waiver = waiver.shown(now)
-    clause.status = combine([c.status for c in clause.controls]
+    # advice controls never decide a clause, waived or not
+    clause.status = combine([c.status for c in clause.binding()]
                             + ([Status.MANUAL] if clause.attest else []))

@@ -11,10 +11,12 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from rich.console import Console
 
+from scanner.attestations import Record, apply
 from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.errors import ConfigError
 from scanner.model import Status
@@ -44,6 +46,7 @@ clauses:
     quote: [ "L'accès distant en ssh", "clés RSA" ]
     controls:
       - {{control: ssh.key_only, basis: annex}}
+      - {{control: ssh.algorithms, basis: advice}}
 """
 
 
@@ -72,7 +75,7 @@ def test_unmet_advice_is_advisory_and_the_clause_passes(legacy_scan):
     # the annex's own control still fails its clause: advice hides nothing
     assert clause(legacy_scan, "T-SSH").status == Status.FAIL
     summary = legacy_scan.summary()
-    assert summary["advisory"] == 1 and summary["fail"] == 1 and summary["pass"] == 1
+    assert summary["advisory"] == 2 and summary["fail"] == 1 and summary["pass"] == 1
     assert legacy_scan.exit_code() == 1
 
 
@@ -81,7 +84,19 @@ def test_advice_alone_never_raises_the_exit_code(legacy_scan):
     fixed = copy.deepcopy(legacy_scan)  # as if the annex's SSH rule were met
     ssh = clause(fixed, "T-SSH")
     ssh.controls[0].status, ssh.status = Status.PASS, Status.PASS
-    assert fixed.exit_code() == 0 and fixed.summary()["advisory"] == 1
+    assert fixed.exit_code() == 0 and fixed.summary()["advisory"] == 2
+
+
+@pytest.mark.lab
+def test_a_waiver_leaves_advisories_as_they_are(legacy_scan):
+    waived = copy.deepcopy(legacy_scan)
+    now = datetime.now(timezone.utc)
+    waiver = Record({"clause": "T-SSH", "justification": "legacy host retired in March",
+                     "approver": "CISO", "expires": "2099-01-01"}, now + timedelta(days=90))
+    apply(waived, [], [waiver], now)
+    ssh = clause(waived, "T-SSH")
+    assert ssh.status == Status.WAIVED
+    assert [c.status for c in ssh.controls] == [Status.WAIVED, Status.ADVISORY]
 
 
 @pytest.mark.lab
@@ -104,7 +119,7 @@ def test_every_format_shows_the_quote_and_the_advisory(legacy_scan):
 
     sarif = json.loads(rendered["annexscan.sarif"])["runs"][0]
     notes = [r for r in sarif["results"] if r["level"] == "note"]
-    assert [r["ruleId"] for r in notes] == ["tls.latest_version"]
+    assert sorted(r["ruleId"] for r in notes) == ["ssh.algorithms", "tls.latest_version"]
     rule = next(r for r in sarif["tool"]["driver"]["rules"] if r["id"] == "tls.latest_version")
     assert "advice" in rule["help"]["text"] and QUOTE in rule["help"]["text"]
 
