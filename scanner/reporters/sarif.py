@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
@@ -48,13 +49,16 @@ def as_dict(result: ScanResult) -> dict[str, Any]:
     for target in result.targets:
         for clause in target.results:
             line = lines.get((clause.profile, clause.clause_id), 1)
+            seen: Counter = Counter()
             for control in clause.controls:
+                # a clause may list one control twice (annex and advice): one alert each
+                variant = _variant(control, seen)
                 if control.status in _RESULT_LEVEL:
                     results.append(_result(target, clause, control.control_id, index, line,
                                            control.status, control.reason or control.title,
                                            {"expected": control.expected,
                                             "observed": control.observed,
-                                            "basis": control.basis}))
+                                            "basis": control.basis}, variant))
             if clause.status == Status.EXPIRED:
                 results.append(_result(target, clause, ATTESTATION_RULE, index, line,
                                        clause.status, _expiry_message(clause), {}))
@@ -125,8 +129,19 @@ def _rule(rule_id: str, title: str, description: str, help_text: str,
     }
 
 
+def _variant(control: ControlResult, seen: Counter) -> str:
+    """"" for a clause's first annex ref of a control (the fingerprint alerts always had),
+    else its basis and rank, so that every ref of a clause is an alert of its own."""
+    rank = seen[(control.control_id, control.basis)]
+    seen[(control.control_id, control.basis)] += 1
+    if control.basis == "annex" and not rank:
+        return ""
+    return control.basis + (f"#{rank}" if rank else "")
+
+
 def _result(target: TargetResult, clause: ClauseResult, rule_id: str, index: dict[str, int],
-            line: int, status: Status, reason: str, observed: dict[str, Any]) -> dict[str, Any]:
+            line: int, status: Status, reason: str, observed: dict[str, Any],
+            variant: str = "") -> dict[str, Any]:
     properties = {"target": target.target, "address": target.address,
                   "profile": clause.profile, "clause_id": clause.clause_id,
                   "section": clause.section, "clause_title": clause.title,
@@ -150,7 +165,7 @@ def _result(target: TargetResult, clause: ClauseResult, rule_id: str, index: dic
         # GitHub matches alerts across runs by this key only, and would otherwise hash the
         # profile line, merging every target's alert for a clause into one.
         "partialFingerprints": {"primaryLocationLineHash": _fingerprint(
-            target.target, clause.profile, clause.clause_id, rule_id)},
+            target.target, clause.profile, clause.clause_id, rule_id, *filter(None, [variant]))},
         "properties": to_jsonable(properties),
     }
     if status == Status.WAIVED and clause.waiver:
