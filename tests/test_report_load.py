@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import pytest
 
@@ -36,6 +37,24 @@ def test_round_trip(tmp_path):
     assert render(loaded) == render(sample())
     assert loaded.targets[0].results[0].status is Status.WAIVED
     assert loaded.exit_code() == 0
+
+
+def test_a_1_0_report_still_loads_as_all_binding(tmp_path):
+    """Reports written before quotes and advice (schema 1.0) stay readable for `diff`."""
+    data = json.loads(render(sample()))
+    data["schema_version"] = "1.0"
+    for counts in [data["summary"]] + [t["summary"] for t in data["targets"]]:
+        del counts["advisory"]
+    for clause in data["targets"][0]["results"]:
+        del clause["quote"]
+        for control in clause["controls"]:
+            del control["basis"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    loaded = load_result(path)
+    assert loaded.targets[0].results[0].quote == []
+    assert loaded.targets[0].results[0].controls[0].basis == "annex"
+    assert loaded.summary() == sample().summary()
 
 
 @pytest.mark.parametrize("text,expected", [("{not json", "not JSON"),

@@ -32,7 +32,8 @@ from scanner.resources import profiles_dir
 
 SAMPLE = Path(__file__).resolve().parent.parent / "reports" / "samples" / "annexscan.json"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-PROBLEMS = {Status.FAIL, Status.ERROR}
+PROBLEMS = {Status.FAIL, Status.ERROR, Status.ADVISORY}
+LEVEL = {Status.FAIL: "error", Status.ERROR: "warning", Status.ADVISORY: "note"}
 
 
 def sample() -> ScanResult:
@@ -122,7 +123,7 @@ def test_sarif_results_are_the_failing_and_erroring_controls():
         assert (props["target"], props["clause_id"], entry["ruleId"]) == (target, clause_id,
                                                                          control_id)
         assert rules[entry["ruleIndex"]]["id"] == control_id
-        assert entry["level"] == ("error" if status == Status.FAIL else "warning")
+        assert entry["level"] == LEVEL[status]
         assert {"section", "profile", "expected", "observed"} <= set(props)
         assert entry["message"]["text"].startswith(f"{target} {clause_id}: ")
         physical = entry["locations"][0]["physicalLocation"]
@@ -132,7 +133,7 @@ def test_sarif_results_are_the_failing_and_erroring_controls():
         assert "suppressions" not in entry
     raid = next(e for e in got if e["ruleId"] == "host.raid")
     assert "no /proc/mdstat" in raid["message"]["text"]
-    assert raid["properties"]["observed"] == {"/proc/mdstat": "absent"}
+    assert raid["properties"]["observed"] == {"/proc/mdstat": "absent", "hardware_controllers": []}
 
 
 def test_sarif_fingerprints_are_unique_and_stable():
@@ -207,7 +208,10 @@ def test_csv_one_row_per_target_and_clause():
     flows = next(r for r in rows if r["target"] == "127.0.0.3"
                  and r["clause_id"] == "3DOUEST-A1.VIII-FLOWS")
     assert flows["status"] == "fail"
-    assert flows["controls"].splitlines()[:2] == ["tls.required:pass", "http.https_redirect:fail"]
+    assert flows["controls"].splitlines()[:2] == ["tls.min_version:pass",
+                                                  "tls.cipher_strength:fail"]
+    assert "http.https_redirect:advisory (advice)" in flows["controls"].splitlines()
+    assert flows["advisories"] and flows["quote"].startswith("La sécurisation des flux")
     reasons = flows["reasons"].splitlines()
     assert reasons and all(line.split(": ", 1)[0] in flows["controls"] for line in reasons)
     ret = next(r for r in rows if r["clause_id"] == "3DOUEST-7-DATA-RETURN")
@@ -253,7 +257,8 @@ def test_report_command_rerenders_every_format(tmp_path):
     assert printed.splitlines() == [f"wrote {out / name}" for name in names]
     assert load_result(out / "annexscan.json").summary() == sample().summary()
     assert_valid(json.loads((out / "annexscan.sarif").read_text("utf-8")))
-    assert len(read_csv((out / "annexscan.csv").read_text("utf-8"))) == 2 * 57
+    assert len(read_csv((out / "annexscan.csv").read_text("utf-8"))) == 2 * len(
+        sample().targets[0].results)
 
 
 def test_report_command_refuses_bad_input(tmp_path):
