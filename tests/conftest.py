@@ -43,6 +43,17 @@ def lab_scan(lab, catalog) -> ScanResult:
     return run_scan(jobs, options)
 
 
+def scan_lab_with(lab, catalog, profile_yaml: str, directory: Path,
+                  host_names: list[str]) -> ScanResult:
+    """The named lab hosts scanned with a profile written for the test, in that order."""
+    path = directory / "profile.yaml"
+    path.write_text(profile_yaml)
+    options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle)
+    plan = plan_scan([load_profile(str(path), catalog)], catalog, options)
+    addresses = [lab.hosts[name].address for name in host_names]
+    return run_scan([ScanJob(Target(a, a), plan) for a in addresses], options)
+
+
 def control_result(scan: ScanResult, address: str, control_id: str) -> ControlResult:
     target = next(t for t in scan.targets if t.address == address)
     return next(c for clause in target.results for c in clause.controls

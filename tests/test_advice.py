@@ -16,14 +16,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from rich.console import Console
 
+from conftest import scan_lab_with
+
 from scanner.attestations import Record, apply
-from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.errors import ConfigError
 from scanner.model import Status
 from scanner.profiles import load_profile
 from scanner.reporters import render_all, reporters
 from scanner.reporters.terminal import print_summary
-from scanner.targets import Target
 
 QUOTE = "Le protocole TLS 1.2 à minima sur tous les flux"
 PROFILE = f"""
@@ -52,12 +52,7 @@ clauses:
 
 @pytest.fixture(scope="module")
 def legacy_scan(lab, catalog, tmp_path_factory):
-    path = tmp_path_factory.mktemp("advice") / "advice.yaml"
-    path.write_text(PROFILE)
-    options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle)
-    plan = plan_scan([load_profile(str(path), catalog)], catalog, options)
-    address = lab.hosts["legacy"].address
-    return run_scan([ScanJob(Target(address, address), plan)], options)
+    return scan_lab_with(lab, catalog, PROFILE, tmp_path_factory.mktemp("advice"), ["legacy"])
 
 
 def clause(result, clause_id):

@@ -75,15 +75,22 @@ def test_disk_root_and_plain_dir_fail(catalog, tmp_path):
                      "device)", verdict.reason)
 
 
-def test_disk_real_loop_and_tmpfs_mounts_fail(catalog, tmp_path, cleanup):
+@pytest.fixture
+def plain_mounts(tmp_path, cleanup) -> tuple[Path, Path]:
+    """A real plain ext4 loop mount and a tmpfs, both unmounted after the test."""
     as_root()
     sh("truncate", "-s", "16M", tmp_path / "plain.img")
     mnt = mount_ext4(attach(tmp_path / "plain.img", cleanup), tmp_path / "mnt", cleanup)
     (tmp_path / "t").mkdir()
     sh("mount", "-t", "tmpfs", "annexscan-tmpfs", tmp_path / "t")
     cleanup.append(["umount", str(tmp_path / "t")])
+    return mnt, tmp_path / "t"
+
+
+def test_disk_real_loop_and_tmpfs_mounts_fail(catalog, plain_mounts):
+    mnt, tmpfs = plain_mounts
     verdict, _ = run_control(catalog, "host.disk_encryption", local(),
-                             mounts=[str(mnt), str(tmp_path / "t")])
+                             mounts=[str(mnt), str(tmpfs)])
     assert verdict.status == Status.FAIL
     assert re.search(r"/dev/loop\d+ \(loop\) has no dm-crypt layer", verdict.reason)
     assert "t: on annexscan-tmpfs (tmpfs), not a block device" in verdict.reason
@@ -162,17 +169,12 @@ def test_disk_second_data_mount_unencrypted(catalog, tmp_path):
     assert verdict.status == Status.PASS, verdict.reason
 
 
-def test_disk_discovers_real_loop_mount(catalog, tmp_path, cleanup):
+def test_disk_discovers_real_loop_mount(catalog, plain_mounts):
     """On this machine: a plain ext4 loop mount is found without being named; tmpfs is not."""
-    as_root()
-    sh("truncate", "-s", "16M", tmp_path / "plain.img")
-    mnt = mount_ext4(attach(tmp_path / "plain.img", cleanup), tmp_path / "mnt", cleanup)
-    (tmp_path / "t").mkdir()
-    sh("mount", "-t", "tmpfs", "annexscan-tmpfs", tmp_path / "t")
-    cleanup.append(["umount", str(tmp_path / "t")])
+    mnt, tmpfs = plain_mounts
     verdict, collected = run_control(catalog, "host.disk_encryption", local())
     assert str(mnt) in collected.data["discovered"]
-    assert str(tmp_path / "t") not in collected.data["discovered"]
+    assert str(tmpfs) not in collected.data["discovered"]
     assert verdict.status == Status.FAIL
     assert re.search(rf"{mnt}: not encrypted: /dev/loop\d+ \(loop\) has no dm-crypt layer",
                      verdict.reason)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
+from conftest import scan_lab_with
 from scanner.model import Status
-from scanner.profiles import load_profile
-from scanner.targets import Target
 
 PROFILE = """\
 id: allflows
@@ -28,12 +26,9 @@ clauses:
 
 @pytest.fixture(scope="module")
 def scan(lab, catalog, tmp_path_factory):
-    path = tmp_path_factory.mktemp("allflows") / "allflows.yaml"
-    path.write_text(PROFILE)
-    options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle)
-    plan = plan_scan([load_profile(str(path), catalog)], catalog, options)
     hosts = [lab.hosts[name] for name in ("good", "legacy")]
-    result = run_scan([ScanJob(Target(h.address, h.address), plan) for h in hosts], options)
+    result = scan_lab_with(lab, catalog, PROFILE, tmp_path_factory.mktemp("allflows"),
+                           [h.name for h in hosts])
     return {h.name: {c.clause_id: c.controls[0] for c in t.results}
             for h, t in zip(hosts, result.targets)}
 
