@@ -11,6 +11,7 @@ import pytest
 from accounts_support import (PrivateRunTransport, collect_and_check, debian_root,
                               need_root_sshd, ssh_key)
 from scanner.model import Status
+from scanner.profiles import load_profile
 
 P, F, E = Status.PASS, Status.FAIL, Status.ERROR
 # 3DOUEST-11.3-SSH-KEYS: what the annex says (binding), and "only RSA" (advice)
@@ -98,3 +99,22 @@ def test_no_sshd_is_not_applicable(catalog, tmp_path, keys):
     _, verdict = collect_and_check(catalog, "ssh.key_types", debian_root(tmp_path, keys),
                                    NoSbinTransport(), **ANNEX)
     assert verdict.status == Status.NOT_APPLICABLE and "not installed" in verdict.reason
+
+
+def test_stock_debian_key_only_passes_3douest_ssh_keys_with_advisories(catalog, tmp_path, keys):
+    """Issue 7's yardstick, on the whole clause as the profile has it: every host control the
+    annex requires passes a stock Debian sshd configured key-only with an RSA key, and the
+    hardening the profile adds (MaxAuthTries, idle timeout, MACs, RSA-only algorithms) only
+    advises."""
+    root = debian_root(tmp_path, keys)
+    clause = next(c for c in load_profile("3douest", catalog).clauses
+                  if c.id == "3DOUEST-11.3-SSH-KEYS")
+    verdicts = [(ref.basis, ref.control_id,
+                 collect_and_check(catalog, ref.control_id, root, PrivateRunTransport(),
+                                   **ref.parameters)[1])
+                for ref in clause.controls if catalog.get(ref.control_id).probe == "host"]
+    annex = {control: v.status for basis, control, v in verdicts if basis == "annex"}
+    assert annex == {"host.sshd_config": P, "ssh.key_types": P}, \
+        [v.reason for _, _, v in verdicts]
+    advice = [v for basis, _, v in verdicts if basis == "advice"]
+    assert advice and any(v.status == F for v in advice)  # reported as advisories
