@@ -19,6 +19,15 @@ _LOOKS_NUMERIC = re.compile(r"^[0-9.]+$")
 LOCAL = "local"
 
 
+def is_address(text: str) -> bool:
+    """An IPv4 or IPv6 address (not a name)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Target:
     name: str      # as the user wrote it (hostname or IP): used for SNI, Host header, name match

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Callable
 
 from scanner import portspec
 from scanner.checks.base import Finding, Observations, aggregate, check
 from scanner.model import Status, Verdict
 from scanner.probes.service import WELL_KNOWN_TLS_PORTS
+from scanner.targets import is_address
 
 VERSIONS = ["SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"]
 NO_TLS = "the target has no open port speaking TLS"
@@ -178,14 +178,6 @@ def _store(cert: dict, params: dict) -> str:
     return params.get("ca_bundle") or MOZILLA
 
 
-def _by_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 @check("tls.certificate")
 def certificate(obs: Observations, params: dict) -> Verdict:
     margin = params.get("min_days_left")
@@ -203,7 +195,7 @@ def certificate(obs: Observations, params: dict) -> Verdict:
                                                   "names", "scanned_name")},
                          "trust_store": store, "trusted": validation["trusted"]})
             reasons = validation["reasons"]
-            if _by_address(cert["scanned_name"]) and not all(map(_by_address, cert["names"])):
+            if is_address(cert["scanned_name"]) and not all(map(is_address, cert["names"])):
                 # Scanned by address: the service is reached by a host name nobody gave us.
                 reasons = [r for r in reasons if not r.startswith("name mismatch")]
                 if len(reasons) < len(validation["reasons"]):

@@ -15,6 +15,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from scanner.targets import is_address
+
 # `-C` keys; values for criteria a block does not use (TEST-NET addresses, a reserved name).
 FILLER = {"user": "annexscan-other", "host": "annexscan-other.invalid", "addr": "192.0.2.1",
           "laddr": "192.0.2.2", "lport": "22"}
@@ -122,14 +124,6 @@ def _address_candidates(patterns: str) -> Iterator[str]:
                 yield entry.replace("*", fill).replace("?", "1")
 
 
-def _valid_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _candidates(patterns: str, valid: re.Pattern[str], lower: bool) -> list[str]:
     return [c for p in patterns.split(",") if not p.startswith("!") for c in _fills(p)
             if valid.match(c) and pattern_list(c, patterns, lower) == 1]
@@ -167,7 +161,7 @@ def connection_for(block: MatchBlock, groups_of: dict[str, list[str]] | None,
             spec["host"] = found[0]
         elif name in ("address", "localaddress"):
             found = [a for a in _address_candidates(patterns)
-                     if _valid_address(a) and address_list(a, patterns) == 1]
+                     if is_address(a) and address_list(a, patterns) == 1]
             if not found:
                 return f"{block.line}: no address matches {patterns}"
             spec[MATCHERS[name]] = found[0]
