@@ -17,7 +17,8 @@ from scanner.checks import evaluate
 from scanner.checks.base import Observations
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult, combine)
-from scanner.probes import ProbeRequest, probe_registry
+from scanner.probes import ProbeRequest
+from scanner.probes.registry import probe_registry
 from scanner.probes.ports import require_nmap
 from scanner.profiles import ANNEX, Clause, ControlRef, Profile
 from scanner.targets import Target

@@ -15,7 +15,7 @@ from scanner.checks import evaluate
 from scanner.checks.base import Observations
 from scanner.model import Status
 from scanner.probes.base import ProbeRequest
-from scanner.probes.http import fetch
+from scanner.probes.web import fetch
 from scanner.probes.service import ServiceProbe, identify
 from scanner.probes.ssh import SshProbe
 from scanner.targets import Target

@@ -1,5 +1,6 @@
-"""Probes: one module per kind of observation, all behind `Probe.run(target, request)`."""
+"""Probes: one module per kind of observation, all behind `Probe.run(target, request)`;
+scanner.probes.registry lists them."""
 
-from scanner.probes.base import Probe, ProbeRequest, probe_registry
+from scanner.probes.base import Probe, ProbeRequest
 
-__all__ = ["Probe", "ProbeRequest", "probe_registry"]
+__all__ = ["Probe", "ProbeRequest"]

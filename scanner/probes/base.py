@@ -86,19 +86,3 @@ class Deadline:
 
     def __exit__(self, *_exc) -> None:
         self._timer.cancel()
-
-
-_REGISTRY: dict[str, Probe] = {}
-
-
-def register(probe: Probe) -> Probe:
-    _REGISTRY[probe.name] = probe
-    return probe
-
-
-def probe_registry() -> dict[str, Probe]:
-    # Importing the modules registers them.
-    from scanner.probes import (fingerprint, host, http, latency, ports, service, ssh,  # noqa: F401
-                                tls)
-
-    return _REGISTRY

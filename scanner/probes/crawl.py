@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from scanner.probes.http import authority, fetch
+from scanner.probes.web import authority, fetch
 from scanner.probes.pagereader import MAX_ATTR, Reader, ReadFailure
 from scanner.targets import Target
 

@@ -18,8 +18,8 @@ from functools import partial
 from typing import Any, Callable
 
 from scanner.model import ProbeResult
-from scanner.probes.base import Deadline, ProbeRequest, register, timed
-from scanner.probes.http import fetch
+from scanner.probes.base import Deadline, ProbeRequest, timed
+from scanner.probes.web import fetch
 from scanner.resources import controls_dir
 from scanner.targets import Target
 from scanner.yamldoc import load_json_schema, load_yaml
@@ -146,5 +146,3 @@ def _page(target: Target, port: int, tls: bool, path: str, wait: float) -> list[
     return [_found(sig, f"page {path} (HTTP {page['status']})")
             for sig in signatures()["http"]["signatures"] if page_matches(sig, path, page)]
 
-
-register(FingerprintProbe())

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from scanner.hostprobes import collector_registry
 from scanner.model import ProbeResult
-from scanner.probes.base import ProbeRequest, register, timed
+from scanner.probes.base import ProbeRequest, timed
 from scanner.targets import Target
 from scanner.transports.base import HostContext, Transport, TransportError
 from scanner.transports.local import LocalTransport
@@ -67,5 +67,3 @@ class HostProbe:
 
         return timed(self.name, target, body)
 
-
-register(HostProbe())

@@ -8,7 +8,7 @@ import statistics
 import time
 
 from scanner.model import ProbeResult
-from scanner.probes.base import ProbeRequest, register, timed
+from scanner.probes.base import ProbeRequest, timed
 from scanner.probes.icmp import IcmpUnavailable, echo_ms
 from scanner.targets import Target
 
@@ -82,5 +82,3 @@ class LatencyProbe:
 def _rounded(samples: list[float | None]) -> list[float | None]:
     return [None if ms is None else round(ms, 3) for ms in samples]
 
-
-register(LatencyProbe())

@@ -11,7 +11,7 @@ import nmap
 
 from scanner.errors import ConfigError
 from scanner.model import ProbeResult
-from scanner.probes.base import ProbeRequest, register, timed
+from scanner.probes.base import ProbeRequest, timed
 from scanner.targets import Target
 
 
@@ -94,5 +94,3 @@ def _answered(nmap_xml: str) -> bool:
     extra = [e.get("state") for e in root.iter("extraports")]
     return any(s in ("open", "closed") for s in states + extra)
 
-
-register(PortsProbe())

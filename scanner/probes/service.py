@@ -12,7 +12,7 @@ import ssl
 
 from scanner.model import ProbeResult
 from scanner.probes import starttls
-from scanner.probes.base import Deadline, ProbeRequest, register, timed
+from scanner.probes.base import Deadline, ProbeRequest, timed
 from scanner.targets import Target
 
 # Protocol knowledge, not an annex rule: ports where clients expect TLS from the first byte.
@@ -110,5 +110,3 @@ class ServiceProbe:
 
         return timed(self.name, target, body)
 
-
-register(ServiceProbe())

@@ -13,7 +13,7 @@ from typing import Any
 import paramiko
 
 from scanner.model import ProbeResult
-from scanner.probes.base import Deadline, ProbeRequest, register, timed
+from scanner.probes.base import Deadline, ProbeRequest, timed
 from scanner.targets import Target
 
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -143,5 +143,3 @@ def _probe_port(address: str, port: int, timeout: float) -> dict[str, Any]:
         return {"error": observed.get("kexinit_error") or observed.get("auth_error")}
     return observed
 
-
-register(SshProbe())

@@ -18,7 +18,7 @@ from sslyze import (ProtocolWithOpportunisticTlsEnum, ScanCommand,
 
 from scanner.model import ProbeResult
 from scanner.probes import tls_trust
-from scanner.probes.base import ProbeRequest, register, timed
+from scanner.probes.base import ProbeRequest, timed
 from scanner.targets import Target
 
 VERSION_COMMANDS = {
@@ -189,5 +189,3 @@ def _key_bits(key) -> int | None:
         return 448
     return getattr(key, "key_size", None)
 
-
-register(TlsProbe())
