@@ -159,12 +159,6 @@ def profiles_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def clause_kind(clause, catalog: Catalog) -> str:
-    if clause.is_automated(catalog):
-        return "automated"
-    return "mixed" if clause.automated_controls(catalog) else "manual"
-
-
 def show_profile(profile: Profile, catalog: Catalog, console: Console) -> None:
     console.print(f"[bold]{profile.id}[/]: {profile.title}", highlight=False)
     console.print(f"source: {profile.source}", highlight=False, markup=False)
@@ -196,7 +190,7 @@ def coverage_table(refs: list[str], catalog: Catalog, console: Console) -> None:
                          no_wrap=True)
     for ref in refs:
         profile = load_profile(ref, catalog)
-        kinds = [clause_kind(c, catalog) for c in profile.clauses]
+        kinds = [c.kind(catalog) for c in profile.clauses]
         total = len(kinds)
         auto, mixed = kinds.count("automated"), kinds.count("mixed")
         advice = sum(not r.binding for c in profile.clauses for r in c.controls)

@@ -144,9 +144,6 @@ def render_catalog(profile: Profile, catalog: Catalog) -> str:
 
 def _control(clause: Clause, control_id: str, profile: Profile,
              catalog: Catalog) -> oscal_catalog.Control:
-    # imported here: scanner.commands may import the export command, hence this module
-    from scanner.commands import clause_kind
-
     # The statement is the annex's own words; the English paraphrase is guidance beside it.
     parts = [Part(id=statement_id(control_id), name="statement",
                   prose="\n\n".join(clause.quote) or clause.requirement)]
@@ -163,7 +160,7 @@ def _control(clause: Clause, control_id: str, profile: Profile,
         id=control_id, title=oneline(clause.title),
         props=[prop("label", clause.id, ns=None), prop("clause-id", clause.id),
                prop("profile", profile.id), prop("section", clause.section),
-               prop("verification", clause_kind(clause, catalog))],
+               prop("verification", clause.kind(catalog))],
         parts=parts)
 
 

@@ -51,6 +51,12 @@ class Clause:
         """Fully answered by probes: the annex's controls are all automated, nothing to attest."""
         return not self.manual and len(self.automated_controls(catalog)) == len(self.binding())
 
+    def kind(self, catalog: Catalog) -> str:
+        """automated, mixed (probes answer part of it) or manual."""
+        if self.is_automated(catalog):
+            return "automated"
+        return "mixed" if self.automated_controls(catalog) else "manual"
+
 
 @dataclass
 class Profile:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from scanner.cli import main
-from scanner.commands import clause_kind
 from scanner.profiles import builtin_profile_ids, load_profile
 
 BUILTIN = ["3douest", "sistec", "slime", "teranga", "zenlocassur"]
@@ -25,7 +24,7 @@ def test_profile_is_complete(catalog, pid):
     assert profile.source["issuer"] and profile.source["document"].endswith(".txt")
     ids = [c.id for c in profile.clauses]
     assert len(ids) == len(set(ids)) >= 20
-    kinds = {clause_kind(c, catalog) for c in profile.clauses}
+    kinds = {c.kind(catalog) for c in profile.clauses}
     assert "manual" in kinds and kinds & {"automated", "mixed"}
     for clause in profile.clauses:
         assert clause.id.startswith(pid.upper()[:6]) or clause.id.startswith("ZENLOC")
