@@ -81,21 +81,87 @@ def _explain(error: jsonschema.ValidationError) -> str:
         if error.validator in ("pattern", "enum", "const") else error.message
 
 
-def load_yaml(path: Path) -> YamlDoc:
-    """Parse a YAML file; a syntax error becomes a ConfigError naming file and line."""
+# Bounds for files other people write (attestations, waivers, inventories): an alias bomb
+# expands a few hundred bytes into billions of nodes, deep nesting overflows the stack.
+MAX_YAML_BYTES = 16 * 1024 * 1024
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 200_000  # counted with every alias expanded, as a reader of the data sees them
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses nesting deeper than MAX_YAML_DEPTH before recursing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                           problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(node count, depth) of the graph with aliases expanded, computed once per shared node
+    (iteratively, so neither the count nor the stack grows with the expansion)."""
+    done: dict[int, tuple[int, int]] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in done:
+            continue
+        kids = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) \
+            else list(node.value) if isinstance(node, yaml.SequenceNode) else []
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in done)
+            continue
+        sizes = [done[id(k)] for k in kids]
+        done[id(node)] = (min(1 + sum(s for s, _ in sizes), MAX_YAML_NODES + 1),
+                          1 + max((d for _, d in sizes), default=0))
+    return done[id(root)]
+
+
+def _read_capped(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES // (1024 * 1024)} MiB: refused")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def load_yaml(path: Path) -> YamlDoc:
+    """Parse a YAML file within the bounds above; a syntax error or an excess becomes a
+    ConfigError naming the file (and line where there is one)."""
+    text = _read_capped(path)
+    loader = _BoundedLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is not None:
+            nodes, depth = _expanded_size(root)
+            if nodes > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"{path}: aliases expand to more than {MAX_YAML_NODES} nodes "
+                                  f"or {MAX_YAML_DEPTH} levels: refused (YAML alias bomb?)")
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: malformed YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    finally:
+        loader.dispose()
     return YamlDoc(path, data, root)
 
 
