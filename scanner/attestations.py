@@ -90,17 +90,31 @@ def load_attestations(path: Path, clause_ids: set[str]) -> list[Record]:
                               f"'{item['clause']}' (not in the profiles of this scan)")
         parse_expiry(item["date"], doc.where(where + ["date"]))
         for number, ref in enumerate(item.get("evidence", [])):
-            if "://" not in ref and not (path.parent / ref).is_file():
-                raise ConfigError(f"{doc.where(where + ['evidence', number])}: evidence file "
-                                  f"not found: {path.parent / ref}")
+            if "://" not in ref:
+                _evidence_path(path, ref, doc.where(where + ["evidence", number]))
         expires, note = parse_expiry(item["expires"], doc.where(where + ["expires"]))
         records.append(Record(item, expires, note, item.get("targets", ["*"])))
     return records
 
 
+def _evidence_path(path: Path, ref: str, where: str) -> Path:
+    """The evidence file `ref` names, resolved (symlinks included) against the attestation
+    file's directory; a path that leaves that directory would let the file pull any file of
+    the scanning machine (e.g. /etc/shadow) into the bundle, so it is refused."""
+    base = path.parent.resolve()
+    target = (base / ref).resolve()
+    if Path(ref).is_absolute() or not target.is_relative_to(base):
+        raise ConfigError(f"{where}: evidence path '{ref}' leaves the directory of {path.name} "
+                          f"({base}): give a path inside it")
+    if not target.is_file():
+        raise ConfigError(f"{where}: evidence file not found: {base / ref}")
+    return target
+
+
 def evidence_files(path: Path, records: list[Record]) -> list[Path]:
-    """Local evidence files of the attestations, to copy into the bundle."""
-    return sorted({(path.parent / ref).resolve() for r in records
+    """Local evidence files of the attestations, to copy into the bundle (checked again here:
+    a symlink may have changed since the file was loaded)."""
+    return sorted({_evidence_path(path, ref, f"{path}: evidence") for r in records
                    for ref in r.raw.get("evidence", []) if "://" not in ref})
 
 
