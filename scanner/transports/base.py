@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 MISSING_TOOL_EXIT = 127
+DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes kept per command stream (stdout, stderr)
 
 
 class TransportError(Exception):
@@ -22,7 +23,24 @@ class CommandResult:
     stdout: str = ""
     stderr: str = ""
     duration_s: float = 0.0
-    error: str | None = None  # timeout or transport failure, in words
+    error: str | None = None  # timeout, output cap or transport failure, in words
+    truncated: list[str] = field(default_factory=list)  # streams cut at the output cap
+
+    @classmethod
+    def from_streams(cls, command: str, exit_code: int | None, out: Capped, err: Capped,
+                     duration_s: float, timeout: float) -> CommandResult:
+        """A finished, stopped or timed-out command. Output past the cap makes it an error:
+        a check must never judge a file or listing it saw only part of."""
+        cut = [s for s in (out, err) if s.truncated]
+        error = None
+        if cut:
+            exit_code = None
+            error = (f"output past {cut[0].limit} bytes on {' and '.join(s.name for s in cut)}:"
+                     f" command stopped, only the first {cut[0].limit} bytes kept")
+        elif exit_code is None:
+            error = f"timed out after {timeout:g}s"
+        return cls(command, exit_code, out.text(), err.text(), duration_s, error,
+                   [s.name for s in cut])
 
     @property
     def ok(self) -> bool:
@@ -50,7 +68,28 @@ class CommandResult:
 
     def evidence(self) -> dict:
         return {"command": self.command, "exit_code": self.exit_code, "stdout": self.stdout,
-                "stderr": self.stderr, "duration_s": self.duration_s, "error": self.error}
+                "stderr": self.stderr, "duration_s": self.duration_s, "error": self.error,
+                "truncated": self.truncated}
+
+
+class Capped:
+    """One output stream of a command, kept up to `limit` bytes (a hostile host may send
+    endless output)."""
+
+    def __init__(self, name: str, limit: int):
+        self.name, self.limit = name, limit
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep what fits; False once the stream went past its cap (stop reading)."""
+        room = self.limit - len(self.data)
+        self.data += chunk[:room]
+        self.truncated = len(chunk) > room
+        return not self.truncated
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
 
 
 class Transport(Protocol):

