@@ -97,3 +97,39 @@ def test_ssh_endless_output_is_cut_at_the_cap(lab_ssh):
 @pytest.mark.lab
 def test_ssh_modest_output_is_kept_whole(lab_ssh):
     assert_whole(run_in_child(MODEST, lab_ssh))
+
+
+def paramiko_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t not in before and t.is_alive() and isinstance(t, paramiko.Transport)]
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("login", ["wrong key", "unknown host key", "good key"])
+def test_logins_leave_no_paramiko_thread(lab, lab_ssh, tmp_path, login):
+    """Eight logins (refused, or accepted then closed): afterwards no paramiko transport
+    thread is alive and this process's CPU time stops growing."""
+    key, known = Path(lab_ssh["key"]), Path(lab_ssh["known_hosts"])
+    if login == "wrong key":
+        key = tmp_path / "stranger"
+        ssh_key(key, "ed25519")
+    elif login == "unknown host key":
+        known = tmp_path / "empty_known_hosts"
+        known.write_text("")
+    access = SshAccess(user="root", key_file=key, known_hosts=known, use_agent=False)
+    before = set(threading.enumerate())
+    start = time.monotonic()
+    for _ in range(8):
+        if login != "good key":
+            with pytest.raises(TransportError, match="refused|not in known_hosts"):
+                SshTransport(lab_ssh["address"], lab_ssh["address"], access, 2.0)
+        else:
+            SshTransport(lab_ssh["address"], lab_ssh["address"], access, 2.0).close()
+    assert time.monotonic() - start < 10
+    deadline = time.monotonic() + 3
+    while paramiko_threads(before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert paramiko_threads(before) == []
+    cpu = time.process_time()
+    time.sleep(1.0)
+    assert time.process_time() - cpu < 0.2

@@ -68,7 +68,12 @@ class SshTransport:
         self.jump = access.jump or config.get("proxyjump")
         self.timeout = timeout
         self._clients: list[paramiko.SSHClient] = []
-        self._client = self._connect()
+        try:
+            self._client = self._connect()
+        except BaseException:
+            # A failed login must not leave paramiko's transport thread running (it spins).
+            self.close()
+            raise
 
     def describe(self) -> str:
         via = f" via {self.jump}" if self.jump else ""
