@@ -24,13 +24,12 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ScanResult, Status, TargetResult
 from scanner.reporters.load import load_result
-from scanner.reporters.terminal import STYLE
+from scanner.reporters.terminal import STYLE, shown
 
 RANK = {Status.PASS: 0, Status.NOT_APPLICABLE: 0, Status.ATTESTED: 1, Status.WAIVED: 2,
         Status.MANUAL: 3, Status.ERROR: 4, Status.FAIL: 5, Status.EXPIRED: 5}
@@ -102,22 +101,22 @@ def _status(status: Status | None) -> str:
 
 
 def print_diff(changes: list[Change], console: Console) -> None:
-    shown = [c for c in changes if c.kind != "unchanged"]
+    listed = [c for c in changes if c.kind != "unchanged"]
     table = Table(title="annexscan diff: clauses that changed")
     for column in ("change", "target", "clause", "title", "old", "new"):
         table.add_column(column, no_wrap=column in ("change", "clause"))
     whole: Counter[tuple[str, str]] = Counter()
-    for change in shown:
+    for change in listed:
         if change.whole_target:
             whole[change.kind, change.address] += 1
             continue
-        table.add_row(f"[{KIND_STYLE[change.kind]}]{change.kind}[/]", escape(change.target),
-                      escape(change.clause_id), escape(change.title), _status(change.old),
+        table.add_row(f"[{KIND_STYLE[change.kind]}]{change.kind}[/]", shown(change.target),
+                      shown(change.clause_id), shown(change.title), _status(change.old),
                       _status(change.new))
     for (kind, address), count in sorted(whole.items(), key=lambda i: KINDS.index(i[0][0])):
-        table.add_row(f"[{KIND_STYLE[kind]}]{kind}[/]", escape(address),
+        table.add_row(f"[{KIND_STYLE[kind]}]{kind}[/]", shown(address),
                       f"(whole target: {count} clauses)", "", "", "")
-    if shown:
+    if listed:
         console.print(table)
     counts = Counter(c.kind for c in changes)
     console.print("  ".join(f"{kind}={counts[kind]}" for kind in KINDS), highlight=False)
@@ -141,8 +140,8 @@ def add_diff_parser(sub: argparse._SubParsersAction) -> None:
 
 def diff_command(args: argparse.Namespace, console: Console) -> int:
     old, new = load_result(args.old), load_result(args.new)
-    console.print(f"{escape(str(args.old))} ({old.finished_at}) -> "
-                  f"{escape(str(args.new))} ({new.finished_at})", highlight=False)
+    console.print(f"{shown(args.old)} ({shown(old.finished_at)}) -> "
+                  f"{shown(args.new)} ({shown(new.finished_at)})", highlight=False)
     if _out_of_order(old, new):
         console.print("note: OLD finished after NEW: regressions are relative to the order "
                       "given", style="yellow")

@@ -5,18 +5,29 @@ defect, a peak-RSS bound measured in a child process."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from scanner import attestations
 from scanner.cli import main
+from scanner.diff import diff_results, print_diff
 from scanner.errors import ConfigError
+from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
+from scanner.reporters import render_all, write_reports
+from scanner.reporters.terminal import print_summary
 from scanner.yamldoc import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,3 +171,92 @@ def test_oversized_yaml_is_refused_without_reading_it_whole(tmp_path):
         handle.truncate(64 * 1024 ** 2)
     with pytest.raises(ConfigError, match="huge.yaml: larger than"):
         load_yaml(path)
+
+
+# --- item 9: control characters from a server in every output -------------------------------
+
+EVIL = "SSH-2.0-x\x1b[2J\x1b]0;pwned\x07\x00\rOK\x08\x85\u202e\ufffe"
+SURROGATES = "\ud800\udcff"
+FORMATS = ["json", "junit", "sarif", "csv", "html", "oscal"]
+NOT_MINE = "lone surrogates crash the UTF-8 write of this format (issue 8 item 9, lead's TODO)"
+
+
+def hostile_result(text: str) -> ScanResult:
+    control = ControlResult("ssh.banner", "Banner", "high", Status.FAIL, {"p": text},
+                            f"no {text}", {"banner": text, text: [text]}, f"banner {text}",
+                            {"raw": text})
+    advice = ControlResult("ssh.advice", "Advice", "low", Status.FAIL, {}, None, text,
+                           f"advice {text}", basis="advice")
+    failing = ClauseResult(f"P-1{text}", "p", f"§1{text}", f"T{text}", f"R{text}", Status.FAIL,
+                           [control, advice], quote=[f"q{text}"])
+    error = ClauseResult("P-2", "p", "§2", "T", "R", Status.ERROR, [ControlResult(
+        "x.y", "t", "low", Status.ERROR, {}, None, None, f"error {text}")])
+    target = TargetResult(f"host{text}", "127.0.0.1", [failing, error],
+                          {"ssh": {"duration_s": 1.0, "error": text}}, {"ssh": {"banner": text}})
+    return ScanResult("2026-11-30T08:00:00+00:00", "2026-11-30T08:00:01+00:00",
+                      [{"id": "p", "title": f"P{text}", "source": {}}], [target])
+
+
+def parse(name: str, data: bytes) -> None:
+    """Each format read back by a strict reader of its kind."""
+    text = data.decode("utf-8")
+    if name in ("json", "sarif", "oscal"):
+        json.loads(text)
+    elif name == "junit":
+        ET.fromstring(data)
+    elif name == "csv":
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        assert len(rows) == 3 and all(len(r) == len(rows[0]) for r in rows)
+    else:
+        HTMLParser().feed(text)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_every_format_parses_with_control_characters(tmp_path, name):
+    [path] = write_reports(render_all(hostile_result(EVIL), [name]), tmp_path / "out")
+    data = path.read_bytes()
+    parse(name, data)
+    if name in ("junit", "csv"):  # shown as text, not as raw bytes that drive a terminal
+        assert not CONTROL.search(data.decode().replace("\r\n", "\n"))
+        assert b"\\x1b[2J" in data
+
+
+@pytest.mark.parametrize("name", [n if n in ("junit", "csv") else pytest.param(
+    n, marks=pytest.mark.xfail(raises=UnicodeEncodeError, strict=True, reason=NOT_MINE))
+    for n in FORMATS])
+def test_every_format_survives_lone_surrogates(tmp_path, name):
+    [path] = write_reports(render_all(hostile_result(EVIL + SURROGATES), [name]),
+                           tmp_path / "out")
+    parse(name, path.read_bytes())
+
+
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e\ufffe]")
+SGR = re.compile("\x1b\\[[0-9;]*m")  # rich's own colours, the only escapes allowed through
+
+
+def terminal(render) -> str:
+    out = io.StringIO()
+    render(Console(file=out, force_terminal=True, width=400, color_system="standard"))
+    return out.getvalue()
+
+
+def test_summary_escapes_server_text_on_the_terminal():
+    text = terminal(lambda console: print_summary(hostile_result(EVIL + SURROGATES), console))
+    assert "\x1b" in text  # rich's colours: the console is a terminal, so the test can fail
+    assert not CONTROL.search(SGR.sub("", text).replace("\n", ""))
+    assert "\\x1b[2J" in text and "\\x1b]0;pwned\\x07" in text and "\\ud800" in text
+    text.encode("utf-8")  # a lone surrogate would crash the write to stdout
+
+
+def test_diff_escapes_server_text_on_the_terminal(tmp_path, capsys):
+    old, new = hostile_result(EVIL), hostile_result(EVIL)
+    new.targets[0].results[1].status = Status.PASS
+    paths = [write_reports(render_all(r, ["json"]), tmp_path / n)[0]
+             for r, n in ((old, "old"), (new, "new"))]
+    new.targets[0].results[1].title = f"T{EVIL}{SURROGATES}"
+    text = terminal(lambda console: print_diff(diff_results(old, new), console))
+    assert "improved" in text and "\\x1b[2J" in text and "\\ud800" in text
+    assert not CONTROL.search(SGR.sub("", text).replace("\n", ""))
+    assert main(["diff", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[2J" not in out and "\\x1b[2J" in out and "\x07" not in out

@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 from scanner.model import ClauseResult, ScanResult
+from scanner.reporters.terminal import printable
 
 FORMAT = "csv"
 EXTENSION = "csv"
@@ -56,4 +57,7 @@ def _record(record: dict[str, Any] | None, who: str, detail: str) -> str:
 
 
 def _cell(value: str) -> str:
+    """Control characters from a server escaped (a `cat` of the file must not drive the
+    terminal; lone surrogates cannot even be encoded), then formula starts neutralised."""
+    value = printable(value, keep="\n")
     return "'" + value if value.startswith(_FORMULA_START) else value

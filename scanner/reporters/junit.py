@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from scanner.model import ClauseResult, ScanResult, Status
+from scanner.reporters.terminal import printable
 
 FORMAT = "junit"
 EXTENSION = "xml"
@@ -78,4 +79,8 @@ def render(result: ScanResult) -> str:
                 else:
                     ET.SubElement(case, "system-out").text = details
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    # ElementTree writes characters XML 1.0 forbids (a banner's ESC or NUL) as they are, and
+    # the file no longer parses: they (and CR, bidi overrides) become visible escapes. None of
+    # them can be markup, so doing it on the serialised text reaches every name and message.
+    text = printable(ET.tostring(suites, encoding="unicode"), keep="\n\t")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"

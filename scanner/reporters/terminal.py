@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -14,20 +17,42 @@ STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.ERROR: "yellow",
          Status.MANUAL: "cyan", Status.NOT_APPLICABLE: "dim", Status.ATTESTED: "green",
          Status.EXPIRED: "bold red", Status.WAIVED: "magenta", Status.ADVISORY: "blue"}
 SHOWN = (Status.FAIL, Status.EXPIRED, Status.ERROR, Status.WAIVED)
+# What a hostile server could use to rewrite the screen or a report: C0/C1 controls (ESC, BEL,
+# CR, backspace...), bidi overrides, lone surrogates (unencodable) and the non-characters
+# U+FFFE/U+FFFF. This set covers every character XML 1.0 forbids, so JUnit uses it too.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                     "\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: Any, keep: str = "") -> str:
+    """`text` with each unsafe character shown as a visible \\xNN or \\uNNNN escape; the
+    characters in `keep` (e.g. a newline inside a CSV cell) are left as they are."""
+    def visible(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return _UNSAFE.sub(visible, str(text))
+
+
+def shown(text: Any) -> str:
+    """Text from a server, a host or an input file, safe to print with rich markup on."""
+    return escape(printable(text))
 
 
 def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
                   max_reason: int = 160) -> None:
     table = Table(title="annexscan summary: clauses per target")
     table.add_column("target", no_wrap=True)
-    shown = [s for s in ORDER if s in (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL,
-                                       Status.NOT_APPLICABLE)
-             or any(t.counts()[s.value] for t in result.targets)]
-    for status in shown:
+    columns = [s for s in ORDER if s in (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL,
+                                         Status.NOT_APPLICABLE)
+               or any(t.counts()[s.value] for t in result.targets)]
+    for status in columns:
         table.add_column(status.value.replace("_", " "), justify="right", style=STYLE[status])
     for target in result.targets:
         counts = target.counts()
-        table.add_row(_name(target), *(str(counts[s.value]) for s in shown))
+        table.add_row(shown(_name(target)), *(str(counts[s.value]) for s in columns))
     console.print(table)
     if any(t.counts()[Status.ADVISORY.value] for t in result.targets):
         console.print("advisory: hardening advice the annex does not state, not met; it never "
@@ -37,24 +62,24 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
         _print_advisories(target, console, max_listed, max_reason)
         if not bad:
             continue
-        console.print(f"[bold]{escape(_name(target))}[/]: {len(bad)} clause(s) failing, "
+        console.print(f"[bold]{shown(_name(target))}[/]: {len(bad)} clause(s) failing, "
                       "in error or waived", highlight=False)
         for clause in bad[:max_listed]:
             console.print(f"  [{STYLE[clause.status]}]{clause.status.value:5}[/] "
-                          f"{escape(clause.clause_id)} ({escape(clause.section)})", highlight=False)
+                          f"{shown(clause.clause_id)} ({shown(clause.section)})", highlight=False)
             if clause.quote:
                 words = _short(" ".join(clause.quote[0].split()), max_reason)
-                console.print(f"        « {escape(words)} »", highlight=False, overflow="fold",
+                console.print(f"        « {shown(words)} »", highlight=False, overflow="fold",
                               style="italic")
             notes = [f"waiver: {clause.waiver.get('justification', '')}"] if clause.waiver else []
             notes += [f"attestation expired {clause.attestation.get('expires')}"] \
                 if clause.status == Status.EXPIRED and clause.attestation else []
             for note in notes:
-                console.print(f"        {escape(note)}", highlight=False, overflow="fold")
+                console.print(f"        {shown(note)}", highlight=False, overflow="fold")
             for control in clause.binding():
                 if control.status in (Status.FAIL, Status.ERROR):
-                    console.print(f"        {control.control_id}: "
-                                  f"{escape(_short(control.reason, max_reason))}",
+                    console.print(f"        {shown(control.control_id)}: "
+                                  f"{shown(_short(control.reason, max_reason))}",
                                   highlight=False, overflow="fold")
         if len(bad) > max_listed:
             console.print(f"  ... and {len(bad) - max_listed} more (see the JSON report)")
@@ -68,11 +93,11 @@ def _print_advisories(target, console: Console, max_listed: int, max_reason: int
                   for control in clause.advisories()]
     if not advisories:
         return
-    console.print(f"[bold]{escape(_name(target))}[/]: {len(advisories)} advisory(ies)",
+    console.print(f"[bold]{shown(_name(target))}[/]: {len(advisories)} advisory(ies)",
                   highlight=False)
     for clause, control in advisories[:max_listed]:
-        console.print(f"  [blue]advice[/] {escape(clause.clause_id)} {control.control_id}: "
-                      f"{escape(_short(control.reason, max_reason))}",
+        console.print(f"  [blue]advice[/] {shown(clause.clause_id)} {shown(control.control_id)}: "
+                      f"{shown(_short(control.reason, max_reason))}",
                       highlight=False, overflow="fold")
     if len(advisories) > max_listed:
         console.print(f"  ... and {len(advisories) - max_listed} more (see the JSON report)")
