@@ -15,6 +15,7 @@ from typing import Any
 import paramiko
 
 from scanner.errors import ConfigError
+from scanner.targets import check_host
 from scanner.transports.ssh import SshAccess, host_config, load_key
 
 ENV_PASSPHRASE = "ANNEXSCAN_SSH_PASSPHRASE"
@@ -75,6 +76,8 @@ def ssh_alias_target(spec: str, access: SshAccess | None) -> tuple[str, SshAcces
     hostname = host_config(spec, access.ssh_config).get("hostname")
     if not hostname or hostname == spec:
         return spec, access
+    # the HostName is re-parsed as a target: one host only, checked like any target
+    hostname = check_host(hostname, f"ssh config HostName of alias {spec[:80]!r}")
     return hostname, replace(access, alias=spec)
 
 

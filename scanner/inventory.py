@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError
+from scanner.targets import check_host
 from scanner.yamldoc import load_yaml
 
 ALIASES = {"ansible_host": "host", "ansible_user": "user", "ssh_user": "user",
@@ -44,6 +45,14 @@ def load_inventory(path: Path) -> list[InventoryHost]:
     hosts = _load_yaml(path) if path.suffix in (".yaml", ".yml") else _load_ini(path)
     if not hosts:
         raise ConfigError(f"inventory {path}: no host found")
+    for host in hosts:
+        # validated like a command-line target, but one host only: never '@file', 'local'
+        # (this machine) or a CIDR; the error names the host, never the value's target
+        where = f"inventory {path}: host {host.name[:80]!r}"
+        if "host" in host.vars:
+            host.vars["host"] = check_host(host.vars["host"], f"{where}: ansible_host")
+        else:
+            check_host(host.name, where)
     return hosts
 
 

@@ -14,6 +14,9 @@ MAX_CIDR_HOSTS = 4096
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 _LOOKS_NUMERIC = re.compile(r"^[0-9.]+$")
+# an interface name as Linux allows it (IFNAMSIZ 16, so 15 characters): never an nmap option
+_ZONE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 LOCAL = "local"
@@ -22,10 +25,40 @@ LOCAL = "local"
 def is_address(text: str) -> bool:
     """An IPv4 or IPv6 address (not a name)."""
     try:
-        ipaddress.ip_address(text)
+        canonical_address(text)
     except ValueError:
         return False
     return True
+
+
+def canonical_address(text: str) -> str:
+    """The canonical text of an IP address; an IPv6 zone id must be an interface name, so the
+    result can never carry a space, a quote or a leading dash to a command line."""
+    address = ipaddress.ip_address(text)
+    zone = getattr(address, "scope_id", None)
+    if zone is not None and not _ZONE_ID.match(zone):
+        raise ValueError("an IPv6 zone id must be an interface name ([A-Za-z0-9_.-], "
+                         "at most 15 characters)")
+    return str(address)
+
+
+def check_host(text: object, where: str) -> str:
+    """One host as an inventory or an ssh_config HostName names it: an IP address or a host
+    name, never a file, a network or this machine. The error never quotes the value."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{where}: expected an IP address or a host name")
+    spec = text.strip()
+    if spec.startswith("@"):
+        raise ConfigError(f"{where}: a host value cannot name a target file ('@'); "
+                          "give an IP address or a host name")
+    if spec == LOCAL:
+        raise ConfigError(f"{where}: 'local' here would audit the scanning machine; "
+                          "give the audited host's IP address or host name")
+    if "/" in spec and not _URL.match(spec):
+        raise ConfigError(f"{where}: a CIDR network is not one host; list its hosts one by "
+                          "one, or give the network as a command-line target")
+    _check_syntax(spec, where)
+    return spec
 
 
 @dataclass(frozen=True)
@@ -46,7 +79,7 @@ def parse_targets(specs: list[str], resolve=socket.getaddrinfo) -> list[Target]:
         if spec.startswith("@"):
             targets += _from_file(Path(spec[1:]), resolve)
         else:
-            targets += _one(spec.strip(), f"target '{spec}'", resolve)
+            targets += _one(spec.strip(), f"target {spec[:80]!r}", resolve)
     if not targets:
         raise ConfigError("no target given")
     seen: dict[str, Target] = {}
@@ -63,15 +96,15 @@ def _from_file(path: Path, resolve) -> list[Target]:
     out: list[Target] = []
     for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
-        if line:
-            out += _one(line, f"{path}:{number}: target '{line}'", resolve)
+        if line:  # the line is not echoed: @FILE may name a file that is not a target list
+            out += _one(line, f"target file {path}, line {number}", resolve)
     return out
 
 
 def _one(spec: str, where: str, resolve) -> list[Target]:
     if spec == LOCAL:
         return [Target(LOCAL, LOCAL)]
-    if "/" in spec:
+    if "/" in spec and not _URL.match(spec) and "%" not in spec:
         try:
             network = ipaddress.ip_network(spec, strict=False)
         except ValueError as exc:
@@ -81,14 +114,32 @@ def _one(spec: str, where: str, resolve) -> list[Target]:
                               f"{MAX_CIDR_HOSTS} allowed in one CIDR; split it")
         hosts = list(network.hosts()) or [network.network_address]
         return [Target(str(ip), str(ip)) for ip in hosts]
-    try:
-        return [Target(spec, str(ipaddress.ip_address(spec)))]
-    except ValueError:
-        pass
-    if _LOOKS_NUMERIC.match(spec) or not _HOSTNAME.match(spec):
-        raise ConfigError(f"{where}: expected an IP address, a hostname, a CIDR network or @file")
+    if _check_syntax(spec, where):
+        address = canonical_address(spec)
+        return [Target(address, address)]
     try:
         infos = resolve(spec, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise ConfigError(f"{where}: hostname does not resolve ({exc})") from None
-    return [Target(spec.rstrip("."), infos[0][4][0])]
+    try:
+        address = canonical_address(infos[0][4][0])
+    except ValueError:
+        raise ConfigError(f"{where}: the resolver answered something that is not an IP "
+                          "address") from None
+    return [Target(spec.rstrip("."), address)]
+
+
+def _check_syntax(spec: str, where: str) -> bool:
+    """True for an IP address, False for a valid host name; anything else is a ConfigError."""
+    if _URL.match(spec):
+        raise ConfigError(f"{where}: a URL is not a target; give the host name alone "
+                          "(e.g. web.example.org for https://web.example.org/login)")
+    try:
+        canonical_address(spec)
+        return True
+    except ValueError as exc:
+        if "%" in spec and ":" in spec:
+            raise ConfigError(f"{where}: not a valid IPv6 address ({exc})") from None
+    if _LOOKS_NUMERIC.match(spec) or not _HOSTNAME.match(spec):
+        raise ConfigError(f"{where}: expected an IP address, a hostname, a CIDR network or @file")
+    return False

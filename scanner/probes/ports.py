@@ -4,6 +4,7 @@ when a control asks for them (UDP scan, root only)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from xml.etree import ElementTree
 
@@ -12,7 +13,9 @@ import nmap
 from scanner.errors import ConfigError
 from scanner.model import ProbeResult
 from scanner.probes.base import ProbeRequest, timed
-from scanner.targets import Target
+from scanner.targets import Target, canonical_address
+
+_PORT_SPEC = re.compile(r"^[TU]?:?[0-9][0-9,-]*(,[TU]:[0-9][0-9,-]*)*$")
 
 
 def require_nmap() -> str:
@@ -54,6 +57,7 @@ class PortsProbe:
         no_udp = udp_unavailable(request)
         arguments = nmap_arguments(request, ipv6=":" in target.address, udp=not no_udp)
         ports = request.port_spec if no_udp else f"T:{request.port_spec},U:{request.udp_port_spec}"
+        _refuse_options(target.address, ports)
         raw = scanner.scan(hosts=target.address, ports=ports, arguments=arguments,
                            timeout=request.nmap_host_timeout_s + 30)
         result.evidence["nmap_command"] = scanner.command_line()
@@ -85,6 +89,19 @@ class PortsProbe:
         if not result.data["open_ports"] and not _answered(result.evidence["nmap_xml"]):
             # -Pn takes the host as up: with no port open or closed, nothing was learnt.
             result.error = "no port answered (all filtered or timed out): open ports unknown"
+
+
+def _refuse_options(address: str, ports: str) -> None:
+    """python-nmap splits the hosts string into arguments: only a canonical address (no space,
+    no quote, no leading dash) and a plain port list may reach it, whatever the caller did."""
+    try:
+        canonical = canonical_address(address)
+    except ValueError:
+        canonical = None
+    if canonical != address:
+        raise ValueError("refusing to pass a non-canonical address to nmap")
+    if not _PORT_SPEC.match(ports):
+        raise ValueError("refusing to pass a malformed port list to nmap")
 
 
 def _answered(nmap_xml: str) -> bool:
