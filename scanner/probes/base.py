@@ -69,7 +69,9 @@ class Deadline:
     a blocked read return or raise at once; `expired` then tells why the exchange ended."""
 
     def __init__(self, sock: socket.socket, seconds: float):
-        self.sock, self.seconds, self.expired = sock, seconds, False
+        # A duplicate of the descriptor: wrapping the socket in TLS detaches the original
+        # object, but shutting down any descriptor of a connection ends it for all of them.
+        self.sock, self.seconds, self.expired = sock.dup(), seconds, False
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
@@ -86,3 +88,4 @@ class Deadline:
 
     def __exit__(self, *_exc) -> None:
         self._timer.cancel()
+        self.sock.close()
