@@ -133,3 +133,62 @@ def test_logins_leave_no_paramiko_thread(lab, lab_ssh, tmp_path, login):
     cpu = time.process_time()
     time.sleep(1.0)
     assert time.process_time() - cpu < 0.2
+
+
+def key_tree(tmp_path: Path, mallory_tail: str) -> tuple[Path, str, str]:
+    """A sysroot where alice and mallory each have a real key; mallory's file ends with
+    `mallory_tail`, which may hold the old read's framing. Returns (root, alice's fingerprint,
+    mallory's key line)."""
+    from scanner.hostprobes.keys import fingerprint, key_blob_type
+
+    alice, mallory = (ssh_key(tmp_path / name, "ed25519") for name in ("alice", "mallory"))
+    root = tmp_path / "root"
+    mapped = f"{root}/home/mallory/.ssh/authorized_keys"
+    write_tree(root, {"etc/passwd": "alice:x:1000:1000::/home/alice:/bin/sh\n"
+                                    "mallory:x:1001:1001::/home/mallory:/bin/sh\n",
+                      "home/alice/.ssh/authorized_keys": alice,
+                      "home/mallory/.ssh/authorized_keys":
+                          mallory + mallory_tail.replace("MAPPED", mapped)})
+    return root, fingerprint(key_blob_type(alice.split()[1])[1]), mallory
+
+
+@pytest.mark.parametrize("tail", ["\n\x1eMAPPED\n", "\n\x1eMAPPED\n\x1f\n",
+                                  "\n0 AAAA \n1  \n", "\x00\n\x1e\n"])
+def test_a_user_cannot_hide_a_key_by_forging_the_framing(catalog, tmp_path, tail):
+    root, alice_fp, mallory = key_tree(tmp_path, tail)
+    start = time.monotonic()
+    collected, verdict = collect_and_check(catalog, "host.authorized_keys", root,
+                                           allowed_fingerprints=[alice_fp])
+    assert time.monotonic() - start < 10
+    assert collected.error is None, collected.error
+    keys = collected.data["files"]["/home/mallory/.ssh/authorized_keys"]["keys"]
+    assert [k["comment"] for k in keys] == ["mallory"]
+    assert verdict.status == Status.FAIL and "mallory" in verdict.reason, verdict.reason
+
+
+def test_allowlisted_keys_with_odd_bytes_pass(catalog, tmp_path):
+    root, alice_fp, mallory = key_tree(tmp_path, "# \x1e\x1f not a key\n")
+    from scanner.hostprobes.keys import fingerprint, key_blob_type
+
+    mallory_fp = fingerprint(key_blob_type(mallory.split()[1])[1])
+    collected, verdict = collect_and_check(catalog, "host.authorized_keys", root,
+                                           allowed_fingerprints=[alice_fp, mallory_fp])
+    assert collected.error is None and verdict.status == Status.PASS, verdict.reason
+
+
+@pytest.mark.parametrize("users,size,reason", [(1, 300_000, "larger than"),
+                                               (5, 250_000, f"past {DEFAULT_MAX_OUTPUT} bytes")])
+def test_oversized_key_files_are_an_error_not_a_pass(catalog, tmp_path, users, size, reason):
+    """A file over the per-file cap, or files together over the command's output cap: the
+    keys were not all seen, so the control is `error`, in bounded time."""
+    root, alice_fp, _ = key_tree(tmp_path, "")
+    padding = "# padding\n" * (size // 10)
+    for n in range(users):
+        write_tree(root, {f"home/big{n}/.ssh/authorized_keys": padding})
+    with (root / "etc/passwd").open("a") as passwd:
+        passwd.writelines(f"big{n}:x:{2000 + n}:1::/home/big{n}:/bin/sh\n" for n in range(users))
+    start = time.monotonic()
+    collected, verdict = collect_and_check(catalog, "host.authorized_keys", root,
+                                           allowed_fingerprints=[alice_fp])
+    assert time.monotonic() - start < 10
+    assert verdict.status == Status.ERROR and reason in verdict.reason, verdict.reason

@@ -24,8 +24,7 @@ DEFAULT_FILES = [".ssh/authorized_keys", ".ssh/authorized_keys2"]
 # What ssh.key_types reads per context (pubkeyacceptedkeytypes: OpenSSH before 8.5).
 KEY_SETTINGS = ("pubkeyauthentication", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes",
                 "trustedusercakeys")
-MAX_KEYS_BYTES = 1024 * 1024  # per authorized_keys file
-_FILE, _FAILED = "\x1e", "\x1f"  # markers of the combined read (record/unit separators)
+MAX_KEYS_BYTES = 256 * 1024  # per authorized_keys file (all of them, base64, fit one read)
 
 
 def key_blob_type(b64: str) -> tuple[str, bytes] | None:
@@ -164,24 +163,37 @@ def _sshd_settings(out: Collected, ctx: HostContext) -> dict[str, Any]:
 def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, str | None]:
     """Every file in one command (one round trip over SSH): path -> text, None if absent.
 
-    An unreadable file raises Unreadable. The evidence keeps one summary line per file."""
+    Each file is one line `INDEX BASE64(content) BASE64(head's errors)`: base64 holds no space
+    nor newline, so no file content can forge the framing (a `\x1e` marker could be appended
+    to a user's own file to hide its keys). An unreadable file raises Unreadable. The evidence
+    keeps one summary line per file."""
     local = {ctx.path(p): p for p in paths}
     if not local:
         return {}
-    script = "; ".join(f"printf '\\n{_FILE}%s\\n' {shlex.quote(m)}; head -c "
-                       f"{MAX_KEYS_BYTES + 1} -- {shlex.quote(m)} 2>&1 || "
-                       f"printf '\\n{_FAILED}\\n'" for m in local)
+    script = "command -v base64 >/dev/null || exit 127; " + "; ".join(
+        f"printf '{i} '; head -c {MAX_KEYS_BYTES + 1} -- {shlex.quote(m)} 2>/dev/null "
+        f"| base64 -w 0; printf ' '; head -c {MAX_KEYS_BYTES + 1} -- {shlex.quote(m)} 2>&1 "
+        f">/dev/null | base64 -w 0; echo" for i, m in enumerate(local))
     result = out.run(ctx, script, sudo=True)
+    if result.truncated:
+        raise Unreadable(f"the {len(local)} authorized_keys files together are too large to "
+                         f"read whole ({result.error})")
     if not result.ok:
         raise Unreadable(result.explain())
+    records = result.stdout.split("\n")
+    if len(records) != len(local) + 1 or records[-1]:
+        raise Unreadable(f"the combined read of {len(local)} authorized_keys files gave "
+                         f"{len(records) - 1} records")
     texts: dict[str, str | None] = {}
-    for block in result.stdout.split(f"\n{_FILE}")[1:]:
-        mapped, _, body = block.partition("\n")
-        if body.rstrip("\n").endswith(_FAILED):
-            message = body.rstrip("\n")[:-1].strip()
+    for index, (mapped, record) in enumerate(zip(local, records)):
+        fields = record.split(" ")
+        if len(fields) != 3 or fields[0] != str(index):
+            raise Unreadable(f"malformed record {index} in the combined authorized_keys read")
+        body, message = (_b64(f, local[mapped]) for f in fields[1:])
+        if message.strip():
             if "no such file" not in message.lower() and "not a directory" not in \
                     message.lower():
-                raise Unreadable(f"cannot read {local[mapped]}: {message}"
+                raise Unreadable(f"cannot read {local[mapped]}: {message.strip()}"
                                   + (" (needs root: use --sudo)" if "denied" in message else ""))
             texts[local[mapped]] = None
         elif len(body.encode()) > MAX_KEYS_BYTES:
@@ -191,6 +203,13 @@ def _read_all(out: Collected, ctx: HostContext, paths: list[str]) -> dict[str, s
     result.stdout = "".join(f"{p}: {'absent' if t is None else f'{len(t.splitlines())} lines'}\n"
                             for p, t in texts.items())
     return texts
+
+
+def _b64(field: str, path: str) -> str:
+    try:
+        return base64.b64decode(field, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        raise Unreadable(f"malformed base64 in the read of {path}") from None
 
 
 @collector("keys")
