@@ -11,8 +11,10 @@ import json
 import os
 import re
 import resource
+import socket
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -22,13 +24,18 @@ import pytest
 from rich.console import Console
 
 from scanner import attestations
+from scanner.checks import evaluate
+from scanner.checks.base import Observations
 from scanner.cli import main
 from scanner.diff import diff_results, print_diff
 from scanner.errors import ConfigError
-from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
+from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
+                           TargetResult)
+from scanner.probes.ssh import _probe_port
 from scanner.reporters import render_all, write_reports
 from scanner.reporters.terminal import print_summary
 from scanner.yamldoc import load_yaml
+from test_ssh_network import FULL, _kexinit
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = {"P-MANUAL"}
@@ -36,7 +43,8 @@ MANUAL_PROFILE = ("id: p\ntitle: Manual only\nclauses:\n  - id: P-MANUAL\n    se
                   "    title: Breach\n    requirement: Breach notice in 24 h.\n"
                   "    manual: true\n    attest: The breach procedure.\n")
 CHILD = ("import resource, sys\nfrom scanner.cli import main\ncode = main(sys.argv[1:])\n"
-         "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+         "print('maxrss_kib', rss, file=sys.stderr)\n"
          "sys.exit(code)\n")
 MEMORY_CAP = 1024 ** 3  # the child dies of MemoryError past this, instead of taking the machine
 
@@ -46,7 +54,8 @@ def attestation(directory: Path, evidence: str) -> Path:
     path = directory / "att.yaml"
     path.write_text("attestations:\n  - clause: P-MANUAL\n    attested_by: Jeanne Martin\n"
                     "    role: DPO\n    date: 2026-10-01\n    expires: '2027-10-01'\n"
-                    f"    statement: The breach procedure is in force and was tested.\n    evidence: ['{evidence}']\n")
+                    "    statement: The breach procedure is in force and was tested.\n"
+                    f"    evidence: ['{evidence}']\n")
     return path
 
 
@@ -260,3 +269,46 @@ def test_diff_escapes_server_text_on_the_terminal(tmp_path, capsys):
     assert main(["diff", *map(str, paths)]) == 0
     out = capsys.readouterr().out
     assert "\x1b[2J" not in out and "\\x1b[2J" in out and "\x07" not in out
+
+
+@pytest.fixture
+def hostile_ssh():
+    """A loopback server whose version line and KEXINIT names carry terminal escapes."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    lists = {**FULL, "kex": "curve25519-sha256,evil\x1b[2J\x07"}
+
+    def serve() -> None:
+        for _ in range(2):  # the KEXINIT read, then paramiko's auth view
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"SSH-\x1b[2J\x1b]0;pwned\x07-x\r\n" + _kexinit(lists))
+                conn.settimeout(1)
+                try:
+                    conn.recv(4096)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def test_real_server_escapes_reach_no_terminal_and_no_junit(tmp_path, catalog, hostile_ssh):
+    started = time.monotonic()
+    obs = Observations({"ssh": ProbeResult("ssh", "127.0.0.1", {
+        "ports": {hostile_ssh: _probe_port("127.0.0.1", hostile_ssh, 2.0)}})})
+    verdict = evaluate("ssh.key_only", obs, catalog.get("ssh.key_only").defaults())
+    assert time.monotonic() - started < 10
+    assert verdict.status == Status.ERROR and "\x1b[2J" in verdict.reason  # the defect's input
+    control = ControlResult("ssh.key_only", "Keys", "high", verdict.status, {}, verdict.expected,
+                            verdict.observed, verdict.reason)
+    result = hostile_result("")
+    result.targets[0].results[1].controls = [control]
+    result.targets[0].evidence = {"ssh": obs.data("ssh")}
+    for path in write_reports(render_all(result, FORMATS), tmp_path / "out"):
+        parse(path.suffix.lstrip(".").replace("xml", "junit"), path.read_bytes())
+    text = terminal(lambda console: print_summary(result, console))
+    assert "\\x1b[2J" in text and not CONTROL.search(SGR.sub("", text).replace("\n", ""))
