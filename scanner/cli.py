@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_scan_options(scan, None)
     scan.add_argument("targets", nargs="*", metavar="TARGET")
+    scan.add_argument("--strict-targets", action="store_true",
+                      help="stop before scanning when a host name does not resolve (default: "
+                      "that target is reported as an error and the others are scanned)")
 
     profiles = sub.add_parser("profiles", help="list, show, validate profiles; clause coverage",
                               description="Inspect and validate profiles.")

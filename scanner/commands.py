@@ -21,7 +21,7 @@ from scanner.bundle import load_signing_key, write_bundle
 from scanner.reporters import parse_formats, render_all, write_reports
 from scanner.reporters.terminal import print_summary
 from scanner.inventory import load_inventory
-from scanner.targets import Target, parse_targets
+from scanner.targets import Target, parse_targets, scanned_once
 from scanner.transports.ssh import SshAccess
 
 
@@ -63,16 +63,17 @@ def entries_from_args(args: argparse.Namespace) -> list[Entry]:
                               f"{', '.join(builtin_profile_ids())})")
         for spec in args.targets:
             name, access = ssh_alias_target(spec, build_access(args))
-            entries += [Entry(t, args.profiles, access) for t in parse_targets([name])]
+            entries += [Entry(t, args.profiles, access)
+                        for t in parse_targets([name], strict=args.strict_targets)]
     if args.inventory:
         for host in load_inventory(args.inventory):
             profiles = host.get("profiles") or args.profiles
             if not profiles:
                 raise ConfigError(f"inventory {args.inventory}: host {host.name} has no "
                                   "annexscan_profiles and no --profile was given")
-            (target,) = parse_targets([str(host.get("host", host.name))])
+            (target,) = parse_targets([host.get("host", host.name)], strict=args.strict_targets)
             if host.get("host") and "." in host.name:
-                target = Target(host.name, target.address)
+                target = Target(host.name, target.address, target.unresolved)
             entries.append(Entry(target, list(profiles), build_access(args, host.vars)))
     if not entries:
         raise ConfigError("no target given: name targets or pass --inventory")
@@ -128,7 +129,11 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace,
 
 
 def scan_command(args: argparse.Namespace, console: Console) -> int:
-    return execute_scan(entries_from_args(args), args, console).exit_code()
+    entries, notes = scanned_once(entries_from_args(args), lambda e: e.target,
+                                  lambda a, b: (a.profiles, a.access) == (b.profiles, b.access))
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    return execute_scan(entries, args, console).exit_code()
 
 
 def profiles_command(args: argparse.Namespace, console: Console) -> int:

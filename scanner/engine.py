@@ -182,6 +182,9 @@ def probe_target(job: ScanJob) -> dict[str, ProbeResult]:
         if name in NETWORK_PROBES[1:] and results.get("ports") and results["ports"].error:
             results[name] = ProbeResult(name, target.address, error="the port scan failed")
             continue
+        if target.unresolved:
+            results[name] = ProbeResult(name, target.address, error=target.unresolved)
+            continue
         results[name] = registry[name].run(target, request)
         if name == "ports" and not results[name].error:
             request.open_ports = results[name].data["open_ports"]

@@ -1,4 +1,5 @@
-"""Parse scan targets: IP, hostname, CIDR, `@file` (one target per line), or `local`."""
+"""Parse scan targets: IP, hostname, CIDR, `@file` (one target per line), or `local`; each
+reduced to a canonical address, and duplicates scanned once (`scanned_once`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from scanner.errors import ConfigError
 
@@ -20,6 +22,7 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 LOCAL = "local"
+T = TypeVar("T")
 
 
 def is_address(text: str) -> bool:
@@ -65,6 +68,7 @@ def check_host(text: object, where: str) -> str:
 class Target:
     name: str      # as the user wrote it (hostname or IP): used for SNI, Host header, name match
     address: str   # the IP address every probe connects to ("local" for this machine)
+    unresolved: str | None = None  # why the name has no address: every probe is an error
 
     @property
     def local(self) -> bool:
@@ -72,8 +76,12 @@ class Target:
         return self.address == LOCAL
 
 
-def parse_targets(specs: list[str], resolve=socket.getaddrinfo) -> list[Target]:
-    """Expand and validate every target before anything is scanned; duplicates are dropped."""
+def parse_targets(specs: list[str], resolve=socket.getaddrinfo,
+                  strict: bool = True) -> list[Target]:
+    """Expand and validate every target before anything is scanned. A host name that does not
+    resolve is a ConfigError when `strict`, else a target whose probes all report why."""
+    if not strict:
+        resolve = _lenient(resolve)
     targets: list[Target] = []
     for spec in specs:
         if spec.startswith("@"):
@@ -82,10 +90,44 @@ def parse_targets(specs: list[str], resolve=socket.getaddrinfo) -> list[Target]:
             targets += _one(spec.strip(), f"target {spec[:80]!r}", resolve)
     if not targets:
         raise ConfigError("no target given")
-    seen: dict[str, Target] = {}
-    for target in targets:
-        seen.setdefault(target.address, target)
-    return list(seen.values())
+    return targets
+
+
+class _Unresolved(Exception):
+    """Raised by a lenient resolver: the name becomes a target in error, not an abort."""
+
+
+def _lenient(resolve):
+    def wrapped(*args, **kwargs):
+        try:
+            return resolve(*args, **kwargs)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise _Unresolved(str(exc)) from None
+    return wrapped
+
+
+def scanned_once(items: list[T], target: Callable[[T], Target],
+                 same: Callable[[T, T], bool]) -> tuple[list[T], list[str]]:
+    """Items whose targets share an address are scanned once (under a host name rather than a
+    bare address), with a note; the same address asked with other settings is an error."""
+    kept: dict[str, T] = {}
+    notes: list[str] = []
+    for item in items:
+        address = target(item).address  # an unresolved name stands as its own address
+        first = kept.get(address)
+        if first is None:
+            kept[address] = item
+            continue
+        names = sorted({target(first).name, target(item).name})
+        if not same(first, item):
+            raise ConfigError(f"{' and '.join(names)}: the same address {address} is asked for "
+                              "twice with different profiles or access; list it once")
+        if is_address(target(first).name) and not is_address(target(item).name):
+            kept[address] = item
+        notes.append(f"{names[0]} given twice: scanned once" if len(names) == 1 else
+                     f"{' and '.join(names)} are the same address {address}: scanned once, "
+                     f"as {target(kept[address]).name}")
+    return list(kept.values()), notes
 
 
 def _from_file(path: Path, resolve) -> list[Target]:
@@ -97,7 +139,7 @@ def _from_file(path: Path, resolve) -> list[Target]:
     for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if line:  # the line is not echoed: @FILE may name a file that is not a target list
-            out += _one(line, f"target file {path}, line {number}", resolve)
+            out += _one(line, f"{path}:{number}: target", resolve)
     return out
 
 
@@ -120,7 +162,12 @@ def _one(spec: str, where: str, resolve) -> list[Target]:
     try:
         infos = resolve(spec, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise ConfigError(f"{where}: hostname does not resolve ({exc})") from None
+        raise ConfigError(f"{where}: hostname does not resolve ({exc}); without "
+                          "--strict-targets it is reported as an error and the scan goes on"
+                          ) from None
+    except _Unresolved as exc:
+        name = spec.rstrip(".")
+        return [Target(name, name, unresolved=f"host name {name} does not resolve ({exc})")]
     try:
         address = canonical_address(infos[0][4][0])
     except ValueError:

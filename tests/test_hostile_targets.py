@@ -8,6 +8,7 @@ test checks the file never appears.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -145,7 +146,7 @@ def test_target_file_lines_are_not_echoed(tmp_path):
     secret.write_text(SECRET_LINE + "\n")
     with pytest.raises(ConfigError) as error:
         parse_targets([f"@{secret}"])
-    assert "line 1" in str(error.value) and "notarealhash" not in str(error.value)
+    assert f"{secret}:1" in str(error.value) and "notarealhash" not in str(error.value)
 
 
 def test_a_url_target_says_to_give_the_host_name():
@@ -153,3 +154,68 @@ def test_a_url_target_says_to_give_the_host_name():
         parse_targets(["https://web.example.org/login"])
     (target,) = parse_targets(["127.0.0.1"])  # compliant case
     assert target.address == "127.0.0.1"
+
+
+PORTS_ONLY = """id: ports-only
+title: Ports only
+source: {{issuer: annexscan tests, title: targets}}
+clauses:
+  - id: T-PORTS
+    section: "1"
+    title: Ports
+    requirement: Only the test's port is open.
+    controls: [{{control: net.allowed_ports, parameters: {{allowed: [{port}], ports: "{port}",
+                udp_ports: null}}}}]
+"""
+
+
+def listening(address: str) -> socket.socket:
+    listener = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+    listener.bind((address, 0))
+    listener.listen()
+    return listener
+
+
+def scan_list(tmp_path: Path, lines: list[str], port: int, *extra: str, out: str = "out"):
+    (tmp_path / "profile.yaml").write_text(PORTS_ONLY.format(port=port))
+    (tmp_path / "targets.txt").write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner.cli", "scan", "--profile", str(tmp_path / "profile.yaml"),
+         "--no-progress", "--timeout", "1", "-o", str(tmp_path / out), "--format", "json",
+         *extra, f"@{tmp_path / 'targets.txt'}"], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    report = tmp_path / out / "annexscan.json"
+    return done, (json.loads(report.read_text()) if report.exists() else None)
+
+
+def test_duplicate_targets_are_scanned_once_with_a_note(tmp_path):
+    if not Path("/usr/bin/nmap").exists():
+        pytest.skip("nmap not installed")
+    address = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+    with listening(address) as listener:
+        port = listener.getsockname()[1]
+        done, report = scan_list(tmp_path, [address, address, "localhost"], port)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [t["target"] for t in report["targets"]] == ["localhost"]
+    assert f"note: {address} given twice: scanned once" in done.stdout
+    assert f"{address} and localhost are the same address {address}: scanned once, as " \
+        "localhost" in done.stdout
+
+
+def test_an_unresolvable_name_is_an_error_result_and_the_scan_goes_on(tmp_path):
+    if not Path("/usr/bin/nmap").exists():
+        pytest.skip("nmap not installed")
+    with listening("127.0.0.1") as listener:
+        port = listener.getsockname()[1]
+        start = time.monotonic()
+        done, report = scan_list(tmp_path, ["no-such-host.invalid", "127.0.0.1"], port)
+        seconds = time.monotonic() - start
+        assert done.returncode == 3, done.stdout + done.stderr  # an error, no failure
+        by_name = {t["target"]: t for t in report["targets"]}
+        assert by_name["127.0.0.1"]["results"][0]["status"] == "pass"
+        bad = by_name["no-such-host.invalid"]["results"][0]
+        assert bad["status"] == "error" and "does not resolve" in json.dumps(bad)
+        assert seconds < TIME_BOUND_S
+        strict, report = scan_list(tmp_path, ["no-such-host.invalid", "127.0.0.1"], port,
+                                   "--strict-targets", out="strict")
+    assert strict.returncode == 2 and "does not resolve" in strict.stderr and report is None
