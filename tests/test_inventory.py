@@ -31,7 +31,7 @@ ansible_become=true
 YAML = """all:
   vars: {ansible_user: audit, annexscan_profiles: [teranga]}
   hosts:
-    local: {}
+    127.0.0.5: {}
   children:
     web:
       vars: {ansible_ssh_private_key_file: /keys/web}
@@ -63,7 +63,7 @@ def test_ini_groups_children_and_precedence(tmp_path):
 
 def test_yaml_layout_and_host_override(tmp_path):
     hosts = by_name(write(tmp_path, "hosts.yaml", YAML))
-    assert hosts["local"].vars["profiles"] == ["teranga"]
+    assert hosts["127.0.0.5"].vars["profiles"] == ["teranga"]
     assert hosts["127.0.0.2"].vars == {"user": "audit", "profiles": ["teranga"],
                                        "key": "/keys/web", "port": 2222}
     assert hosts["www.lab"].vars["profiles"] == ["slime"]

@@ -10,7 +10,7 @@ from scanner import portspec
 from scanner.errors import ConfigError
 from scanner.model import Status, combine
 from scanner.probes.service import classify, client_hello
-from scanner.targets import parse_targets
+from scanner.targets import parse_targets, scanned_once
 
 
 def no_dns(*_args, **_kwargs):
@@ -18,8 +18,10 @@ def no_dns(*_args, **_kwargs):
 
 
 def test_targets_expand_and_dedupe():
-    targets = parse_targets(["127.0.0.2", "127.0.0.0/30", "127.0.0.2"], resolve=no_dns)
+    parsed = parse_targets(["127.0.0.2", "127.0.0.0/30", "127.0.0.2"], resolve=no_dns)
+    targets, notes = scanned_once(parsed, lambda t: t, lambda a, b: True)
     assert [t.address for t in targets] == ["127.0.0.2", "127.0.0.1"]
+    assert notes and "127.0.0.2" in notes[0]
 
 
 def test_hostname_resolution_is_injected():
