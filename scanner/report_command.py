@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scanner.errors import ConfigError
+from scanner.outputs import check_outputs
 from scanner.reporters import parse_formats, render_all, reporters, write_reports
 from scanner.reporters.load import load_result
 
@@ -20,7 +21,8 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
         description="Read a JSON result written by `scan` (checked against the report schema) "
         "and write it again in the requested formats; nothing is scanned.",
         epilog="exit codes:\n  0  reports written\n  2  unreadable or invalid RESULT.json, "
-        "or an unknown format", formatter_class=argparse.RawDescriptionHelpFormatter)
+        "an unknown format, or an output path that cannot be written",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("result", type=Path, metavar="RESULT.json")
     parser.add_argument("--format", default=",".join(reporters()), metavar="LIST",
                         help=f"report formats, comma-separated (default: all of {names})")
@@ -30,6 +32,7 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace, console: Console) -> int:
     formats = parse_formats(args.format)
+    check_outputs(args.output_dir, None, formats)
     rendered = render_all(load_result(args.result), formats)
     if any((args.output_dir / name).resolve() == args.result.resolve() for name in rendered):
         raise ConfigError(f"{args.result}: would be overwritten by its own re-rendering; "

@@ -42,10 +42,9 @@ def render_all(result: ScanResult, formats: list[str], stem: str = "annexscan"
 
 
 def write_reports(rendered: dict[str, str], directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in rendered.items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    """Each report written atomically, never through a symlink (scanner.outputs)."""
+    from scanner.outputs import check_output_dir, write_file
+
+    check_output_dir(directory, "-o")
+    return [write_file(directory / name, text.encode("utf-8"), "-o")
+            for name, text in rendered.items()]

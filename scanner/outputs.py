@@ -1,0 +1,121 @@
+"""Writing reports and bundles without following links, and checking where they go up front.
+
+annexscan often runs as root in directories other users can write: a symlink planted at an
+output path must never make it overwrite another file. Every output is written to a fresh
+temporary file (O_EXCL|O_NOFOLLOW) in its directory, opened without following links, then
+renamed over the final name; a final name or an output directory that is a symlink is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from scanner.errors import ConfigError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def check_output_dir(directory: Path, option: str) -> None:
+    """An existing writable directory (not a symlink), or one to create in an existing one."""
+    try:
+        mode = os.lstat(directory).st_mode
+    except FileNotFoundError:
+        parent = directory.parent
+        if not parent.is_dir():
+            raise ConfigError(f"{option} {directory}: its parent directory {parent} does not "
+                              "exist; create it first") from None
+        _writable(parent, option, directory)
+        return
+    except OSError as exc:
+        raise ConfigError(f"{option} {directory}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        raise ConfigError(f"{option} {directory}: is a symbolic link; refusing to write "
+                          "through it (give the real directory)")
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(f"{option} {directory}: exists and is not a directory")
+    _writable(directory, option, directory)
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """A file path whose directory passes check_output_dir and that is not a symlink or dir."""
+    check_output_dir(path.parent, option + " directory")
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        raise ConfigError(f"{option} {path}: is a symbolic link; refusing to write through it")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{option} {path}: exists and is not a regular file")
+
+
+def check_outputs(directory: Path | None, bundle: Path | None, formats: list[str]) -> None:
+    """Every path a scan will write, checked before the first probe (exit 2 at once)."""
+    from scanner.reporters import reporters
+
+    reports = [directory / f"annexscan.{reporters()[name][0]}" for name in formats] \
+        if directory else []
+    if directory:
+        check_output_dir(directory, "-o")
+        for path in reports:
+            check_output_file(path, "-o")
+    if bundle:
+        if bundle in reports or bundle.parent in reports:
+            raise ConfigError(f"--bundle {bundle}: collides with the report "
+                              f"{bundle if bundle in reports else bundle.parent}")
+        check_output_file(bundle, "--bundle")
+
+
+def _writable(directory: Path, option: str, named: Path) -> None:
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {named}: directory {directory} is not writable")
+
+
+def write_file(path: Path, data: bytes, option: str) -> Path:
+    """Write data at path atomically, creating its last directory level if missing; a symlink
+    at the path, or as the directory, is refused and left untouched."""
+    check_output_file(path, option)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        folder = os.open(path.parent, _DIR_FLAGS)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+    temporary = f".{path.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        handle = os.open(temporary, _NEW_FLAGS, 0o644, dir_fd=folder)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if stat.S_ISLNK(_lstat_mode(path.name, folder)):
+            raise ConfigError(f"{option} {path}: became a symbolic link; refusing to write")
+        os.rename(temporary, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+    except OSError as exc:
+        _discard(temporary, folder)
+        raise ConfigError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+    except ConfigError:
+        _discard(temporary, folder)
+        raise
+    finally:
+        os.close(folder)
+    return path
+
+
+def _lstat_mode(name: str, folder: int) -> int:
+    try:
+        return os.lstat(name, dir_fd=folder).st_mode
+    except FileNotFoundError:
+        return 0
+
+
+def _discard(name: str, folder: int) -> None:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except OSError:
+        pass
