@@ -16,9 +16,8 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
+import io
 import json
-import os
-import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -27,22 +26,25 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from scanner import __version__
+from scanner.bundle_keys import (PRIVATE_KEY, fingerprint, load_public_key, load_signing_key,
+                                 redact_private_keys)
 from scanner.errors import ConfigError
 from scanner.layout import attestation_path, evidence_dir, evidence_path, safe
 from scanner.model import ScanResult
+from scanner.outputs import write_file
 from scanner.reporters import json_report
 from scanner.yamldoc import json_path, schema_error
+from scanner.zipstream import inflated
 
 FORMAT = "annexscan-bundle"
 VERSION = 1
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pub"
 GENESIS = "0" * 64
-PASSPHRASE_ENV = "ANNEXSCAN_SIGN_PASSPHRASE"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----|PuTTY-User-Key-File-\d")
+MAX_MANIFEST = 64 << 20  # bytes: ~250 per file listed
 
 _MANIFEST_SCHEMA = {
     "type": "object",
@@ -70,60 +72,6 @@ def _sha256(data: bytes) -> str:
 
 def chain_hash(previous: str, sha256: str, name: str) -> str:
     return _sha256((previous + sha256 + name).encode())
-
-
-def fingerprint(key: Ed25519PublicKey) -> str:
-    """OpenSSH-style fingerprint (as `ssh-keygen -lf` prints it), comparable across tools."""
-    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    digest = hashlib.sha256(base64.b64decode(line.split()[1])).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    """An Ed25519 private key, PEM PKCS8 or OpenSSH; its passphrase only from the environment
-    (never a command-line argument, which other users see in the process list)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"--sign-key {path}: cannot read: {exc.strerror or exc}") from None
-    secret = os.environ.get(PASSPHRASE_ENV)
-    password = secret.encode() if secret else None
-    try:
-        if b"BEGIN OPENSSH PRIVATE KEY" in data:
-            key = serialization.load_ssh_private_key(data, password)
-        else:
-            key = serialization.load_pem_private_key(data, password)
-    except TypeError:
-        raise ConfigError(f"--sign-key {path}: " + (
-            f"the key is not encrypted but {PASSPHRASE_ENV} is set: unset it" if password else
-            f"the key is encrypted: put its passphrase in {PASSPHRASE_ENV}")) from None
-    except (ValueError, IndexError):
-        raise ConfigError(f"--sign-key {path}: not a PEM PKCS8 or OpenSSH private key, or the "
-                          f"passphrase in {PASSPHRASE_ENV} is wrong") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"--sign-key {path}: a {type(key).__name__.removeprefix('_')} key; "
-                          "expected Ed25519 (ssh-keygen -t ed25519)")
-    return key
-
-
-def load_public_key(path: Path) -> Ed25519PublicKey:
-    """An Ed25519 public key: PEM, or an OpenSSH `ssh-ed25519 AAAA...` line."""
-    try:
-        data = path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"--pubkey {path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        if data.startswith(b"ssh-"):
-            key = serialization.load_ssh_public_key(data)
-        else:
-            key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError, IndexError):
-        raise ConfigError(f"--pubkey {path}: not a PEM public key or an OpenSSH "
-                          "'ssh-ed25519 AAAA...' line") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError(f"--pubkey {path}: a {type(key).__name__.removeprefix('_')} key; "
-                          "expected Ed25519")
-    return key
 
 
 def _evidence_files(result: ScanResult) -> dict[str, bytes]:
@@ -180,7 +128,7 @@ def _bundle_files(result: ScanResult, rendered: dict[str, str],
             raise ConfigError(f"attestation evidence {path}: cannot read: "
                               f"{exc.strerror or exc}") from None
         _add(files, attestation_path(path.name), data)
-    leaking = sorted(name for name, data in files.items() if _PRIVATE_KEY.search(data))
+    leaking = sorted(name for name, data in files.items() if PRIVATE_KEY.search(data))
     if leaking:
         raise ConfigError("bundle not written: a private key is in " + ", ".join(leaking) +
                           "; remove it from the evidence (the bundle never carries a secret)")
@@ -211,8 +159,10 @@ def _manifest(result: ScanResult, files: dict[str, bytes],
 
 def write_bundle(result: ScanResult, path: Path, rendered: dict[str, str],
                  attachments: list[Path], sign_key: Path | None) -> Path:
-    """Write the bundle (atomically: a failed run leaves no half bundle) and return its path."""
+    """Write the bundle (atomically: a failed run leaves no half bundle, and never through a
+    symlink) and return its path. Evidence text that looks like a private key is redacted."""
     private = load_signing_key(sign_key) if sign_key else None
+    redact_private_keys(result)
     files = _bundle_files(result, rendered, attachments, sign_key)
     public = private.public_key() if private else None
     if public:
@@ -221,20 +171,14 @@ def write_bundle(result: ScanResult, path: Path, rendered: dict[str, str],
     files[MANIFEST] = _manifest(result, files, public)
     if private:
         files[SIGNATURE] = base64.b64encode(private.sign(files[MANIFEST])) + b"\n"
-    partial = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(partial, "w") as archive:
-            for name in sorted(files):
-                info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-                info.compress_type, info.create_system = zipfile.ZIP_DEFLATED, 3
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, files[name])
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ConfigError(f"--bundle {path}: cannot write: {exc.strerror or exc}") from None
-    return path
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type, info.create_system = zipfile.ZIP_DEFLATED, 3
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, files[name])
+    return write_file(path, buffer.getvalue(), "--bundle")
 
 
 @dataclass
@@ -257,14 +201,49 @@ class Verification:
     def intact(self) -> bool:
         return not self.problems
 
+    @property
+    def authentic(self) -> bool:
+        """Signed by the key the verifier trusts (--pubkey), not one the bundle brought."""
+        return self.intact and self.signed and not self.embedded_key
+
+
+def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int,
+                 digest: Any = None) -> tuple[bytes, int]:
+    """Stream an entry, keeping (when no digest is given) or hashing its bytes, and stop once
+    past limit: a zip bomb costs at most limit + one chunk of work and memory.
+    Returns (data kept, bytes read)."""
+    kept, total = bytearray(), 0
+    for chunk in inflated(archive, info):
+        total += len(chunk)
+        if digest is None:
+            kept += chunk
+        else:
+            digest.update(chunk)
+        if total > limit:
+            break
+    return bytes(kept), total
+
+
+def _small(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A key or signature entry: a few hundred bytes; anything past 64 KiB is cut (and then
+    fails to parse) rather than inflated."""
+    return _read_capped(archive, archive.getinfo(name), 1 << 16)[0][: 1 << 16]
+
 
 def _read_manifest(archive: zipfile.ZipFile, path: Path) -> tuple[bytes, dict[str, Any]]:
     try:
-        raw = archive.read(MANIFEST)
+        info = archive.getinfo(MANIFEST)
     except KeyError:
         raise ConfigError(f"{path}: no {MANIFEST}: not an annexscan bundle") from None
-    except (zipfile.BadZipFile, zlib.error) as exc:
+    if info.file_size > MAX_MANIFEST:
+        raise ConfigError(f"{path}: {MANIFEST} declares {info.file_size} bytes, more than the "
+                          f"{MAX_MANIFEST} a manifest may have: not read")
+    try:
+        raw, size = _read_capped(archive, info, MAX_MANIFEST)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise ConfigError(f"{path}: {MANIFEST} unreadable: {exc}") from None
+    if size > MAX_MANIFEST:
+        raise ConfigError(f"{path}: {MANIFEST} inflates past {MAX_MANIFEST} bytes: not read")
     try:
         manifest = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -276,9 +255,35 @@ def _read_manifest(archive: zipfile.ZipFile, path: Path) -> tuple[bytes, dict[st
     return raw, manifest
 
 
+def _check_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                 entry: dict[str, Any]) -> Problem | None:
+    """Sizes first (the zip's declared size against the manifest, before inflating a byte),
+    then the SHA-256, streamed, of at most the manifest's size: memory stays at one chunk and
+    the work at what the manifest lists. No ratio limit: genuine evidence may be a hostile
+    host's megabyte of one repeated byte, which deflates ~1000:1 like a bomb."""
+    name, size = entry["name"], entry["size"]
+    if info.file_size != size:
+        return Problem("altered", name, f"the zip says {info.file_size} bytes, the manifest "
+                       f"{size}; not inflated")
+    digest = hashlib.sha256()
+    try:
+        _, read = _read_capped(archive, info, size, digest)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        return Problem("altered", name, f"entry corrupt: {exc}")
+    if read != size or digest.hexdigest() != entry["sha256"]:
+        return Problem("altered", name, f"sha256 {digest.hexdigest()} of "
+                       f"{'more than ' if read > size else ''}{read} bytes, manifest says "
+                       f"{entry['sha256']} of {size}")
+    return None
+
+
 def _check_files(archive: zipfile.ZipFile, manifest: dict[str, Any]) -> list[Problem]:
     problems, previous = [], GENESIS
-    names = [info.filename for info in archive.infolist()]
+    # a directory entry (from an unzip and `zip -r`) holds nothing: not part of the bundle
+    infos = [info for info in archive.infolist()
+             if not (info.filename.endswith("/") and info.file_size == 0)]
+    names = [info.filename for info in infos]
+    by_name = {info.filename: info for info in infos}
     listed = {entry["name"] for entry in manifest["files"]}
     for entry in manifest["files"]:
         name = entry["name"]
@@ -286,17 +291,12 @@ def _check_files(archive: zipfile.ZipFile, manifest: dict[str, Any]) -> list[Pro
             problems.append(Problem("chain broken", name, "entry does not follow the one before "
                                     "it: an entry was removed, reordered or edited"))
         previous = entry["chain"]
-        if name not in names:
+        if name not in by_name:
             problems.append(Problem("missing", name, "in the manifest, not in the bundle"))
             continue
-        try:
-            data = archive.read(name)
-        except (zipfile.BadZipFile, zlib.error) as exc:
-            problems.append(Problem("altered", name, f"entry corrupt: {exc}"))
-            continue
-        if _sha256(data) != entry["sha256"] or len(data) != entry["size"]:
-            problems.append(Problem("altered", name, f"sha256 {_sha256(data)}, "
-                                    f"manifest says {entry['sha256']}"))
+        problem = _check_entry(archive, by_name[name], entry)
+        if problem:
+            problems.append(problem)
     if manifest["chain"]["head"] != previous:
         last = manifest["files"][-1]["name"] if manifest["files"] else MANIFEST
         problems.append(Problem("chain broken", last, "the chain head is not this last entry's: "
@@ -323,18 +323,18 @@ def _check_signature(archive: zipfile.ZipFile, raw: bytes, manifest: dict[str, A
         return
     result.signed = True
     try:
-        signature = base64.b64decode(archive.read(SIGNATURE).strip(), validate=True)
+        signature = base64.b64decode(_small(archive, SIGNATURE).strip(), validate=True)
     except KeyError:
         result.problems.append(Problem("missing", SIGNATURE, "the manifest says it is signed"))
         return
-    except (ValueError, zipfile.BadZipFile, zlib.error):
+    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError):
         signature = b""
     key = given
     if key is None:
         result.embedded_key = True
         try:
-            key = serialization.load_pem_public_key(archive.read(SIGNER))
-        except (KeyError, ValueError, zipfile.BadZipFile, zlib.error):
+            key = serialization.load_pem_public_key(_small(archive, SIGNER))
+        except (KeyError, ValueError, zipfile.BadZipFile, zlib.error, EOFError):
             result.problems.append(Problem("bad signature", SIGNER, "no readable embedded "
                                            "public key to check the signature with"))
             return
@@ -348,6 +348,12 @@ def _check_signature(archive: zipfile.ZipFile, raw: bytes, manifest: dict[str, A
     except InvalidSignature:
         result.problems.append(Problem("bad signature", SIGNATURE, "manifest.json was not signed "
                                        f"by the key {result.fingerprint}"))
+
+
+def chain_head(path: Path) -> str:
+    """The chain head of a bundle's manifest, as `scan` prints it for the record."""
+    with zipfile.ZipFile(path) as archive:
+        return _read_manifest(archive, path)[1]["chain"]["head"]
 
 
 def verify_bundle(path: Path, pubkey: Path | None = None) -> Verification:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from pathlib import Path
 
 from rich.console import Console
@@ -11,9 +12,13 @@ from rich.markup import escape
 from scanner.bundle import Verification, verify_bundle
 
 VERIFY_EXIT_CODES = """exit codes:
-  0  intact: every file matches the manifest, the chain holds, the signature (if any) is good
+  0  intact and authentic: every file matches the manifest, the chain holds, and the
+     signature is good for the --pubkey key
   1  tampered: each altered, missing or added file is named
-  2  not a readable annexscan bundle, or a bad --pubkey"""
+  2  not a readable annexscan bundle, or a bad --pubkey
+  3  intact, but authenticity not checked: no --pubkey (or an unsigned bundle), so whoever
+     rewrote the bundle could have recomputed its hashes and signed it with their own key"""
+UNAUTHENTICATED = 3
 
 
 def add_verify_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,17 +39,32 @@ def add_verify_parser(sub: argparse._SubParsersAction) -> None:
 def verify_command(args: argparse.Namespace, console: Console) -> int:
     result = verify_bundle(args.bundle, args.pubkey)
     _print_trust(result, console)
-    if result.intact:
-        console.print(f"intact: {result.files} files match the manifest", style="bold green",
-                      highlight=False)
+    if result.authentic:
+        console.print(f"intact: {result.files} files match the manifest, signed by the "
+                      f"--pubkey key", style="bold green", highlight=False)
         return 0
+    if result.intact:
+        console.print(f"integrity checked, authenticity NOT checked: {result.files} files match "
+                      "the manifest, but without --pubkey nothing shows who wrote it",
+                      style="bold yellow", highlight=False)
+        return UNAUTHENTICATED
     console.print(f"TAMPERED: {len(result.problems)} problem(s)", style="bold red")
     width = max(len(p.kind) for p in result.problems)
     for problem in result.problems:
-        console.print(f"  {problem.kind:<{width}}  {escape(problem.name)}"
-                      + (f"  ({escape(problem.detail)})" if problem.detail else ""),
+        console.print(f"  {problem.kind:<{width}}  {escape(printable(problem.name))}"
+                      + (f"  ({escape(printable(problem.detail))})" if problem.detail else ""),
                       highlight=False)
     return 1
+
+
+def printable(text: str) -> str:
+    """Control and format characters (ANSI escapes, carriage returns, bidi overrides) of a zip
+    entry name escaped, so a name cannot redraw the terminal over the verdict."""
+    return "".join(_escaped(c) if unicodedata.category(c)[0] == "C" else c for c in text)
+
+
+def _escaped(char: str) -> str:
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def _print_trust(result: Verification, console: Console) -> None:

@@ -17,7 +17,8 @@ from scanner.engine import ScanJob, ScanOptions, ScanPlan, plan_scan, preflight,
 from scanner.errors import ConfigError
 from scanner.model import ScanResult
 from scanner.profiles import Profile, builtin_profile_ids, load_profile
-from scanner.bundle import load_signing_key, write_bundle
+from scanner.bundle import chain_head, load_signing_key, redact_private_keys, write_bundle
+from scanner.outputs import check_outputs
 from scanner.reporters import parse_formats, render_all, write_reports
 from scanner.reporters.terminal import print_summary
 from scanner.inventory import load_inventory
@@ -109,12 +110,14 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace,
     waived = attestations.load_waivers(args.waivers, known, catalog) if args.waivers else []
     if args.sign_key:
         load_signing_key(args.sign_key)  # a bad key fails now, not after the scan
+    check_outputs(args.output_dir, args.bundle, formats)  # before any traffic
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.no_progress, transient=True) as progress:
         task = progress.add_task(f"scanning {len(jobs)} target(s)", total=len(jobs))
         result = run_scan(jobs, options, on_done=lambda _: progress.advance(task))
     attestations.apply(result, attested, waived)
+    redact_private_keys(result)  # before any report holds what a hostile target sent
     rendered = render_all(result, formats)
     if args.output_dir:
         for path in write_reports(rendered, args.output_dir):
@@ -122,7 +125,8 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace,
     if args.bundle:
         files = attestations.evidence_files(args.attestations, attested) if attested else []
         write_bundle(result, args.bundle, rendered, files, args.sign_key)
-        console.print(f"wrote {args.bundle} ({'signed' if args.sign_key else 'hash-chained'})",
+        console.print(f"wrote {args.bundle} ({'signed' if args.sign_key else 'hash-chained'}"
+                      f"; chain head {chain_head(args.bundle)}: keep it to compare at verify)",
                       highlight=False)
     print_summary(result, console)
     return result

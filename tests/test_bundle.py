@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
-from scanner.bundle import PASSPHRASE_ENV, Problem, verify_bundle, write_bundle
+from scanner.bundle import Problem, verify_bundle, write_bundle
+from scanner.bundle_keys import PASSPHRASE_ENV
 from scanner.bundle_command import add_verify_parser, verify_command
 from scanner.errors import ConfigError
 from scanner.model import ScanResult
@@ -107,8 +108,9 @@ def test_signed_bundle_is_intact_and_complete(signed, result):
 
 def test_embedded_key_says_trust_rests_on_it(signed):
     code, out = run_verify(signed[0])
-    assert code == 0
+    assert code == 3  # integrity only: the embedded key vouches for itself
     assert "embedded in the bundle" in out and "trust rests on that key" in out
+    assert "authenticity NOT checked" in out
 
 
 def test_same_input_same_bytes(result, tmp_path):
@@ -177,7 +179,7 @@ def test_resigned_manifest_with_another_key_is_caught(signed, tmp_path):
 def test_unsigned_bundle_uses_the_chain(result, tmp_path):
     bundle = write_bundle(result, tmp_path / "unsigned.zip", rendered(result), [], None)
     code, out = run_verify(bundle)
-    assert code == 0 and "unsigned" in out and "hash chain" in out
+    assert code == 3 and "unsigned" in out and "hash chain" in out
     assert "manifest.sig" not in zipfile.ZipFile(bundle).namelist()
 
     def drop_entry(name: str, data: bytes) -> bytes | None:
@@ -221,15 +223,20 @@ def test_openssh_key_with_passphrase(result, tmp_path, monkeypatch):
     assert fingerprint in zipfile.ZipFile(bundle).read("manifest.json").decode()
 
 
-def test_private_key_in_evidence_refused(result, tmp_path):
+def test_private_key_in_evidence_redacted_attachment_refused(result, tmp_path):
     private, _ = pem_key(tmp_path)
     leak = sample_result()
     leak.targets[1].evidence["host"]["keys"] = [{"command": "cat /root/.ssh/id_ed25519",
                                                  "stdout": private.read_text()}]
     out = tmp_path / "leak.zip"
-    with pytest.raises(ConfigError, match=r"private key is in evidence/127\.0\.0\.3/host\.json"):
-        write_bundle(leak, out, {}, [], None)
-    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    write_bundle(leak, out, {}, [], None)  # redacted in the evidence, not refused (issue 8)
+    host = zipfile.ZipFile(out).read("evidence/127.0.0.3/host.json").decode()
+    assert "PRIVATE KEY" not in host and "redacted by annexscan" in host
+    attachment = tmp_path / "evidence.txt"  # a file of the user's own: still refused
+    attachment.write_text(private.read_text())
+    with pytest.raises(ConfigError, match=r"private key is in attestations/evidence\.txt"):
+        write_bundle(result, tmp_path / "refused.zip", {}, [attachment], None)
+    assert not (tmp_path / "refused.zip").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_signing_key_never_copied(result, tmp_path):
