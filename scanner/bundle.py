@@ -270,10 +270,12 @@ def _check_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
         _, read = _read_capped(archive, info, size, digest)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         return Problem("altered", name, f"entry corrupt: {exc}")
+    if read > size:
+        return Problem("altered", name, f"inflates past the {size} bytes its header and the "
+                       "manifest declare: a zip bomb; read no further")
     if read != size or digest.hexdigest() != entry["sha256"]:
-        return Problem("altered", name, f"sha256 {digest.hexdigest()} of "
-                       f"{'more than ' if read > size else ''}{read} bytes, manifest says "
-                       f"{entry['sha256']} of {size}")
+        return Problem("altered", name, f"sha256 {digest.hexdigest()} of {read} bytes, "
+                       f"manifest says {entry['sha256']} of {size}")
     return None
 
 

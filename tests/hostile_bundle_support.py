@@ -69,7 +69,9 @@ def replace_entry(bundle: Path, name: str, zeros: int) -> None:
     with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
         for info, data in others:
             archive.writestr(info, data)
-        with archive.open(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), "w") as stream:
+        bomb = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+        bomb.compress_type = zipfile.ZIP_DEFLATED  # a fresh ZipInfo would be stored as is
+        with archive.open(bomb, "w") as stream:
             chunk = bytes(1 << 20)
             for _ in range(zeros >> 20):
                 stream.write(chunk)
