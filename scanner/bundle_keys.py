@@ -8,18 +8,16 @@ of the scanner's own, such as the signing key, is refused outright (scanner.bund
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from scanner.errors import ConfigError
-from scanner.model import ScanResult
+from scanner.model import ScanResult, map_text
 
 PASSPHRASE_ENV = "ANNEXSCAN_SIGN_PASSPHRASE"
 PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|"
@@ -93,23 +91,13 @@ def redact_private_keys(result: ScanResult) -> int:
     bundle refuse to carry the evidence of every target."""
     count = 0
 
-    def clean(value: Any) -> Any:
+    def clean(text: str) -> str:
         nonlocal count
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            for item in dataclasses.fields(value):
-                setattr(value, item.name, clean(getattr(value, item.name)))
-            return value
-        if isinstance(value, dict):
-            return {key: clean(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return type(value)(clean(item) for item in value)
-        if isinstance(value, bytes) and PRIVATE_KEY.search(value):
-            return clean(value.decode("utf-8", "replace"))
-        if isinstance(value, str) and PRIVATE_KEY.search(value.encode("utf-8", "replace")):
-            redacted, found = _KEY_BLOCK.subn(REDACTED, value)
-            count += found
-            return redacted
-        return value
+        if not PRIVATE_KEY.search(text.encode("utf-8", "replace")):
+            return text
+        redacted, found = _KEY_BLOCK.subn(REDACTED, text)
+        count += found
+        return redacted
 
-    clean(result.targets)
+    map_text(result.targets, clean)
     return count

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 
 class Status(str, Enum):
@@ -141,6 +142,30 @@ class ScanResult:
         if summary[Status.ERROR.value]:
             return 3
         return 0
+
+
+def map_text(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` with `change` applied to every string in it (dict keys too); dataclasses are
+    changed in place. Used to clean what hosts sent before any report is rendered."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            setattr(value, item.name, map_text(getattr(value, item.name), change))
+        return value
+    if isinstance(value, dict):
+        return {map_text(key, change): map_text(item, change) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(map_text(item, change) for item in value)
+    return change(value) if isinstance(value, str) else value
+
+
+def writable_text(text: str) -> str:
+    """Lone surrogates (bytes a host sent that are not UTF-8) as visible escapes: UTF-8 files,
+    hashes and URLs cannot hold them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -187,7 +187,6 @@ def test_oversized_yaml_is_refused_without_reading_it_whole(tmp_path):
 EVIL = "SSH-2.0-x\x1b[2J\x1b]0;pwned\x07\x00\rOK\x08\x85\u202e\ufffe"
 SURROGATES = "\ud800\udcff"
 FORMATS = ["json", "junit", "sarif", "csv", "html", "oscal"]
-NOT_MINE = "lone surrogates crash the UTF-8 write of this format (issue 8 item 9, lead's TODO)"
 
 
 def hostile_result(text: str) -> ScanResult:
@@ -230,9 +229,7 @@ def test_every_format_parses_with_control_characters(tmp_path, name):
         assert b"\\x1b[2J" in data
 
 
-@pytest.mark.parametrize("name", [n if n in ("junit", "csv") else pytest.param(
-    n, marks=pytest.mark.xfail(raises=UnicodeEncodeError, strict=True, reason=NOT_MINE))
-    for n in FORMATS])
+@pytest.mark.parametrize("name", FORMATS)
 def test_every_format_survives_lone_surrogates(tmp_path, name):
     [path] = write_reports(render_all(hostile_result(EVIL + SURROGATES), [name]),
                            tmp_path / "out")

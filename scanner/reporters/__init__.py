@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from scanner.errors import ConfigError
-from scanner.model import ScanResult
+from scanner.model import ScanResult, map_text, writable_text
 
 Renderer = Callable[[ScanResult], str]
 
@@ -36,7 +36,9 @@ def parse_formats(spec: str) -> list[str]:
 
 def render_all(result: ScanResult, formats: list[str], stem: str = "annexscan"
                ) -> dict[str, str]:
-    """file name -> rendered text, one per format."""
+    """file name -> rendered text, one per format. Text a host sent may hold lone surrogates
+    (undecodable bytes), which UTF-8 cannot write: they become visible escapes first."""
+    map_text(result, writable_text)
     found = reporters()
     return {f"{stem}.{found[name][0]}": found[name][1](result) for name in formats}
 
