@@ -19,7 +19,7 @@ from scanner.model import ScanResult
 from scanner.profiles import Profile, builtin_profile_ids, load_profile
 from scanner.bundle import chain_head, load_signing_key, redact_private_keys, write_bundle
 from scanner.outputs import check_outputs
-from scanner.reporters import parse_formats, render_all, write_reports
+from scanner.reporters import parse_formats, render_all, report_names, write_reports
 from scanner.reporters.terminal import print_summary
 from scanner.inventory import load_inventory
 from scanner.targets import Target, parse_targets, scanned_once
@@ -110,7 +110,7 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace,
     waived = attestations.load_waivers(args.waivers, known, catalog) if args.waivers else []
     if args.sign_key:
         load_signing_key(args.sign_key)  # a bad key fails now, not after the scan
-    check_outputs(args.output_dir, args.bundle, formats)  # before any traffic
+    check_outputs(args.output_dir, args.bundle, report_names(formats))  # before any traffic
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.no_progress, transient=True) as progress:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scanner.errors import ConfigError
+from scanner.outputs import write_file
 from scanner.reporters import reporters
 from scanner.netns import can_isolate, isolated_command
 
@@ -75,8 +76,8 @@ def demo_signing_key(workdir: Path, output_dir: Path) -> Path:
                                           serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "demo-signing-key.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    write_file(output_dir / "demo-signing-key.pub", key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), "-o")
     return private
 
 

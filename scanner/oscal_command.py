@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner.catalog import load_catalog
-from scanner.errors import ConfigError
+from scanner.outputs import write_file
 from scanner.oscal import render_catalog
 from scanner.profiles import load_profile
 
@@ -37,10 +37,7 @@ def profiles_export_command(args: argparse.Namespace, console: Console) -> int:
     if args.output is None:
         console.file.write(text)
         return 0
-    try:
-        args.output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"-o {args.output}: cannot write: {exc.strerror or exc}") from None
+    write_file(args.output, text.encode("utf-8"), "-o")  # atomic, never through a symlink
     console.print(f"wrote {args.output}: OSCAL catalog of profile '{profile.id}', "
                   f"{len(profile.clauses)} controls", highlight=False, markup=False)
     return 0

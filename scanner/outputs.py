@@ -55,12 +55,10 @@ def check_output_file(path: Path, option: str) -> None:
         raise ConfigError(f"{option} {path}: exists and is not a regular file")
 
 
-def check_outputs(directory: Path | None, bundle: Path | None, formats: list[str]) -> None:
-    """Every path a scan will write, checked before the first probe (exit 2 at once)."""
-    from scanner.reporters import reporters
-
-    reports = [directory / f"annexscan.{reporters()[name][0]}" for name in formats] \
-        if directory else []
+def check_outputs(directory: Path | None, bundle: Path | None, names: list[str]) -> None:
+    """Every path a scan will write (the report file `names` in `directory`, the bundle),
+    checked before the first probe (exit 2 at once)."""
+    reports = [directory / name for name in names] if directory else []
     if directory:
         check_output_dir(directory, "-o")
         for path in reports:

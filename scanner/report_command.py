@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from scanner.errors import ConfigError
 from scanner.outputs import check_outputs
-from scanner.reporters import parse_formats, render_all, reporters, write_reports
+from scanner.reporters import parse_formats, render_all, report_names, reporters, write_reports
 from scanner.reporters.load import load_result
 
 
@@ -32,7 +32,7 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace, console: Console) -> int:
     formats = parse_formats(args.format)
-    check_outputs(args.output_dir, None, formats)
+    check_outputs(args.output_dir, None, report_names(formats))
     rendered = render_all(load_result(args.result), formats)
     if any((args.output_dir / name).resolve() == args.result.resolve() for name in rendered):
         raise ConfigError(f"{args.result}: would be overwritten by its own re-rendering; "

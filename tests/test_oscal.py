@@ -242,8 +242,9 @@ def test_export_command(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == json.loads(out.read_text())
     with pytest.raises(ConfigError, match="unknown profile 'nope'"):
         profiles_export_command(export_args("nope", "--format", "oscal"), console)
-    with pytest.raises(ConfigError, match="cannot write"):
+    with pytest.raises(ConfigError, match="does not exist"):
         profiles_export_command(export_args("3douest", "--format", "oscal", "-o",
-                                            str(tmp_path / "missing" / "x.json")), console)
+                                            str(tmp_path / "missing" / "deeper" / "x.json")),
+                                console)
     with pytest.raises(SystemExit):
         export_args("3douest", "--format", "sarif")

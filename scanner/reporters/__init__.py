@@ -12,6 +12,7 @@ from typing import Callable
 
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, map_text, writable_text
+from scanner.outputs import check_output_dir, write_file
 
 Renderer = Callable[[ScanResult], str]
 
@@ -34,19 +35,24 @@ def parse_formats(spec: str) -> list[str]:
     return formats
 
 
+def report_names(formats: list[str], stem: str = "annexscan") -> list[str]:
+    """The file name of each format's report."""
+    found = reporters()
+    return [f"{stem}.{found[name][0]}" for name in formats]
+
+
 def render_all(result: ScanResult, formats: list[str], stem: str = "annexscan"
                ) -> dict[str, str]:
     """file name -> rendered text, one per format. Text a host sent may hold lone surrogates
     (undecodable bytes), which UTF-8 cannot write: they become visible escapes first."""
     map_text(result, writable_text)
     found = reporters()
-    return {f"{stem}.{found[name][0]}": found[name][1](result) for name in formats}
+    return {file: found[name][1](result)
+            for file, name in zip(report_names(formats, stem), formats)}
 
 
 def write_reports(rendered: dict[str, str], directory: Path) -> list[Path]:
     """Each report written atomically, never through a symlink (scanner.outputs)."""
-    from scanner.outputs import check_output_dir, write_file
-
     check_output_dir(directory, "-o")
     return [write_file(directory / name, text.encode("utf-8"), "-o")
             for name, text in rendered.items()]
