@@ -27,6 +27,7 @@ from scanner.bundle import write_bundle
 from scanner.errors import ConfigError
 
 EVIDENCE = "evidence/127.0.0.2/tls.json"
+SCANNED = "127.0.0.175"  # not a lab address: the lab may be up in the same namespace
 BOMB = 512 << 20  # inflated bytes from about half a megabyte of deflate
 CLI_SECONDS = 15.0  # a child Python importing annexscan on 2 busy cores: generous
 PEAK_MB = 160.0  # the CLI alone stays well under this; reading the bomb whole goes past 512
@@ -154,13 +155,13 @@ def test_bundle_never_written_through_a_symlink(tmp_path):
 
 
 def _scan(tmp_path: Path, *args: str, prefix: tuple[str, ...] = ()):
-    """A scan of 127.0.0.2 that must stop before probing: the loopback counters say if a single
+    """A scan of SCANNED that must stop before probing: the loopback counters say if a single
     packet was sent."""
     profile = tmp_path / "profile.yaml"
     profile.write_text(PROFILE)
     before = loopback_packets()
     run = annexscan("scan", "--profile", str(profile), "--no-progress", "--timeout", "1",
-                    *args, "127.0.0.2", prefix=prefix)
+                    *args, SCANNED, prefix=prefix)
     return run, loopback_packets() - before
 
 
@@ -222,7 +223,7 @@ class _KeyHeaders(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         self.send_response(301)
-        self.send_header("Location", f"http://127.0.0.2/{PEM}")
+        self.send_header("Location", f"http://{SCANNED}/{PEM}")
         self.send_header("Server", f"{PGP} lQOYBGV")
         self.end_headers()
 
@@ -232,7 +233,7 @@ class _KeyHeaders(http.server.BaseHTTPRequestHandler):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root in a private network namespace")
 def test_server_sending_key_text_cannot_block_the_bundle(tmp_path):
-    server = http.server.ThreadingHTTPServer(("127.0.0.2", 80), _KeyHeaders)
+    server = http.server.ThreadingHTTPServer((SCANNED, 80), _KeyHeaders)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         out = tmp_path / "out"
@@ -248,7 +249,7 @@ def test_server_sending_key_text_cannot_block_the_bundle(tmp_path):
         texts = {n: archive.read(n).decode() for n in archive.namelist()}
     head = json.loads(texts["manifest.json"])["chain"]["head"]
     assert f"chain head {head}" in run.out
-    http_evidence = texts["evidence/127.0.0.2/http.json"]
+    http_evidence = texts[f"evidence/{SCANNED}/http.json"]
     assert "redacted by annexscan" in http_evidence
     for name, text in [*texts.items(), *((p.name, p.read_text()) for p in out.glob("*.*")
                                          if p.suffix != ".zip")]:
