@@ -43,6 +43,7 @@ class Rewriting(LocalTransport):
     everything run as `nobody`."""
 
     def __init__(self, absent=(), recorded=None, nobody: bool = False):
+        super().__init__()
         self.absent, self.recorded, self.nobody = absent, recorded or {}, nobody
 
     def run(self, command: str, timeout: float, sudo: bool = False) -> CommandResult:

@@ -24,7 +24,7 @@ ENDLESS = "yes annexscan-endless-output"
 MODEST = "head -c 200000 /dev/zero | tr '\\000' a"
 # Runs one command in a child process and reports its result and the child's peak RSS.
 CHILD = """
-import json, resource, sys
+import json, re, sys
 from pathlib import Path
 from scanner.transports.local import LocalTransport
 from scanner.transports.ssh import SshAccess, SshTransport
@@ -43,7 +43,10 @@ print(json.dumps({"exit_code": result.exit_code, "error": result.error,
                   "truncated": result.truncated, "stdout_bytes": len(result.stdout.encode()),
                   "evidence_truncated": result.evidence()["truncated"],
                   "after": after.stdout.strip(), "duration_s": result.duration_s,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so it would
+                  # report the (large) pytest process that started this one
+                  "maxrss_mb": int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status")
+                                             .read_text()).group(1)) / 1024}))
 """
 
 
