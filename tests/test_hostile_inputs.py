@@ -11,10 +11,8 @@ import json
 import os
 import re
 import resource
-import socket
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -35,7 +33,7 @@ from scanner.probes.ssh import _probe_port
 from scanner.reporters import render_all, write_reports
 from scanner.reporters.terminal import print_summary
 from scanner.yamldoc import load_yaml
-from test_ssh_network import FULL, _kexinit
+from test_ssh_network import FULL, kexinit_server  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = {"P-MANUAL"}
@@ -269,28 +267,10 @@ def test_diff_escapes_server_text_on_the_terminal(tmp_path, capsys):
 
 
 @pytest.fixture
-def hostile_ssh():
+def hostile_ssh(kexinit_server):
     """A loopback server whose version line and KEXINIT names carry terminal escapes."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    lists = {**FULL, "kex": "curve25519-sha256,evil\x1b[2J\x07"}
-
-    def serve() -> None:
-        for _ in range(2):  # the KEXINIT read, then paramiko's auth view
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"SSH-\x1b[2J\x1b]0;pwned\x07-x\r\n" + _kexinit(lists))
-                conn.settimeout(1)
-                try:
-                    conn.recv(4096)
-                except OSError:
-                    pass
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield sock.getsockname()[1]
-    sock.close()
+    return kexinit_server({**FULL, "kex": "curve25519-sha256,evil\x1b[2J\x07"},
+                          banner=b"SSH-\x1b[2J\x1b]0;pwned\x07-x")
 
 
 def test_real_server_escapes_reach_no_terminal_and_no_junit(tmp_path, catalog, hostile_ssh):

@@ -146,7 +146,7 @@ def kexinit_server():
     """A loopback server that sends a version line and one crafted KEXINIT, then closes."""
     servers = []
 
-    def start(lists: dict[str, str]) -> int:
+    def start(lists: dict[str, str], banner: bytes = b"SSH-2.0-Crafted_1.0") -> int:
         sock = socket.create_server(("127.0.0.1", 0))
         servers.append(sock)
 
@@ -157,7 +157,7 @@ def kexinit_server():
                 except OSError:
                     return
                 with conn:
-                    conn.sendall(b"SSH-2.0-Crafted_1.0\r\n" + _kexinit(lists))
+                    conn.sendall(banner + b"\r\n" + _kexinit(lists))
                     conn.settimeout(1)
                     try:
                         conn.recv(4096)
