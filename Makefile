@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := nmap:nmap redis-server:redis-server /usr/lib/postgresql/15/bi
   ssh-keygen:openssh-client cryptsetup:cryptsetup-bin gpg:gnupg 7z:p7zip-full age:age zip:zip sudo:sudo \
   nft:nftables iptables:iptables clamscan:clamav logrotate:logrotate /lib/systemd/systemd-journal-remote:systemd-journal-remote \
   unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux chronyd:chrony \
-  chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
+  chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core strace:strace
 
 .PHONY: demo test deps system-deps clean
 
