@@ -1,54 +1,11 @@
-"""Helpers for the hostile bundle and output tests: the real CLI in a child process, measured
-(seconds, peak RSS), loopback packet counts, and zip entries crafted byte by byte."""
+"""Helpers for the hostile bundle and output tests: loopback packet counts and zip entries
+crafted byte by byte (the measured CLI runner is tests/hostile_harness.py)."""
 
 from __future__ import annotations
 
-import os
-import re
 import struct
-import subprocess
-import sys
-import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-
-import scanner
-
-REPO = Path(scanner.__file__).resolve().parents[1]  # the tree under test, old or new
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve from the (v)forked parent
-_CHILD = """import re, sys
-from scanner.cli import main
-try:
-    code = main(sys.argv[1:])
-finally:
-    status = open("/proc/self/status").read()
-    sys.stderr.write("\\nPEAK_RSS_KB=" + re.search(r"VmHWM:\\s+(\\d+)", status)[1] + "\\n")
-sys.exit(code)
-"""
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    seconds: float
-    peak_mb: float
-
-
-def annexscan(*args: str, prefix: tuple[str, ...] = (), timeout: float = 120) -> Run:
-    """`annexscan ARGS` in a child Python (optionally behind a prefix command such as unshare),
-    with its wall time and its own peak RSS."""
-    start = time.perf_counter()
-    done = subprocess.run([*prefix, sys.executable, "-c", _CHILD, *args], cwd=REPO,
-                          capture_output=True, timeout=timeout,
-                          env=dict(os.environ, COLUMNS="500"))  # one line per message
-    seconds = time.perf_counter() - start
-    err = done.stderr.decode("utf-8", "replace")
-    peak = re.search(r"PEAK_RSS_KB=(\d+)", err)
-    return Run(done.returncode, done.stdout.decode("utf-8", "replace"), err, seconds,
-               int(peak[1]) / 1024 if peak else float("nan"))
 
 
 def loopback_packets() -> int:

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import sample_result
-from hostile_bundle_support import annexscan, lie_about_size, loopback_packets, replace_entry
+from hostile_bundle_support import lie_about_size, loopback_packets, replace_entry
+from hostile_harness import annexscan
 from test_bundle import pem_key, rendered
 
 from scanner.bundle import write_bundle

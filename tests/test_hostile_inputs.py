@@ -8,11 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import resource
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -20,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+
+from hostile_harness import annexscan, record
 
 from scanner import attestations
 from scanner.checks import evaluate
@@ -40,11 +38,7 @@ IDS = {"P-MANUAL"}
 MANUAL_PROFILE = ("id: p\ntitle: Manual only\nclauses:\n  - id: P-MANUAL\n    section: '1'\n"
                   "    title: Breach\n    requirement: Breach notice in 24 h.\n"
                   "    manual: true\n    attest: The breach procedure.\n")
-CHILD = ("import resource, sys\nfrom scanner.cli import main\ncode = main(sys.argv[1:])\n"
-         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-         "print('maxrss_kib', rss, file=sys.stderr)\n"
-         "sys.exit(code)\n")
-MEMORY_CAP = 1024 ** 3  # the child dies of MemoryError past this, instead of taking the machine
+MEMORY_CAP_MB = 1024  # the child dies of MemoryError past this, instead of taking the machine
 
 
 def attestation(directory: Path, evidence: str) -> Path:
@@ -124,20 +118,6 @@ def deep_nesting(key: str) -> str:
     return f"{key}: " + "[" * 50_000 + "]" * 50_000 + "\n"
 
 
-def run_child(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float, int]:
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, preexec_fn=cap,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    elapsed = time.monotonic() - started
-    rss = [int(line.split()[1]) for line in done.stderr.splitlines()
-           if line.startswith("maxrss_kib")]
-    return done, elapsed, rss[0] * 1024 if rss else -1
-
-
 @pytest.mark.parametrize("option,key", [("--attestations", "attestations"),
                                         ("--waivers", "waivers")])
 @pytest.mark.parametrize("make", [alias_bomb, deep_nesting])
@@ -145,12 +125,12 @@ def test_yaml_bomb_in_user_file_is_a_clean_error_in_bounded_time_and_memory(
         tmp_path, option, key, make):
     hostile = tmp_path / f"{key}.yaml"
     hostile.write_text(make(key))
-    done, elapsed, rss = run_child(["scan", "--profile", "3douest", option, str(hostile),
-                                    "--no-progress", "127.0.0.9"], tmp_path)
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr and f"{key}.yaml" in done.stderr
-    assert elapsed < 30 and 0 < rss < 300 * 1024 ** 2, (elapsed, rss)
-    print(f"{make.__name__} {option}: {elapsed:.2f} s, peak RSS {rss / 1024 ** 2:.0f} MiB")
+    run = annexscan("scan", "--profile", "3douest", option, str(hostile), "--no-progress",
+                    "127.0.0.9", cwd=tmp_path, memory_cap_mb=MEMORY_CAP_MB)
+    assert run.code == 2, run.err[-2000:]
+    assert "Traceback" not in run.err and f"{key}.yaml" in run.err
+    assert run.seconds < 30 and 0 < run.peak_mb < 300, (run.seconds, run.peak_mb)
+    record("11", f"{make.__name__} in {option}", run, status=f"exit {run.code}, file named")
 
 
 def test_yaml_bounds_name_the_file_for_every_loader(tmp_path):

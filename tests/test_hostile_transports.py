@@ -6,8 +6,6 @@ leave no paramiko thread behind."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,15 +14,16 @@ import paramiko
 import pytest
 
 from accounts_support import collect_and_check, ssh_key, write_tree
+from hostile_harness import python_child
 from scanner.model import Status
 from scanner.transports.base import DEFAULT_MAX_OUTPUT, TransportError
 from scanner.transports.ssh import SshAccess, SshTransport
 
 ENDLESS = "yes annexscan-endless-output"
 MODEST = "head -c 200000 /dev/zero | tr '\\000' a"
-# Runs one command in a child process and reports its result and the child's peak RSS.
+# Runs one command in a child process and prints its result (hostile_harness measures RSS).
 CHILD = """
-import json, re, sys
+import json, sys
 from pathlib import Path
 from scanner.transports.local import LocalTransport
 from scanner.transports.ssh import SshAccess, SshTransport
@@ -42,21 +41,15 @@ transport.close()
 print(json.dumps({"exit_code": result.exit_code, "error": result.error,
                   "truncated": result.truncated, "stdout_bytes": len(result.stdout.encode()),
                   "evidence_truncated": result.evidence()["truncated"],
-                  "after": after.stdout.strip(), "duration_s": result.duration_s,
-                  # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so it would
-                  # report the (large) pytest process that started this one
-                  "maxrss_mb": int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status")
-                                             .read_text()).group(1)) / 1024}))
+                  "after": after.stdout.strip(), "duration_s": result.duration_s}))
 """
 
 
 def run_in_child(command: str, ssh: dict | None = None, timeout: float = 10.0) -> dict:
-    start = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(
-        {"command": command, "timeout": timeout, "ssh": ssh})], capture_output=True, text=True,
-        timeout=60, cwd=Path(__file__).parent.parent)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return {**json.loads(done.stdout), "wall_s": time.monotonic() - start}
+    run = python_child(CHILD, json.dumps({"command": command, "timeout": timeout, "ssh": ssh}),
+                       timeout=60)
+    assert run.code == 0, run.err[-2000:]
+    return {**json.loads(run.out), "wall_s": run.seconds, "maxrss_mb": run.peak_mb}
 
 
 @pytest.fixture(scope="module")
