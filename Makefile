@@ -30,7 +30,15 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    for try in $$(seq 60); do \
+	      out=$$(LC_ALL=C apt-get update -qq 2>&1) && { [ -z "$$out" ] || echo "$$out"; break; }; \
+	      case "$$out" in *"Could not get lock"*) ;; *) echo "$$out"; exit 1;; esac; \
+	      [ $$try = 60 ] && { echo "$$out"; exit 1; }; \
+	      [ $$try = 1 ] && echo "another apt holds its lock: waiting for it (at most 5 minutes)"; \
+	      sleep 5; \
+	    done; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      -o DPkg::Lock::Timeout=300 $$missing >/dev/null; \
 	  else \
 	    echo "missing system packages:$$missing - install them as root (apt-get install$$missing)"; exit 1; \
 	  fi; \
