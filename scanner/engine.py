@@ -14,7 +14,7 @@ from typing import Callable
 from scanner import portspec
 from scanner.catalog import Catalog
 from scanner.checks import evaluate
-from scanner.checks.base import Observations
+from scanner.checks.base import Observations, probe_failed
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult, combine)
 from scanner.probes import ProbeRequest
@@ -218,12 +218,15 @@ def judge_control(ref: ControlRef, job: ScanJob, observations: Observations) -> 
     foundation = FOUNDATION if control.probe in NETWORK_PROBES else ()
     probes = list(dict.fromkeys(p for p in (*foundation, control.probe)
                                 if p in observations.results))
-    status = verdict.status
+    status, reason = verdict.status, verdict.reason
+    evidence = {"probes": probes, **verdict.evidence}
     if status == Status.FAIL and not ref.binding:
         status = Status.ADVISORY
+    failed = next((p for p in probes if observations.failure(p)), None)
+    if status == Status.ERROR and failed:  # said once, in the target's probe errors
+        reason, evidence["failed_probe"] = probe_failed(failed), failed
     return made(status=status, expected=verdict.expected, observed=verdict.observed,
-                reason=verdict.reason, evidence={"probes": probes, **verdict.evidence},
-                duration_s=elapsed,
+                reason=reason, evidence=evidence, duration_s=elapsed,
                 probe_duration_s=round(sum(observations.results[p].duration_s
                                            for p in probes), 3))
 
@@ -232,7 +235,7 @@ def scan_target(job: ScanJob) -> TargetResult:
     probes = probe_target(job)
     observations = Observations(probes)
     result = TargetResult(target=job.target.name, address=job.target.address)
-    result.probes = {name: {"duration_s": p.duration_s, "error": p.error}
+    result.probes = {name: {"duration_s": p.duration_s, "error": observations.failure(name)}
                      for name, p in probes.items()}
     result.evidence = {name: p.evidence for name, p in probes.items()}
     for profile in job.plan.profiles:

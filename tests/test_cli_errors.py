@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
+from scanner.checks.base import probe_failed
 from scanner.cli import main
+from scanner.lab import in_private_netns
 
 GOOD_PROFILE = DATA / "all-network.yaml"
 
@@ -113,3 +117,67 @@ def test_every_command_has_help(argv):
     proc = subprocess.run([sys.executable, "-m", "scanner", *argv, "--help"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "usage: annexscan" in proc.stdout
+
+
+HOST_PROFILE = """id: hostonly
+title: Host clauses
+clauses:
+""" + "".join(f"""  - id: H-{name.upper().replace("_", "-")}
+    section: '{index}'
+    title: {name}
+    requirement: The host's {name}.
+    controls: [{{control: host.{name}}}]
+""" for index, name in enumerate(("firewall", "raid", "authorized_keys"), 1)) + """  - id: N-PORTS
+    section: '9'
+    title: Ports
+    requirement: Only SSH open.
+    controls: [{control: net.allowed_ports, parameters: {allowed: [22]}}]
+"""
+NO_SSH = "127.0.0.186"  # nothing listens there inside the test's network namespace
+
+
+def keygen(path: Path, passphrase: str = "") -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "", "-f",
+                    str(path)], check=True, timeout=30)
+    return path
+
+
+def scan_report(tmp_path: Path, capsys, *argv: str) -> tuple[int, str, dict]:
+    profile = tmp_path / "hostonly.yaml"
+    profile.write_text(HOST_PROFILE)
+    code, out = run(["scan", "--profile", str(profile), "--no-progress", "--timeout", "1",
+                     "--format", "json", "-o", str(tmp_path / "out"), *argv], capsys)
+    assert code != 2, out
+    return code, out, json.loads((tmp_path / "out" / "annexscan.json").read_text())
+
+
+def test_host_without_ssh_is_said_once_and_its_clauses_are_errors(tmp_path, capsys):
+    if not in_private_netns() or not shutil.which("nmap"):
+        pytest.skip("needs nmap and a private network namespace (python -m scanner.netns)")
+    key = keygen(tmp_path / "audit")
+    code, out, report = scan_report(tmp_path, capsys, "--ssh-user", "root", "--ssh-key",
+                                    str(key), "--insecure-accept-host-key", NO_SSH)
+    assert code == 3, out  # errors, no failure: never a pass
+    flat = " ".join(out.split())  # the terminal wraps long lines
+    assert flat.count(f"cannot connect to {NO_SSH}:22") == 1, out
+    assert f"{NO_SSH}: host probe: host checks did not run: cannot connect" in flat
+    assert "3 clause(s) in error because of it: H-FIREWALL, H-RAID, H-AUTHORIZED-KEYS" in flat
+    assert "failing, in error or waived" not in out, "those clauses are not listed again"
+    [target] = report["targets"]
+    assert f"cannot connect to {NO_SSH}:22" in target["probes"]["host"]["error"]
+    clauses = {c["clause_id"]: c for c in target["results"]}
+    assert clauses.pop("N-PORTS")["status"] == "pass"  # the network probes are unaffected
+    for clause in clauses.values():
+        [control] = clause["controls"]
+        assert clause["status"] == control["status"] == "error"
+        assert control["reason"] == probe_failed("host")
+        assert control["evidence"]["failed_probe"] == "host"
+
+
+def test_host_checks_that_ran_keep_their_own_reasons(tmp_path, capsys):
+    """The compliant side: the host probe ran (local, on an empty sysroot), so no probe line,
+    and each clause in error is listed with its own reason."""
+    code, out, report = scan_report(tmp_path, capsys, "--sysroot", str(tmp_path), "local")
+    assert code in (1, 3) and "host probe:" not in out and "because of it" not in out
+    assert report["targets"][0]["probes"]["host"]["error"] is None
+    assert "host.raid: " in out and "mdstat" in out

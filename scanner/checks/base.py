@@ -15,6 +15,12 @@ class MissingData(Exception):
     """The observations a check needs are absent: the verdict is `error`, never `pass`."""
 
 
+def probe_failed(probe: str) -> str:
+    """An error verdict's reason when `probe` failed for the whole target: the failure itself is
+    stated once, in the target's probe errors, not repeated on every clause."""
+    return f"not checked: the {probe} probe failed (see the target's probe errors)"
+
+
 class Observations:
     """Probe results of one target, by probe name."""
 
@@ -28,6 +34,18 @@ class Observations:
         if result.error:
             raise MissingData(f"the {probe} probe failed: {result.error}")
         return result.data
+
+    def failure(self, probe: str) -> str | None:
+        """Why `probe` saw nothing on this target (None: it observed): its own error, or the
+        host transport that could not open, so no host command ran (only a collector that logs
+        in by itself, like ssh.mfa's key probe, could still observe)."""
+        result = self.results.get(probe)
+        if result is None:
+            return None
+        if result.error:
+            return result.error
+        transport = result.data.get("transport_error")
+        return f"host checks did not run: {transport}" if transport else None
 
     def services(self) -> dict[int, dict]:
         return self.data("service")["services"]

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scanner.model import ScanResult, Status
+from scanner.model import ClauseResult, ScanResult, Status
 
 ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.ATTESTED, Status.EXPIRED,
          Status.WAIVED, Status.NOT_APPLICABLE, Status.ADVISORY)
@@ -58,7 +58,8 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
         console.print("advisory: hardening advice the annex does not state, not met; it never "
                       "fails a clause nor changes the exit code", highlight=False, style="blue")
     for target in result.targets:
-        bad = [c for c in target.results if c.status in SHOWN]
+        explained = {id(c) for c in _print_probe_failures(target, console, max_listed)}
+        bad = [c for c in target.results if c.status in SHOWN and id(c) not in explained]
         _print_advisories(target, console, max_listed, max_reason)
         if not bad:
             continue
@@ -86,6 +87,33 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
     total = result.summary()
     console.print("total: " + " ".join(f"[{STYLE[Status(k)]}]{k}={v}[/]" for k, v in total.items())
                   + f"  -> exit code {result.exit_code()}", highlight=False)
+
+
+def _print_probe_failures(target, console: Console, max_listed: int,
+                          max_error: int = 400) -> list[ClauseResult]:
+    """One line per failed probe (probes failing alike share it) with the clauses in error
+    because of it, so a host without SSH is said once, not on each of its clauses. Returns
+    those clauses: nothing else is wrong with them, so they are not listed again."""
+    by_error: dict[str, list[str]] = {}
+    for name, info in target.probes.items():
+        if info.get("error"):
+            by_error.setdefault(info["error"], []).append(name)
+    failed = {name for names in by_error.values() for name in names}
+    explained = [c for c in target.results if c.status == Status.ERROR and all(
+        ctl.evidence.get("failed_probe") in failed for ctl in c.binding()
+        if ctl.status in (Status.FAIL, Status.ERROR))]
+    for error, names in by_error.items():
+        caused = [c for c in explained if any(ctl.evidence.get("failed_probe") in names
+                                              for ctl in c.binding())]
+        line = f"[bold]{shown(_name(target))}[/]: {shown(', '.join(names))} " \
+            f"probe{'s' if len(names) > 1 else ''}: {shown(_short(error, max_error))}"
+        if caused:
+            ids = ", ".join(c.clause_id for c in caused[:max_listed])
+            more = f", ... and {len(caused) - max_listed} more" if len(caused) > max_listed else ""
+            line += f"; [{STYLE[Status.ERROR]}]{len(caused)} clause(s) in error[/] because of " \
+                f"it: {shown(ids + more)}"
+        console.print(line, highlight=False, overflow="fold")
+    return explained
 
 
 def _print_advisories(target, console: Console, max_listed: int, max_reason: int) -> None:
