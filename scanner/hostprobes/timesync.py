@@ -1,6 +1,9 @@
 """Clock synchronisation as each time tool on the host reports it: timedatectl (systemd, any
 NTP client that disciplines the kernel clock), chronyc, ntpq (ntpd) and ntpctl (OpenNTPD).
-(Named timesync.py so that it never shadows the standard `time` module; the collector is "time".)"""
+(Named timesync.py so that it never shadows the standard `time` module; the collector is "time".)
+
+chronyc asks chronyd's UDP command port on loopback: on chronyd's Unix socket, chronyc run as
+root binds a socket file of its own in /run/chrony (and unlinks it), a write on the host."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import re
 from typing import Any, Callable
 
 from scanner.hostprobes import Collected, collector
+from scanner.hostprobes.filetimes import running_processes
 from scanner.transports.base import CommandResult, HostContext
 
 NO_DAEMON = ("cannot talk to daemon", "connection refused", "nothing received",
@@ -48,7 +52,7 @@ def parse_ntpctl(text: str) -> dict[str, Any]:
 
 TOOLS: list[tuple[str, str, Callable[[str], dict[str, Any]]]] = [
     ("timedatectl", "timedatectl show", parse_timedatectl),
-    ("chrony", "chronyc -n tracking", parse_chrony_tracking),
+    ("chrony", "chronyc -h 127.0.0.1,::1 -n tracking", parse_chrony_tracking),
     ("ntpd", "ntpq -pn", parse_ntpq_peers),
     ("openntpd", "ntpctl -s status", parse_ntpctl),
 ]
@@ -66,9 +70,19 @@ def _source(name: str, result: CommandResult, parse: Callable[[str], dict]) -> d
     return {"installed": True, "synchronised": None, "detail": result.explain()}
 
 
+def _chronyd_unreachable(out: Collected, ctx: HostContext, source: dict[str, Any]) -> None:
+    """chronyd may run with its command port off (`cmdport 0`): then silence on loopback is
+    no proof that it does not run."""
+    if source.get("synchronised") is False and "not running" in source["detail"] \
+            and "chronyd" in (running_processes(out, ctx) or set()):
+        source.update(synchronised=None, detail="chronyd runs but does not answer on its "
+                      "command port (127.0.0.1/::1 UDP 323: cmdport 0?): " + source["detail"])
+
+
 @collector("time")
 def collect(ctx: HostContext, params: list[dict[str, Any]]) -> Collected:
     out = Collected(data={"sources": {}})
     for name, command, parse in TOOLS:
         out.data["sources"][name] = _source(name, out.run(ctx, command), parse)
+    _chronyd_unreachable(out, ctx, out.data["sources"]["chrony"])
     return out
