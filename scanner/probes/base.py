@@ -36,12 +36,20 @@ class ProbeRequest:
     sudo: bool = False
     command_timeout: float = 30.0
     host_collectors: dict[str, list[dict]] = field(default_factory=dict)
-    # filled in by the engine from the ports and service probes:
+    budget_s: float | None = None  # the time one target's probes may take together (budget.py)
+    # filled in by the engine: when the target's budget ends (time.monotonic()), and from the
+    # ports and service probes
+    deadline: float | None = None
     open_ports: list[int] = field(default_factory=list)
     services: dict[int, dict] = field(default_factory=dict)
 
     def ports_speaking(self, protocol: str) -> list[int]:
         return sorted(p for p, s in self.services.items() if s.get("protocol") == protocol)
+
+    def seconds_left(self) -> float | None:
+        """What is left of the target's time budget (None: no budget): a probe whose work
+        can be bounded keeps within it."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 class Probe(Protocol):

@@ -2,21 +2,17 @@
 
 Some inputs make html.parser's regexes run for minutes on a few hundred kilobytes (`<a <a <a
 ...` takes 2 s at 16 KiB on CPython 3.11; see CPython gh-135462). Nothing can interrupt that
-inside a thread, so pages are parsed by a child Python that is killed at the page's deadline.
-This module imports the standard library only: the child runs it as a script, in about 60 ms.
+inside a thread, so each page is parsed in a child process killed at the page's deadline
+(scanner/probes/isolation.py, about 8 ms a page).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import select
-import subprocess
-import sys
-import time
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
+
+from scanner.probes import isolation
 
 MAX_ATTR = 2048  # longest attribute value (URL) kept; a longer one is not followed
 MAX_LINKS = 2000  # distinct links followed from one page; more are counted as dropped
@@ -90,71 +86,20 @@ def parse(page_url: str, body: str) -> tuple[list[str], dict[str, Any]]:
 
 
 class Reader:
-    """One child process parsing the pages of one crawl, restarted after a failure."""
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
+    """Parses the pages of one crawl, each in a child process (the crawl holds one reader)."""
 
     def __enter__(self) -> "Reader":
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            for stream in (self.proc.stdin, self.proc.stdout):
-                try:
-                    stream.close()
-                except OSError:  # unflushed bytes for a child that is gone
-                    pass
-            self.proc.wait()
-            self.proc = None
+        pass
 
     def read(self, page_url: str, body: str, seconds: float) -> tuple[list[str], dict[str, Any]]:
-        """`parse` in the child, within `seconds`; ReadFailure when it cannot be done."""
-        deadline = time.monotonic() + seconds
+        """`parse` in a child, within `seconds`; ReadFailure when it cannot be done."""
         try:
-            if self.proc is None:
-                self.proc = subprocess.Popen([sys.executable, "-I", __file__],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL)
-            self.proc.stdin.write(json.dumps([page_url, body]).encode() + b"\n")
-            self.proc.stdin.flush()
-            answer = self._line(deadline)
-        except OSError as exc:
-            answer, why = None, f"the HTML reader stopped ({type(exc).__name__})"
-        else:
-            why = f"its HTML was not read within {seconds:.3g} s (or the parser failed on it)"
-        if answer is None:
-            self.close()
-            raise ReadFailure(why)
-        links, held = json.loads(answer)
+            links, held = isolation.call(parse, (page_url, body), seconds)
+        except isolation.ChildTimeout:
+            raise ReadFailure(f"its HTML was not read within {seconds:.3g} s") from None
+        except isolation.ChildFailure as exc:
+            raise ReadFailure(f"its HTML could not be read: {exc}") from None
         return links, held
-
-    def _line(self, deadline: float) -> bytes | None:
-        """The child's answer line, or None past the deadline or when the child is gone."""
-        fd = self.proc.stdout.fileno()  # read raw: select() cannot see a buffer's contents
-        chunks: list[bytes] = []
-        while not chunks or not chunks[-1].endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def _serve() -> None:
-    """The child: one JSON [url, body] a line in, one JSON [links, held] a line out."""
-    for line in sys.stdin.buffer:
-        page_url, body = json.loads(line)
-        sys.stdout.write(json.dumps(parse(page_url, body)) + "\n")
-        sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    _serve()

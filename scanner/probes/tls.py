@@ -17,7 +17,7 @@ from sslyze import (ProtocolWithOpportunisticTlsEnum, ScanCommand,
                     ServerScanStatusEnum)
 
 from scanner.model import ProbeResult
-from scanner.probes import tls_trust
+from scanner.probes import isolation, tls_trust
 from scanner.probes.base import ProbeRequest, timed
 from scanner.targets import Target
 
@@ -35,6 +35,16 @@ warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't p
                         category=CryptographyDeprecationWarning)
 # sslyze is CPU-bound: past ~4 concurrent server scans on 2 cores nothing is gained.
 _SSLYZE_SLOTS = threading.BoundedSemaphore(4)
+
+
+def port_bound(timeout: float) -> float:
+    """How long sslyze may take on one port, as a whole: 15 s + 10 timeouts (25 s at
+    --timeout 1, 65 s at the default 5 s). Its per-read timeout alone bounds nothing: a server
+    sending a byte just before each timeout held it for ever. A lab port takes 0.2-0.45 s at
+    either timeout (about a hundred handshakes, five at a time), so 15 s is 30 times that for
+    a slow link or a loaded machine; the 10 timeouts cover a server slow to answer, for which
+    sslyze's connectivity test alone retries for up to about 11 timeouts."""
+    return 15 + 10 * timeout
 
 
 # STARTTLS protocols the service probe recognises, as sslyze names them.
@@ -68,7 +78,7 @@ class TlsProbe:
                 + [tls_trust.MOZILLA] + [str(b) for b in request.ca_bundles]))
             result.data["ports"] = {}
             for port, starttls in tls_ports(request.services).items():
-                observed, raw = scan_port(target, port, request.timeout, starttls, stores)
+                observed, raw = bounded_scan(target, port, request, starttls, stores)
                 result.data["ports"][port] = observed
                 result.evidence[f"sslyze_{port}"] = raw
                 # sslyze's own path validation covers its bundled stores only; ours, per store:
@@ -79,10 +89,36 @@ class TlsProbe:
         return timed(self.name, target, body)
 
 
+def bounded_scan(target: Target, port: int, request: ProbeRequest, starttls: str | None,
+                 stores: list[str]) -> tuple[dict[str, Any], Any]:
+    """`scan_port` in a child process killed at the port's bound, or sooner when the target's
+    time budget runs out; past either, the port's observation is an error saying which."""
+    bound = port_bound(request.timeout)
+    with _SSLYZE_SLOTS:
+        left = request.seconds_left()
+        seconds = bound if left is None else min(bound, left)
+        why = (f"the bound of one TLS port at a {request.timeout:g} s timeout" if seconds == bound
+               else f"what was left of the target's time budget of {request.budget_s:g} s")
+        if seconds <= 0:
+            error = f"sslyze was not run: the target's time budget of {request.budget_s:g} s " \
+                    "was spent"
+        else:
+            try:
+                observed, raw = isolation.call(
+                    scan_port, (target, port, request.timeout, starttls, stores), seconds)
+                return observed, raw
+            except isolation.ChildTimeout as exc:
+                error = f"sslyze {exc} ({why}); it was stopped"
+            except isolation.ChildFailure as exc:
+                error = f"sslyze failed: {exc}"
+    return {"error": error, "starttls": starttls}, {"error": error}
+
+
 def scan_port(target: Target, port: int, timeout: float, starttls: str | None,
               stores: list[str]) -> tuple[dict[str, Any], Any]:
     """sslyze on one port (after STARTTLS when `starttls` names the protocol); certificate
-    chains judged against each of `stores`, the first being the one used by default."""
+    chains judged against each of `stores`, the first being the one used by default. Plain
+    JSON-able data: this runs in a child process (`bounded_scan`)."""
     location = ServerNetworkLocation(hostname=target.name, port=port, ip_address=target.address)
     sni = target.name if not target.name.replace(".", "").isdigit() else target.address
     config = ServerNetworkConfiguration(
@@ -91,11 +127,9 @@ def scan_port(target: Target, port: int, timeout: float, starttls: str | None,
         tls_opportunistic_encryption=OPPORTUNISTIC[starttls] if starttls else None)
     request = ServerScanRequest(server_location=location, network_configuration=config,
                                 scan_commands=set(VERSION_COMMANDS.values()) | OTHER_COMMANDS)
-    with _SSLYZE_SLOTS:
-        scanner = Scanner(per_server_concurrent_connections_limit=5,
-                          concurrent_server_scans_limit=1)
-        scanner.queue_scans([request])
-        server = next(iter(scanner.get_results()))
+    scanner = Scanner(per_server_concurrent_connections_limit=5, concurrent_server_scans_limit=1)
+    scanner.queue_scans([request])
+    server = next(iter(scanner.get_results()))
     raw = json.loads(ServerScanResultAsJson.model_validate(server).model_dump_json())
     if server.scan_status != ServerScanStatusEnum.COMPLETED:
         return {"error": f"sslyze could not connect: {server.connectivity_error_trace}",
