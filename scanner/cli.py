@@ -39,6 +39,10 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
                         help="timeout of every network operation, in seconds (default: 5)")
     parser.add_argument("--concurrency", type=int, default=8, metavar="N",
                         help="targets scanned at once (default: 8)")
+    parser.add_argument("--target-budget", type=float, metavar="S",
+                        help="seconds all probes of one target may take together; past it the "
+                        "probes left are errors (default: derived from the timeouts, shown "
+                        "in the JSON report's options)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--attestations", type=Path, metavar="FILE",
                         help="YAML attestations answering manual clauses (who, role, expiry)")

@@ -40,12 +40,16 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
         raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if args.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.target_budget is not None and not 0 < args.target_budget < float("inf"):
+        raise ConfigError(f"--target-budget must be a positive number of seconds, "
+                          f"got {args.target_budget}")
     if args.ca_bundle and not args.ca_bundle.is_file():
         raise ConfigError(f"--ca-bundle: file not found: {args.ca_bundle}")
     check_options(args)
     return ScanOptions(timeout=args.timeout, ca_bundle=args.ca_bundle,
                        concurrency=args.concurrency, sudo=args.sudo, host_root=args.sysroot,
-                       command_timeout=args.command_timeout)
+                       command_timeout=args.command_timeout,
+                       target_budget_s=args.target_budget)
 
 
 @dataclass

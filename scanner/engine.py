@@ -3,6 +3,7 @@ concurrently, and turning observations into clause verdicts."""
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,8 @@ from scanner.checks import evaluate
 from scanner.checks.base import Observations, probe_failed
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult, combine)
-from scanner.probes import ProbeRequest
+from scanner.probes import Probe, ProbeRequest
+from scanner.probes.budget import target_budget
 from scanner.probes.registry import probe_registry
 from scanner.probes.ports import require_nmap
 from scanner.profiles import ANNEX, Clause, ControlRef, Profile
@@ -42,6 +44,7 @@ class ScanOptions:
     sudo: bool = False  # for the local target; remote targets take it from their SshAccess
     host_root: str = "/"
     command_timeout: float = 30.0
+    target_budget_s: float | None = None  # None: derived from the timeouts (probes/budget.py)
 
 
 @dataclass
@@ -144,6 +147,7 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
     request.ca_bundle = options.ca_bundle
     request.ca_bundles = sorted({Path(p["ca_bundle"]) for p in params_of("tls.certificate")
                                  if p.get("ca_bundle")})
+    request.budget_s = options.target_budget_s or target_budget(request, plan.probes)
     return plan
 
 
@@ -171,10 +175,14 @@ def skip_reason(probe: str | None, target: Target, access: SshAccess | None) -> 
 
 
 def probe_target(job: ScanJob) -> dict[str, ProbeResult]:
+    """Every probe of the plan on one target, within the target's time budget: each probe may
+    use what is left of it (request.deadline); one that overruns it is abandoned, and the
+    probes not yet run are errors that say the budget was spent."""
     registry = probe_registry()
     target, plan = job.target, job.plan
     request = ProbeRequest(**{**plan.request.__dict__, "open_ports": [], "services": {},
                               "ssh_access": job.access})
+    request.deadline = time.monotonic() + request.budget_s if request.budget_s else None
     results: dict[str, ProbeResult] = {}
     for name in plan.probes:
         if skip_reason(name, target, job.access):
@@ -185,12 +193,33 @@ def probe_target(job: ScanJob) -> dict[str, ProbeResult]:
         if target.unresolved:
             results[name] = ProbeResult(name, target.address, error=target.unresolved)
             continue
-        results[name] = registry[name].run(target, request)
+        results[name] = _within_budget(registry[name], target, request)
         if name == "ports" and not results[name].error:
             request.open_ports = results[name].data["open_ports"]
         if name == "service" and not results[name].error:
             request.services = results[name].data["services"]
     return results
+
+
+def _within_budget(probe: Probe, target: Target, request: ProbeRequest) -> ProbeResult:
+    """`probe.run`, or an error once the target's budget is spent. The probe runs in a thread
+    of its own, waited for until the budget's end plus a timeout (a probe keeping to the budget
+    reports its own error by then); past that it is left to finish, its result unused."""
+    left = request.seconds_left()
+    if left is None:
+        return probe.run(target, request)
+    spent = f"the target's time budget of {request.budget_s:g} s was spent"
+    if left <= 0:
+        return ProbeResult(probe.name, target.address, error=f"not run: {spent}")
+    done: list[ProbeResult] = []
+    worker = threading.Thread(target=lambda: done.append(probe.run(target, request)),
+                              name=f"{probe.name} {target.address}", daemon=True)
+    worker.start()
+    worker.join(left + request.timeout)
+    if done:
+        return done[0]
+    return ProbeResult(probe.name, target.address, error=f"stopped waiting: {spent}",
+                       duration_s=round(left + request.timeout, 3))
 
 
 def judge_clause(clause: Clause, profile: Profile, job: ScanJob,
@@ -268,5 +297,7 @@ def run_scan(jobs: list[ScanJob], options: ScanOptions,
         options={"timeout_s": options.timeout,
                  "probes": [n for n in PROBE_ORDER if any(n in p.probes for p in plans)],
                  "port_spec": "; ".join(dict.fromkeys(p.request.port_spec for p in plans)),
+                 # the largest, when targets are judged on different profiles
+                 "target_budget_s": max((p.request.budget_s or 0 for p in plans), default=None),
                  "ca_bundle": ", ".join(sorted(bundles)) or None,
                  "duration_s": round(time.perf_counter() - t0, 3)})
