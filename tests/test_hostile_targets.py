@@ -9,22 +9,19 @@ test checks the file never appears.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from hostile_harness import Run, annexscan, record
 from scanner.errors import ConfigError
 from scanner.probes.base import ProbeRequest
 from scanner.probes.ports import PortsProbe
 from scanner.targets import Target, parse_targets
 
-ROOT = Path(__file__).resolve().parent.parent
 TIME_BOUND_S = 20.0  # the refusal comes before any probe: seconds, not a scan
+PEAK_MB = 150.0  # the CLI alone: a refusal reads no more than the file it names
 
 
 def injection(tmp_path: Path) -> tuple[str, Path]:
@@ -32,13 +29,12 @@ def injection(tmp_path: Path) -> tuple[str, Path]:
     return "::1%lo -oN written-by-nmap.txt", tmp_path / "written-by-nmap.txt"
 
 
-def annexscan(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
-    start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "scanner.cli", "scan", "--profile", "3douest",
-                           "--no-progress", "--timeout", "1", *args], cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(cwd)},
-                          capture_output=True, text=True, timeout=120)
-    return done, time.monotonic() - start
+def scan(args: list[str], cwd: Path) -> Run:
+    """`annexscan scan` in a measured child, run from `cwd` (where nmap would write)."""
+    run = annexscan("scan", "--profile", "3douest", "--no-progress", "--timeout", "1", *args,
+                    cwd=cwd, env={"HOME": str(cwd)}, memory_cap_mb=1024)
+    assert run.peak_mb < PEAK_MB, run.peak_mb
+    return run
 
 
 def entry_point(kind: str, tmp_path: Path, value: str) -> list[str]:
@@ -64,13 +60,14 @@ def test_zone_id_injection_is_refused_at_every_entry_point(kind, tmp_path):
     if not Path("/usr/bin/nmap").exists():
         pytest.skip("nmap not installed")
     value, written = injection(tmp_path)
-    done, seconds = annexscan(entry_point(kind, tmp_path, value), tmp_path)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "zone id must be an interface name" in done.stderr or \
-        "not a valid IPv6 address" in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr
+    run = scan(entry_point(kind, tmp_path, value), tmp_path)
+    assert run.code == 2, run.out + run.err
+    assert "zone id must be an interface name" in run.err or \
+        "not a valid IPv6 address" in run.err, run.err
+    assert "Traceback" not in run.err
     assert not written.exists(), "nmap wrote a file named by the target"
-    assert seconds < TIME_BOUND_S
+    assert run.seconds < TIME_BOUND_S
+    record("1", f"zone id injection via {kind}", run, status=f"exit {run.code}, no file written")
 
 
 def test_a_legitimate_zone_id_is_accepted():
@@ -126,18 +123,19 @@ def test_inventory_host_values_are_single_hosts(value, expected, layout, tmp_pat
     else:
         inventory = tmp_path / "hosts.yaml"
         inventory.write_text(f'all:\n  hosts:\n    web1: {{ansible_host: "{value}"}}\n')
-    done, seconds = annexscan(["--inventory", str(inventory)], tmp_path)
-    assert done.returncode == 2 and expected in done.stderr, done.stderr
-    assert "web1" in done.stderr and "Traceback" not in done.stderr
-    assert "root:" not in done.stdout + done.stderr and "notarealhash" not in done.stderr
-    assert seconds < TIME_BOUND_S
+    run = scan(["--inventory", str(inventory)], tmp_path)
+    assert run.code == 2 and expected in run.err, run.err
+    assert "web1" in run.err and "Traceback" not in run.err
+    assert "root:" not in run.out + run.err and "notarealhash" not in run.err
+    assert run.seconds < TIME_BOUND_S
+    record("13", f"{layout} inventory ansible_host: {expected}", run, status=f"exit {run.code}")
 
 
 def test_inventory_host_name_without_ansible_host_is_checked_too(tmp_path):
     inventory = tmp_path / "hosts.ini"
     inventory.write_text("local\n")
-    done, _ = annexscan(["--inventory", str(inventory)], tmp_path)
-    assert done.returncode == 2 and "would audit the scanning machine" in done.stderr
+    run = scan(["--inventory", str(inventory)], tmp_path)
+    assert run.code == 2 and "would audit the scanning machine" in run.err
 
 
 def test_target_file_lines_are_not_echoed(tmp_path):
@@ -176,16 +174,15 @@ def listening(address: str) -> socket.socket:
     return listener
 
 
-def scan_list(tmp_path: Path, lines: list[str], port: int, *extra: str, out: str = "out"):
+def scan_list(tmp_path: Path, lines: list[str], port: int, *extra: str,
+              out: str = "out") -> tuple[Run, dict | None]:
     (tmp_path / "profile.yaml").write_text(PORTS_ONLY.format(port=port))
     (tmp_path / "targets.txt").write_text("\n".join(lines) + "\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "scanner.cli", "scan", "--profile", str(tmp_path / "profile.yaml"),
-         "--no-progress", "--timeout", "1", "-o", str(tmp_path / out), "--format", "json",
-         *extra, f"@{tmp_path / 'targets.txt'}"], cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    run = annexscan("scan", "--profile", str(tmp_path / "profile.yaml"), "--no-progress",
+                    "--timeout", "1", "-o", str(tmp_path / out), "--format", "json", *extra,
+                    f"@{tmp_path / 'targets.txt'}", cwd=tmp_path)
     report = tmp_path / out / "annexscan.json"
-    return done, (json.loads(report.read_text()) if report.exists() else None)
+    return run, (json.loads(report.read_text()) if report.exists() else None)
 
 
 def test_duplicate_targets_are_scanned_once_with_a_note(tmp_path):
@@ -194,12 +191,12 @@ def test_duplicate_targets_are_scanned_once_with_a_note(tmp_path):
     address = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
     with listening(address) as listener:
         port = listener.getsockname()[1]
-        done, report = scan_list(tmp_path, [address, address, "localhost"], port)
-    assert done.returncode == 0, done.stdout + done.stderr
+        run, report = scan_list(tmp_path, [address, address, "localhost"], port)
+    assert run.code == 0, run.out + run.err
     assert [t["target"] for t in report["targets"]] == ["localhost"]
-    assert f"note: {address} given twice: scanned once" in done.stdout
+    assert f"note: {address} given twice: scanned once" in run.out
     assert f"{address} and localhost are the same address {address}: scanned once, as " \
-        "localhost" in done.stdout
+        "localhost" in run.out
 
 
 def test_an_unresolvable_name_is_an_error_result_and_the_scan_goes_on(tmp_path):
@@ -207,15 +204,15 @@ def test_an_unresolvable_name_is_an_error_result_and_the_scan_goes_on(tmp_path):
         pytest.skip("nmap not installed")
     with listening("127.0.0.1") as listener:
         port = listener.getsockname()[1]
-        start = time.monotonic()
-        done, report = scan_list(tmp_path, ["no-such-host.invalid", "127.0.0.1"], port)
-        seconds = time.monotonic() - start
-        assert done.returncode == 3, done.stdout + done.stderr  # an error, no failure
+        run, report = scan_list(tmp_path, ["no-such-host.invalid", "127.0.0.1"], port)
+        assert run.code == 3, run.out + run.err  # an error, no failure
         by_name = {t["target"]: t for t in report["targets"]}
         assert by_name["127.0.0.1"]["results"][0]["status"] == "pass"
         bad = by_name["no-such-host.invalid"]["results"][0]
-        assert bad["status"] == "error" and "does not resolve" in json.dumps(bad)
-        assert seconds < TIME_BOUND_S
+        # the reason is on the clause or, said once per host, in the target's probe errors
+        assert bad["status"] == "error"
+        assert "does not resolve" in json.dumps(by_name["no-such-host.invalid"])
+        assert run.seconds < TIME_BOUND_S
         strict, report = scan_list(tmp_path, ["no-such-host.invalid", "127.0.0.1"], port,
                                    "--strict-targets", out="strict")
-    assert strict.returncode == 2 and "does not resolve" in strict.stderr and report is None
+    assert strict.code == 2 and "does not resolve" in strict.err and report is None
