@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,17 @@ from typing import Any
 import paramiko
 
 from scanner.errors import ConfigError
+from scanner.pemfiles import pem_labels, read_capped
 from scanner.targets import check_host
 from scanner.transports.ssh import SshAccess, host_config, load_key
 
 ENV_PASSPHRASE = "ANNEXSCAN_SSH_PASSPHRASE"
 ENV_SUDO_PASSWORD = "ANNEXSCAN_SUDO_PASSWORD"
+MAX_KEY_BYTES = 1024 * 1024  # an RSA 16384-bit key is about 12 KB
+KEY_FORMATS = ("OpenSSH (-----BEGIN OPENSSH PRIVATE KEY-----) or PEM (-----BEGIN RSA/EC "
+               "PRIVATE KEY-----) form")
+# an OpenSSH public key or certificate line: "ssh-ed25519 AAAA...", "ecdsa-sha2-nistp256 AAAA..."
+_PUBLIC = re.compile(rb"\s*(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ +AAAA|\s*---- BEGIN SSH2 PUBLIC KEY")
 
 
 def add_access_options(parser: argparse.ArgumentParser) -> None:
@@ -81,26 +88,53 @@ def ssh_alias_target(spec: str, access: SshAccess | None) -> tuple[str, SshAcces
     return hostname, replace(access, alias=spec)
 
 
-def check_access(access: SshAccess, checked: set[Path]) -> None:
-    """Key readable and decryptable, known_hosts present: fail in a second, not after a scan."""
+def check_access(access: SshAccess, checked: set[Path], where: str = "--ssh-key") -> None:
+    """Key readable, a private key and decryptable, known_hosts present: fail in a second, not
+    after a scan. `where` names the option or inventory entry that gave the key."""
     if access.known_hosts and not access.known_hosts.is_file():
         raise ConfigError(f"--known-hosts: file not found: {access.known_hosts}")
     key = access.key_file
     if key is None or key in checked:
         return
     checked.add(key)
-    if not key.is_file():
-        raise ConfigError(f"SSH key {key}: file not found")
+    problem = _not_a_private_key(key, read_capped(key, MAX_KEY_BYTES, where))
+    if problem:
+        raise ConfigError(f"{where}: {key}: {problem}")
     try:
         load_key(key, access.passphrase)
     except (paramiko.PasswordRequiredException, TypeError):
         # cryptography raises TypeError for a protected OpenSSH key loaded without a password
-        raise ConfigError(f"SSH key {key} is encrypted: set {ENV_PASSPHRASE}") from None
+        raise ConfigError(f"{where}: {key}: the key is encrypted: set {ENV_PASSPHRASE} to its "
+                          "passphrase") from None
     except (paramiko.SSHException, ValueError) as exc:
         reason = "wrong passphrase" if access.passphrase else str(exc)
-        raise ConfigError(f"SSH key {key}: cannot load it ({reason})") from None
+        raise ConfigError(f"{where}: {key}: cannot load it ({reason}); expected a private key "
+                          f"in {KEY_FORMATS}") from None
     except OSError as exc:
-        raise ConfigError(f"SSH key {key}: cannot read it ({exc.strerror or exc})") from None
+        raise ConfigError(f"{where}: {key}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _not_a_private_key(key: Path, data: bytes) -> str | None:
+    """What the file is instead of a private key paramiko reads, or None when it may be one."""
+    labels = pem_labels(data)
+    private = [label for label in labels if label.endswith("PRIVATE KEY")]
+    if not data.strip():
+        return f"the file is empty; expected a private key in {KEY_FORMATS}"
+    if not private and (_PUBLIC.match(data) or any("PUBLIC KEY" in lb for lb in labels)):
+        sibling = key.with_suffix("") if key.suffix == ".pub" else None
+        hint = f" (probably {sibling})" if sibling and sibling.is_file() else ""
+        return f"this is a public key; the private key is needed{hint}"
+    if data.startswith(b"PuTTY-User-Key-File-"):
+        return (f"a PuTTY key; expected {KEY_FORMATS} (convert it: puttygen {key} -O "
+                "private-openssh -o KEYFILE)")
+    pkcs8 = [label for label in private if label in ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY")]
+    if pkcs8:  # paramiko does not read PKCS#8
+        return f"a PKCS#8 private key (-----BEGIN {pkcs8[0]}-----); expected {KEY_FORMATS}"
+    if not private:
+        found = f"it holds {', '.join(dict.fromkeys(labels))} (PEM) and no private key" \
+            if labels else "no private key in it"
+        return f"{found}; expected a private key in {KEY_FORMATS}"
+    return None
 
 
 def check_options(args: argparse.Namespace) -> None:

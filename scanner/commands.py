@@ -19,6 +19,7 @@ from scanner.model import ScanResult
 from scanner.profiles import Profile, builtin_profile_ids, load_profile
 from scanner.bundle import chain_head, load_signing_key, redact_private_keys, write_bundle
 from scanner.outputs import check_outputs
+from scanner.pemfiles import check_ca_bundle
 from scanner.reporters import parse_formats, render_all, report_names, write_reports
 from scanner.reporters.terminal import print_summary
 from scanner.inventory import load_inventory
@@ -43,8 +44,8 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
     if args.target_budget is not None and not 0 < args.target_budget < float("inf"):
         raise ConfigError(f"--target-budget must be a positive number of seconds, "
                           f"got {args.target_budget}")
-    if args.ca_bundle and not args.ca_bundle.is_file():
-        raise ConfigError(f"--ca-bundle: file not found: {args.ca_bundle}")
+    if args.ca_bundle:
+        check_ca_bundle(args.ca_bundle, "--ca-bundle")
     check_options(args)
     return ScanOptions(timeout=args.timeout, ca_bundle=args.ca_bundle,
                        concurrency=args.concurrency, sudo=args.sudo, host_root=args.sysroot,
@@ -58,6 +59,7 @@ class Entry:
     target: Target
     profiles: list[str]
     access: SshAccess | None
+    key_origin: str = "--ssh-key"  # what gave the key file, for error messages
 
 
 def entries_from_args(args: argparse.Namespace) -> list[Entry]:
@@ -79,7 +81,9 @@ def entries_from_args(args: argparse.Namespace) -> list[Entry]:
             (target,) = parse_targets([host.get("host", host.name)], strict=args.strict_targets)
             if host.get("host") and "." in host.name:
                 target = Target(host.name, target.address, target.unresolved)
-            entries.append(Entry(target, list(profiles), build_access(args, host.vars)))
+            origin = f"inventory {args.inventory}: host {host.name[:80]!r}: " \
+                "ansible_ssh_private_key_file" if "key" in host.vars else "--ssh-key"
+            entries.append(Entry(target, list(profiles), build_access(args, host.vars), origin))
     if not entries:
         raise ConfigError("no target given: name targets or pass --inventory")
     return entries
@@ -94,7 +98,7 @@ def plan_jobs(entries: list[Entry], catalog: Catalog, options: ScanOptions) -> l
         if key not in plans:
             plans[key] = plan_scan(load_profiles(entry.profiles, catalog), catalog, options)
         if entry.access:
-            check_access(entry.access, checked)
+            check_access(entry.access, checked, entry.key_origin)
         jobs.append(ScanJob(entry.target, plans[key], entry.access))
     return jobs
 

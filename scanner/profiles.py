@@ -9,10 +9,13 @@ from typing import Any
 from scanner.catalog import Catalog
 from scanner.errors import ConfigError
 from scanner.resources import profiles_dir
-from scanner.yamldoc import load_json_schema, load_yaml
+from scanner.pemfiles import check_ca_bundle
+from scanner.yamldoc import YamlDoc, load_json_schema, load_yaml
 
 
 ANNEX, ADVICE = "annex", "advice"
+# control parameters naming a file, and what the file must hold (checked at load time)
+FILE_PARAMETERS = {"ca_bundle": check_ca_bundle}
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,18 @@ def load_profile(ref: str, catalog: Catalog, _chain: tuple[Path, ...] = (),
         raise ConfigError(f"{path}: 'extends' loops back: "
                           f"{' -> '.join(str(p) for p in _chain + (path,))}")
     doc = load_yaml(path)
+    if doc.data is None:  # nothing but blanks and comments
+        raise ConfigError(f"{path}: the file is empty; expected a profile (id, title, clauses)")
     doc.validate(load_json_schema(profiles_dir() / "profile.schema.json"))
     data = doc.data
     clauses: list[Clause] = []
     source = dict(data.get("source", {}))
     if "extends" in data:
-        parent = load_profile(data["extends"], catalog, _chain + (path,), path)
+        try:
+            parent_path = resolve_profile_path(data["extends"], path)
+        except ConfigError as exc:
+            raise ConfigError(f"{doc.where(['extends'])}: {exc}") from None
+        parent = load_profile(str(parent_path), catalog, _chain + (path,))
         clauses = list(parent.clauses)
         source = source or parent.source
     clauses = _apply_exclude(clauses, data.get("exclude", []), doc)
@@ -122,6 +131,7 @@ def load_profile(ref: str, catalog: Catalog, _chain: tuple[Path, ...] = (),
                                   f"'{ref['control']}' (see `annexscan controls list`)")
             params = catalog.get(ref["control"]).check_parameters(
                 ref.get("parameters", {}), doc, cpath + ["parameters"])
+            _check_files(ref.get("parameters", {}), doc, cpath + ["parameters"])
             refs.append(ControlRef(ref["control"], params, ref.get("basis", ANNEX)))
         if not raw.get("manual") and not any(r.binding for r in refs):
             raise ConfigError(f"{doc.where(where + ['controls'])}: clause '{raw['id']}' has only "
@@ -137,6 +147,13 @@ def load_profile(ref: str, catalog: Catalog, _chain: tuple[Path, ...] = (),
         raise ConfigError(f"{doc.where(['clauses'])}: profile has no clauses")
     return Profile(id=data["id"], title=data["title"], source=source, path=path,
                    clauses=clauses)
+
+
+def _check_files(given: dict[str, Any], doc: YamlDoc, path: list) -> None:
+    """The files a profile names in parameters are what they must be, before any probe."""
+    for name, check in FILE_PARAMETERS.items():
+        if given.get(name):
+            check(Path(given[name]), doc.where(path + [name]))
 
 
 def _apply_exclude(clauses: list[Clause], exclude: list[str], doc) -> list[Clause]:
@@ -166,5 +183,6 @@ def _apply_overrides(clauses: list[Clause], overrides: dict, catalog: Catalog, d
                 merged = {**refs[i].parameters, **params}
                 checked = catalog.get(control_id).check_parameters(merged, doc, path)
                 refs[i] = ControlRef(control_id, checked, refs[i].basis)
+            _check_files(params, doc, path)
         by_id[clause_id] = Clause(**{**clause.__dict__, "controls": tuple(refs)})
     return [by_id[c.id] for c in clauses]

@@ -181,3 +181,171 @@ def test_host_checks_that_ran_keep_their_own_reasons(tmp_path, capsys):
     assert code in (1, 3) and "host probe:" not in out and "because of it" not in out
     assert report["targets"][0]["probes"]["host"]["error"] is None
     assert "host.raid: " in out and "mdstat" in out
+
+
+def one_clear_line(code: int, out: str, *expected: str) -> None:
+    """Exit 2 and a single error line holding every `expected` piece, no traceback."""
+    assert code == 2, out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out, out
+    for piece in expected:
+        assert piece in out, out
+
+
+PORTS_ONLY = ("id: ports-only\ntitle: Ports only\nclauses:\n  - id: P-1\n    section: '1'\n"
+              "    title: Ports\n    requirement: Only SSH is open.\n"
+              "    controls: [{control: net.allowed_ports, parameters: {allowed: [22]}}]\n")
+WATCHED = "127.0.0.187"  # a listener there tells whether the scan sent anything
+
+
+def ca_files(tmp_path: Path) -> dict[str, Path]:
+    """Real files a newcomer might give as a CA bundle, the right one among them."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption,
+                                                              PrivateFormat)
+    from cryptography.x509 import load_pem_x509_certificate
+
+    from scanner.lab.certs import LabCA
+
+    (tmp_path / "ca").mkdir(parents=True)
+    ca = LabCA(tmp_path / "ca")
+    key = ec.generate_private_key(ec.SECP256R1())
+    files = {"pem": ca.ca_bundle, "empty": b"", "random": b"just some notes\nnothing else\n",
+             "der": load_pem_x509_certificate(ca.ca_bundle.read_bytes()).public_bytes(Encoding.DER),
+             "key": key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())}
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            files[name] = tmp_path / f"ca-{name}"
+            files[name].write_bytes(content)
+    return files | {"missing": tmp_path / "no-such-ca.pem"}
+
+
+@pytest.fixture
+def watched_port():
+    """A TCP listener on WATCHED:22; yields a function telling whether anything connected."""
+    if not in_private_netns() or not shutil.which("nmap"):
+        pytest.skip("needs nmap and a private network namespace (python -m scanner.netns)")
+    import socket
+
+    with socket.create_server((WATCHED, 22)) as server:
+        server.setblocking(False)
+
+        def connected() -> bool:
+            try:
+                server.accept()[0].close()
+            except BlockingIOError:
+                return False
+            return True
+
+        yield connected
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("missing", "file not found"), ("empty", "the file is empty"),
+    ("der", "it is a DER (binary) certificate"), ("key", "it holds a private key"),
+    ("random", "no PEM certificate in it")])
+def test_ca_bundle_must_hold_pem_certificates(tmp_path, capsys, watched_port, name, expected):
+    profile = write(tmp_path, PORTS_ONLY)
+    path = ca_files(tmp_path)[name]
+    code, out = run(["scan", "--profile", str(profile), "--ca-bundle", str(path), "--no-progress",
+                     "--timeout", "1", WATCHED], capsys)
+    one_clear_line(code, out, f"--ca-bundle: {path}: {expected}")
+    assert name == "missing" or "expected PEM certificates (-----BEGIN CERTIFICATE-----)" in out
+    assert not watched_port(), "nothing is sent before the inputs are checked"
+    if name == "der":
+        assert "openssl x509 -inform der" in out
+
+
+def test_a_pem_ca_bundle_lets_the_scan_go_ahead(tmp_path, capsys, watched_port):
+    code, out = run(["scan", "--profile", str(write(tmp_path, PORTS_ONLY)), "--ca-bundle",
+                     str(ca_files(tmp_path)["pem"]), "--no-progress", "--timeout", "1",
+                     WATCHED], capsys)
+    assert code == 0 and watched_port(), out
+
+
+@pytest.mark.parametrize("name,expected", [("der", "it is a DER (binary) certificate"),
+                                           ("empty", "the file is empty"),
+                                           ("missing", "file not found")])
+def test_profile_ca_bundle_is_checked_at_load(tmp_path, capsys, name, expected):
+    files = ca_files(tmp_path)
+    body = ("  - id: B-1\n    section: '1'\n    title: Certificate\n"
+            "    requirement: A trusted certificate.\n"
+            "    controls:\n      - control: tls.certificate\n        parameters: {{ca_bundle: '{}'}}\n")
+    path = write(tmp_path, HEADER + body.format(files[name]))
+    code, out = run(["profiles", "validate", str(path)], capsys)
+    one_clear_line(code, out, f"{path}:10: field 'clauses[0].controls[0].parameters.ca_bundle': "
+                   f"{files[name]}: {expected}")
+    path = write(tmp_path, HEADER + body.format(files["pem"]))
+    assert run(["profiles", "validate", str(path)], capsys)[0] == 0
+
+
+def key_files(tmp_path: Path) -> dict[str, Path]:
+    """Real files a newcomer might give as the SSH key, made by ssh-keygen and cryptography."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    private = keygen(tmp_path / "id_ed25519")
+    locked = keygen(tmp_path / "locked", passphrase="correct horse")
+    pem_public = tmp_path / "key.pub.pem"
+    pem_public.write_bytes(ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("host list\n")
+    (tmp_path / "keydir").mkdir()
+    return {"private": private, "openssh_public": private.with_suffix(".pub"),
+            "pem_public": pem_public, "locked": locked, "notes": notes,
+            "directory": tmp_path / "keydir", "missing": tmp_path / "nope"}
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("openssh_public", "this is a public key; the private key is needed (probably {private})"),
+    ("pem_public", "this is a public key; the private key is needed"),
+    ("locked", "the key is encrypted: set ANNEXSCAN_SSH_PASSPHRASE"),
+    ("notes", "no private key in it; expected a private key in OpenSSH"),
+    ("directory", "not a regular file"), ("missing", "file not found")])
+def test_ssh_key_must_be_a_usable_private_key(tmp_path, capsys, monkeypatch, name, expected):
+    monkeypatch.delenv("ANNEXSCAN_SSH_PASSPHRASE", raising=False)
+    keys = key_files(tmp_path)
+    code, out = run(["scan", "--profile", str(GOOD_PROFILE), "--ssh-user", "audit", "--ssh-key",
+                     str(keys[name]), "--no-progress", NO_SSH], capsys)
+    one_clear_line(code, out, f"--ssh-key: {keys[name]}: " + expected.format(**keys))
+
+
+def test_a_private_key_passes_the_key_check(tmp_path, capsys, monkeypatch):
+    """The same command with the private key gets past the key, to the next check (-o)."""
+    monkeypatch.delenv("ANNEXSCAN_SSH_PASSPHRASE", raising=False)
+    code, out = run(["scan", "--profile", str(GOOD_PROFILE), "--ssh-user", "audit", "--ssh-key",
+                     str(key_files(tmp_path)["private"]), "--no-progress",
+                     "-o", str(tmp_path / "missing" / "out"), NO_SSH], capsys)
+    one_clear_line(code, out, "-o ", "does not exist")
+
+
+def test_inventory_public_key_names_the_inventory_and_host(tmp_path, capsys):
+    public = key_files(tmp_path)["openssh_public"]
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(f"[web]\nweb1 ansible_host={NO_SSH} ansible_user=audit "
+                         f"ansible_ssh_private_key_file={public} annexscan_profiles=3douest\n")
+    code, out = run(["scan", "--inventory", str(inventory), "--no-progress"], capsys)
+    one_clear_line(code, out, f"inventory {inventory}: host 'web1': ansible_ssh_private_key_file: "
+                   f"{public}: this is a public key; the private key is needed")
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n", "# a profile, one day\n\n# (not yet)\n"])
+def test_empty_profile_is_named_as_such(tmp_path, capsys, text):
+    path = write(tmp_path, text)
+    code, out = run(["profiles", "validate", str(path)], capsys)
+    one_clear_line(code, out, f"{path}: the file is empty; expected a profile (id, title, "
+                   "clauses)")
+    code, out = run(["scan", "--profile", str(path), "--no-progress", NO_SSH], capsys)
+    one_clear_line(code, out, f"{path}: the file is empty")
+
+
+@pytest.mark.parametrize("parent,expected", [
+    ("3douset", "unknown profile '3douset': not a file and not a built-in profile (built-in: "
+     "3douest, "), ("./base.yaml", "profile file not found: ")])
+def test_extends_unknown_profile_names_file_and_line(tmp_path, capsys, parent, expected):
+    path = write(tmp_path, f"# our variant\nid: ours\ntitle: Our variant\nextends: {parent}\n"
+                 "exclude: []\n")
+    code, out = run(["profiles", "validate", str(path)], capsys)
+    one_clear_line(code, out, f"{path}:4: field 'extends': {expected}")
+    path.write_text(path.read_text().replace(parent, "3douest"))  # a known one: valid
+    assert run(["profiles", "validate", str(path)], capsys)[0] == 0
