@@ -174,6 +174,19 @@ def test_host_without_ssh_is_said_once_and_its_clauses_are_errors(tmp_path, caps
         assert control["evidence"]["failed_probe"] == "host"
 
 
+def test_any_failed_probe_is_said_once_per_target(tmp_path, capsys):
+    """Not only the host probe: a name that does not resolve fails the port scan, and every
+    network clause points at that one line."""
+    if not in_private_netns():
+        pytest.skip("needs a private network namespace (python -m scanner.netns)")
+    code, out, report = scan_report(tmp_path, capsys, "no-such-host.invalid")
+    flat = " ".join(out.split())
+    assert code == 3 and flat.count("does not resolve") == 1, out
+    assert "no-such-host.invalid: ports probe: host name no-such-host.invalid does not resolve" \
+        in flat and "1 clause(s) in error because of it: N-PORTS" in flat
+    assert report["targets"][0]["results"][-1]["controls"][0]["reason"] == probe_failed("ports")
+
+
 def test_host_checks_that_ran_keep_their_own_reasons(tmp_path, capsys):
     """The compliant side: the host probe ran (local, on an empty sysroot), so no probe line,
     and each clause in error is listed with its own reason."""
@@ -293,7 +306,8 @@ def key_files(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "keydir").mkdir()
     return {"private": private, "openssh_public": private.with_suffix(".pub"),
             "pem_public": pem_public, "locked": locked, "notes": notes,
-            "directory": tmp_path / "keydir", "missing": tmp_path / "nope"}
+            "directory": tmp_path / "keydir", "missing": tmp_path / "nope",
+            "unreadable": Path("/proc/self/mem")}  # a regular file whose read fails, even as root
 
 
 @pytest.mark.parametrize("name,expected", [
@@ -301,7 +315,8 @@ def key_files(tmp_path: Path) -> dict[str, Path]:
     ("pem_public", "this is a public key; the private key is needed"),
     ("locked", "the key is encrypted: set ANNEXSCAN_SSH_PASSPHRASE"),
     ("notes", "no private key in it; expected a private key in OpenSSH"),
-    ("directory", "not a regular file"), ("missing", "file not found")])
+    ("directory", "not a regular file"), ("missing", "file not found"),
+    ("unreadable", "cannot read it (Input/output error)")])
 def test_ssh_key_must_be_a_usable_private_key(tmp_path, capsys, monkeypatch, name, expected):
     monkeypatch.delenv("ANNEXSCAN_SSH_PASSPHRASE", raising=False)
     keys = key_files(tmp_path)
