@@ -21,7 +21,7 @@ import pytest
 
 from conftest import sample_result
 from hostile_bundle_support import lie_about_size, loopback_packets, replace_entry
-from hostile_harness import annexscan
+from hostile_harness import annexscan, record
 from test_bundle import pem_key, rendered
 
 from scanner.bundle import write_bundle
@@ -29,6 +29,7 @@ from scanner.errors import ConfigError
 
 EVIDENCE = "evidence/127.0.0.2/tls.json"
 SCANNED = "127.0.0.175"  # not a lab address: the lab may be up in the same namespace
+HEALTHY = "127.0.0.198"  # a plain redirecting web server scanned beside the hostile one
 BOMB = 512 << 20  # inflated bytes from about half a megabyte of deflate
 CLI_SECONDS = 15.0  # a child Python importing annexscan on 2 busy cores: generous
 PEAK_MB = 160.0  # the CLI alone stays well under this; reading the bomb whole goes past 512
@@ -48,6 +49,7 @@ def test_zip_bomb_with_honest_header_is_refused_before_inflating(signed):
     assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
     assert run.code == 1, run.err
     assert f"altered  {EVIDENCE}" in run.out and "not inflated" in run.out
+    record("6", "zip bomb, honest header (512 MiB inflated)", run, status=f"exit {run.code}")
 
 
 def test_zip_bomb_lying_about_its_size_is_read_no_further(signed):
@@ -61,6 +63,7 @@ def test_zip_bomb_lying_about_its_size_is_read_no_further(signed):
     assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
     assert run.code == 1, run.err
     assert f"altered  {EVIDENCE}" in run.out and "zip bomb" in run.out
+    record("6", "zip bomb lying about its size", run, status=f"exit {run.code}")
 
 
 def test_manifest_bomb_is_not_read(signed):
@@ -69,6 +72,7 @@ def test_manifest_bomb_is_not_read(signed):
     run = annexscan("verify", str(bundle), "--pubkey", str(public))
     assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
     assert run.code == 2 and "manifest.json declares" in run.err, run.err
+    record("6", "manifest.json bomb", run, status=f"exit {run.code}")
 
 
 def test_entry_name_cannot_redraw_the_terminal(signed):
@@ -80,7 +84,8 @@ def test_entry_name_cannot_redraw_the_terminal(signed):
     assert run.code == 1 and "TAMPERED" in run.out
     assert "\x1b" not in run.out and "\r" not in run.out and "\u202e" not in run.out
     assert "added  evidence/\\x1b[2K\\x0d\\x1b[1;32mintact" in run.out
-    assert run.seconds < CLI_SECONDS
+    assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    record("9", "zip entry name redrawing the terminal (verify)", run, status=f"exit {run.code}")
 
 
 def test_forged_signature_without_pubkey_is_not_called_authentic(signed, tmp_path):
@@ -92,6 +97,9 @@ def test_forged_signature_without_pubkey_is_not_called_authentic(signed, tmp_pat
     run = annexscan("verify", str(forged))
     assert run.code == 3, run.out
     assert "authenticity NOT checked" in run.out and "intact:" not in run.out
+    assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    record("15", "bundle re-signed by a forger, verify without --pubkey", run,
+           status=f"exit {run.code}")
     assert annexscan("verify", str(forged), "--pubkey", str(public)).code == 1
     assert annexscan("verify", str(bundle), "--pubkey", str(public)).code == 0
 
@@ -127,6 +135,8 @@ def test_report_refuses_a_symlink_planted_at_its_output(tmp_path):
     run = annexscan("report", str(_saved_result(tmp_path)), "--format", "json,csv",
                     "-o", str(out))
     assert run.code == 2 and "symbolic link" in run.err, run.err
+    assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    record("7", "symlink planted at a report output", run, status=f"exit {run.code}, refused")
     assert victim.read_text() == "precious\n" and not (out / "annexscan.csv").exists()
     linked = tmp_path / "linked"
     linked.symlink_to(out)
@@ -232,19 +242,36 @@ class _KeyHeaders(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Redirect(_KeyHeaders):
+    """A healthy server: every GET redirected to its HTTPS site."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(301)
+        self.send_header("Location", f"https://{HEALTHY}/")
+        self.end_headers()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root in a private network namespace")
 def test_server_sending_key_text_cannot_block_the_bundle(tmp_path):
-    server = http.server.ThreadingHTTPServer((SCANNED, 80), _KeyHeaders)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers = [http.server.ThreadingHTTPServer((SCANNED, 80), _KeyHeaders),
+               http.server.ThreadingHTTPServer((HEALTHY, 80), _Redirect)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         out = tmp_path / "out"
         run, _ = _scan(tmp_path, "--format", "json,junit", "-o", str(out),
-                       "--bundle", str(out / "evidence.zip"))
+                       "--bundle", str(out / "evidence.zip"), HEALTHY)
     finally:
-        server.shutdown()
-        server.server_close()
-    assert run.code in (0, 1), run.err
-    assert run.seconds < 60
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert run.code == 1, run.err  # the hostile server's redirect goes to http://: a failure
+    assert run.seconds < 60 and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    statuses = {t["address"]: t["results"][0]["status"]
+                for t in json.loads((out / "annexscan.json").read_text())["targets"]}
+    assert statuses == {HEALTHY: "pass", SCANNED: "fail"}, statuses
+    record("10", "HTTP headers holding PEM and PGP private-key text (+ healthy server)", run,
+           status=f"{statuses[SCANNED]}, redacted, bundle written")
     assert "chain head " in run.out
     with zipfile.ZipFile(out / "evidence.zip") as archive:
         texts = {n: archive.read(n).decode() for n in archive.namelist()}
