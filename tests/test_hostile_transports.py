@@ -14,7 +14,7 @@ import paramiko
 import pytest
 
 from accounts_support import collect_and_check, ssh_key, write_tree
-from hostile_harness import python_child
+from hostile_harness import python_child, record
 from scanner.model import Status
 from scanner.transports.base import DEFAULT_MAX_OUTPUT, TransportError
 from scanner.transports.ssh import SshAccess, SshTransport
@@ -72,13 +72,20 @@ def assert_cut(result: dict) -> None:
     assert result["after"] == "still-working"
 
 
+def measured(result: dict) -> dict:
+    return {"seconds": result["wall_s"], "peak_mb": result["maxrss_mb"],
+            "status": f"cut at {result['stdout_bytes']} bytes, truncated noted"}
+
+
 def assert_whole(result: dict) -> None:
     assert result["exit_code"] == 0 and result["error"] is None and result["truncated"] == []
     assert result["stdout_bytes"] == 200000
 
 
 def test_local_endless_output_is_cut_at_the_cap():
-    assert_cut(run_in_child(ENDLESS))
+    result = run_in_child(ENDLESS)
+    assert_cut(result)
+    record("2", "local command with endless output", measured(result))
 
 
 def test_local_modest_output_is_kept_whole():
@@ -87,7 +94,9 @@ def test_local_modest_output_is_kept_whole():
 
 @pytest.mark.lab
 def test_ssh_endless_output_is_cut_at_the_cap(lab_ssh):
-    assert_cut(run_in_child(ENDLESS, lab_ssh))
+    result = run_in_child(ENDLESS, lab_ssh)
+    assert_cut(result)
+    record("2", "SSH command with endless output", measured(result))
 
 
 @pytest.mark.lab
@@ -121,14 +130,18 @@ def test_logins_leave_no_paramiko_thread(lab, lab_ssh, tmp_path, login):
                 SshTransport(lab_ssh["address"], lab_ssh["address"], access, 2.0)
         else:
             SshTransport(lab_ssh["address"], lab_ssh["address"], access, 2.0).close()
-    assert time.monotonic() - start < 10
+    seconds = time.monotonic() - start
+    assert seconds < 10
     deadline = time.monotonic() + 3
     while paramiko_threads(before) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert paramiko_threads(before) == []
     cpu = time.process_time()
     time.sleep(1.0)
-    assert time.process_time() - cpu < 0.2
+    idle_cpu = time.process_time() - cpu
+    assert idle_cpu < 0.2
+    record("12", f"8 SSH logins, {login}", {"seconds": seconds, "status":
+                                            f"no paramiko thread left, {idle_cpu:.2f} s CPU idle"})
 
 
 def key_tree(tmp_path: Path, mallory_tail: str) -> tuple[Path, str, str]:
