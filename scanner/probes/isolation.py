@@ -82,11 +82,13 @@ def _child(writer: Connection, function: Callable[..., Any], args: tuple,
            seconds: float) -> None:
     # A backstop of its own: should the parent die, the child still ends (SIGALRM kills it).
     signal.alarm(math.ceil(seconds) + 2)
-    resource.setrlimit(resource.RLIMIT_AS, (MAX_MEMORY, MAX_MEMORY))
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]  # lower already: it cannot be raised
+    cap = MAX_MEMORY if hard == resource.RLIM_INFINITY else min(MAX_MEMORY, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
         answer = json.dumps({"value": function(*args)}).encode()
     except MemoryError:
-        answer = json.dumps({"failure": f"needed more than {MAX_MEMORY >> 20} MiB"}).encode()
+        answer = json.dumps({"failure": f"needed more than {cap >> 20} MiB"}).encode()
     except Exception as exc:  # noqa: BLE001 - the parent reports it as this work's error
         answer = json.dumps({"failure": f"{type(exc).__name__}: {exc}"[:2000]}).encode()
     if len(answer) > MAX_ANSWER:
