@@ -101,6 +101,8 @@ def _evidence_path(path: Path, ref: str, where: str) -> Path:
     """The evidence file `ref` names, resolved (symlinks included) against the attestation
     file's directory; a path that leaves that directory would let the file pull any file of
     the scanning machine (e.g. /etc/shadow) into the bundle, so it is refused."""
+    if "\0" in ref:
+        raise ConfigError(f"{where}: an evidence path cannot hold a NUL character")
     base = path.parent.resolve()
     target = (base / ref).resolve()
     if Path(ref).is_absolute() or not target.is_relative_to(base):

@@ -100,6 +100,9 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 def _check_default(param: Parameter, doc: YamlDoc, path: list) -> None:
     try:
         jsonschema.validate(param.default, param.schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigError(f"{doc.where(path[:-1] + ['schema'])}: not a valid JSON Schema: "
+                          f"{exc.message}") from None
     except jsonschema.ValidationError as exc:
         raise ConfigError(f"{doc.where(path)}: default does not match its schema: {exc.message}") \
             from None

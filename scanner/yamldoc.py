@@ -86,6 +86,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
 MAX_YAML_BYTES = 16 * 1024 * 1024
 MAX_YAML_DEPTH = 64
 MAX_YAML_NODES = 200_000  # counted with every alias expanded, as a reader of the data sees them
+MAX_NUMBER_CHARS = 4300
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -108,8 +110,10 @@ class _BoundedLoader(yaml.SafeLoader):
 
 def _expanded_size(root: yaml.Node) -> tuple[int, int]:
     """(node count, depth) of the graph with aliases expanded, computed once per shared node
-    (iteratively, so neither the count nor the stack grows with the expansion)."""
+    (iteratively, so neither the count nor the stack grows with the expansion). An alias inside
+    its own anchor (`&a [*a]`) is a cycle: refused, since no expansion of it is finite."""
     done: dict[int, tuple[int, int]] = {}
+    open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -118,21 +122,39 @@ def _expanded_size(root: yaml.Node) -> tuple[int, int]:
         kids = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) \
             else list(node.value) if isinstance(node, yaml.SequenceNode) else []
         if not children_done:
+            if id(node) in open_nodes:
+                raise yaml.MarkedYAMLError(problem="an alias refers to its own anchor (a cycle)",
+                                           problem_mark=node.start_mark)
+            _check_scalar(node)
+            open_nodes.add(id(node))
             stack.append((node, True))
             stack.extend((k, False) for k in kids if id(k) not in done)
             continue
+        open_nodes.discard(id(node))
         sizes = [done[id(k)] for k in kids]
         done[id(node)] = (min(1 + sum(s for s, _ in sizes), MAX_YAML_NODES + 1),
                           1 + max((d for _, d in sizes), default=0))
     return done[id(root)]
 
 
-def _read_capped(path: Path) -> str:
+def _check_scalar(node: yaml.Node) -> None:
+    """A number longer than Python converts by default (4300 digits) is refused before it is
+    built: a long sexagesimal (`1:0:0:...`) costs quadratic time to construct."""
+    if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+        raise yaml.MarkedYAMLError(problem=f"a number longer than {MAX_NUMBER_CHARS} characters",
+                                   problem_mark=node.start_mark)
+
+
+def read_text_capped(path: Path) -> str:
+    """A text file other people wrote (YAML, inventory, target list), read within the byte
+    cap: a huge file or /dev/zero is refused, bytes that are not UTF-8 are a ConfigError."""
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL in the path
+        raise ConfigError(f"{path}: cannot read: not a valid file name") from None
     if len(raw) > MAX_YAML_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES // (1024 * 1024)} MiB: refused")
     try:
@@ -142,11 +164,13 @@ def _read_capped(path: Path) -> str:
 
 
 def load_yaml(path: Path) -> YamlDoc:
-    """Parse a YAML file within the bounds above; a syntax error or an excess becomes a
-    ConfigError naming the file (and line where there is one)."""
-    text = _read_capped(path)
-    loader = _BoundedLoader(text)
+    """Parse a YAML file within the bounds above; a syntax error, a value YAML cannot build (a
+    13th month) or an excess becomes a ConfigError naming the file (and line where there is
+    one)."""
+    text = read_text_capped(path)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters right here
         root = loader.get_single_node()
         if root is not None:
             nodes, depth = _expanded_size(root)
@@ -158,10 +182,17 @@ def load_yaml(path: Path) -> YamlDoc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: malformed YAML: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{path}:{line}: malformed YAML: character "
+                          f"U+{exc.character:04X} is not allowed in YAML") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    except (ValueError, OverflowError) as exc:  # e.g. a timestamp 2024-13-45, a +99:00 zone
+        raise ConfigError(f"{path}: malformed YAML: a value cannot be built ({exc})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return YamlDoc(path, data, root)
 
 
