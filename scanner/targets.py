@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from scanner.errors import ConfigError
+from scanner.yamldoc import read_text_capped
 
 MAX_CIDR_HOSTS = 4096
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
-                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
-_LOOKS_NUMERIC = re.compile(r"^[0-9.]+$")
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?\Z")
+_LOOKS_NUMERIC = re.compile(r"[0-9.]+\Z")
 # an interface name as Linux allows it (IFNAMSIZ 16, so 15 characters): never an nmap option
-_ZONE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_ZONE_ID = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")  # \Z: "$" would let a final newline in
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -60,7 +61,7 @@ def check_host(text: object, where: str) -> str:
     if "/" in spec and not _URL.match(spec):
         raise ConfigError(f"{where}: a CIDR network is not one host; list its hosts one by "
                           "one, or give the network as a command-line target")
-    _check_syntax(spec, where)
+    _check_syntax(spec, where, "an IP address or a host name")
     return spec
 
 
@@ -131,15 +132,14 @@ def scanned_once(items: list[T], target: Callable[[T], Target],
 
 
 def _from_file(path: Path, resolve) -> list[Target]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"target file {path}: cannot read: {exc.strerror or exc}") from None
+    lines = read_text_capped(path).splitlines()
     out: list[Target] = []
     for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if line:  # the line is not echoed: @FILE may name a file that is not a target list
             out += _one(line, f"{path}:{number}: target", resolve)
+    if not out:
+        raise ConfigError(f"target file {path}: no target in it (one per line, # comments)")
     return out
 
 
@@ -176,7 +176,8 @@ def _one(spec: str, where: str, resolve) -> list[Target]:
     return [Target(spec.rstrip("."), address)]
 
 
-def _check_syntax(spec: str, where: str) -> bool:
+def _check_syntax(spec: str, where: str,
+                  expected: str = "an IP address, a hostname, a CIDR network or @file") -> bool:
     """True for an IP address, False for a valid host name; anything else is a ConfigError."""
     if _URL.match(spec):
         raise ConfigError(f"{where}: a URL is not a target; give the host name alone "
@@ -188,5 +189,5 @@ def _check_syntax(spec: str, where: str) -> bool:
         if "%" in spec and ":" in spec:
             raise ConfigError(f"{where}: not a valid IPv6 address ({exc})") from None
     if _LOOKS_NUMERIC.match(spec) or not _HOSTNAME.match(spec):
-        raise ConfigError(f"{where}: expected an IP address, a hostname, a CIDR network or @file")
+        raise ConfigError(f"{where}: expected {expected}")
     return False
