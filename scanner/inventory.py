@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError
+from scanner.profiles import builtin_profile_ids
 from scanner.targets import check_host
-from scanner.yamldoc import load_yaml
+from scanner.yamldoc import load_yaml, read_text_capped
 
 ALIASES = {"ansible_host": "host", "ansible_user": "user", "ssh_user": "user",
            "ansible_port": "port", "ssh_port": "port", "ansible_ssh_private_key_file": "key",
@@ -27,6 +28,7 @@ ALIASES = {"ansible_host": "host", "ansible_user": "user", "ssh_user": "user",
            "annexscan_profiles": "profiles", "profiles": "profiles",
            "ansible_become": "sudo", "sudo": "sudo"}
 SECRET_NAMES = ("pass", "password", "passphrase", "secret", "token")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass
@@ -49,31 +51,100 @@ def load_inventory(path: Path) -> list[InventoryHost]:
         # validated like a command-line target, but one host only: never '@file', 'local'
         # (this machine) or a CIDR; the error names the host, never the value's target
         where = f"inventory {path}: host {host.name[:80]!r}"
-        if "host" in host.vars:
-            host.vars["host"] = check_host(host.vars["host"], f"{where}: ansible_host")
-        else:
+        if "host" not in host.vars:
             check_host(host.name, where)
+        host.vars = _checked(host.vars, where)
     return hosts
 
 
-def _normalise(raw: dict[str, Any], where: str) -> dict[str, Any]:
+def _checked(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Each understood variable in the type the scan uses, or a ConfigError naming it: an
+    inventory is a file other people write, so nothing in it may crash or steer the scan."""
+    out = dict(values)
+    if "host" in out:
+        out["host"] = check_host(out["host"], f"{where}: ansible_host")
+    if "port" in out:
+        out["port"] = _port(out["port"], f"{where}: ansible_port")
+    for name in ("user", "key"):
+        if name in out and not _is_text(out[name]):
+            raise ConfigError(f"{where}: {name} must be one line of text, without spaces or "
+                              "control characters")
+    if "jump" in out:
+        out["jump"] = _jump(out["jump"], f"{where}: annexscan_jump")
+    if "profiles" in out:
+        out["profiles"] = _profiles(out["profiles"], f"{where}: annexscan_profiles")
+    if "sudo" in out:
+        out["sudo"] = _flag(out["sudo"], f"{where}: ansible_become")
+    return out
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 4096 and value.isprintable() \
+        and not any(c.isspace() for c in value) and not value.startswith("-")
+
+
+def _port(value: Any, where: str) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 5:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: port must be a number")
+    if not 0 < value < 65536:
+        raise ConfigError(f"{where}: port must be 1-65535")
+    return value
+
+
+def _jump(value: Any, where: str) -> str:
+    """`[user@]host[:port]`, the host checked like any target."""
+    if not _is_text(value):
+        raise ConfigError(f"{where}: expected [USER@]HOST[:PORT]")
+    user, at, host_port = value.rpartition("@")
+    host, colon, port = host_port.partition(":")
+    if at and not user:
+        raise ConfigError(f"{where}: expected [USER@]HOST[:PORT] (empty user)")
+    check_host(host, where)
+    if colon:
+        _port(port, where)
+    return value
+
+
+def _profiles(value: Any, where: str) -> list[str]:
+    """Built-in profile ids or profile files (.yaml): an inventory naming any other file
+    (e.g. /etc/shadow) could have its lines echoed by the profile loader's errors."""
+    names = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) \
+        else value
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"{where}: expected a profile id, a comma list or a list of them")
+    builtin = builtin_profile_ids()
+    for name in names:
+        if not _is_text(name) or not (name in builtin or name.endswith((".yaml", ".yml"))):
+            raise ConfigError(f"{where}: each profile must be a built-in profile id "
+                              f"({', '.join(builtin)}) or a .yaml profile file")
+    return names
+
+
+def _flag(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise ConfigError(f"{where}: expected true or false")
+
+
+def _normalise(raw: Any, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of variables")
     out = {}
-    for key, value in (raw or {}).items():
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: variable names must be text")
         if any(word in key.lower() for word in SECRET_NAMES):
             raise ConfigError(f"{where}: variable '{key}' looks like a secret; inventories must "
                               "not hold secrets (use ANNEXSCAN_SSH_PASSPHRASE / "
                               "ANNEXSCAN_SUDO_PASSWORD in the environment)")
         if key in ALIASES:
             out[ALIASES[key]] = value
-    if "port" in out:
-        try:
-            out["port"] = int(out["port"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: port must be a number, got {out['port']!r}") from None
-    if isinstance(out.get("profiles"), str):
-        out["profiles"] = [p.strip() for p in out["profiles"].split(",") if p.strip()]
-    if isinstance(out.get("sudo"), str):
-        out["sudo"] = out["sudo"].lower() in ("1", "true", "yes", "on")
     return out
 
 
@@ -94,13 +165,19 @@ def _load_yaml(path: Path) -> list[InventoryHost]:
             raise ConfigError(f"{doc.where(path)}: unknown key(s) {sorted(unknown)} in group "
                               f"'{name}' (expected hosts, vars, children)")
         merged = {**inherited, **_normalise(group.get("vars"), doc.where(path + ["vars"]))}
-        for host, host_vars in (group.get("hosts") or {}).items():
+        for host, host_vars in mapping("hosts", group, path).items():
             entry = hosts.setdefault(str(host), InventoryHost(str(host)))
             entry.vars = {**merged, **entry.vars,
                           **_normalise(host_vars, doc.where(path + ["hosts", host]))}
             entry.groups.append(name)
-        for child, child_group in (group.get("children") or {}).items():
+        for child, child_group in mapping("children", group, path).items():
             walk(str(child), child_group, merged, path + ["children", child])
+
+    def mapping(key: str, group: dict, path: list) -> dict:
+        value = group.get(key) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{doc.where(path + [key])}: '{key}' must be a mapping by name")
+        return value
 
     for name, group in doc.data.items():
         walk(str(name), group, {}, [name])
@@ -111,7 +188,9 @@ def _load_ini(path: Path) -> list[InventoryHost]:
     parser = configparser.ConfigParser(allow_no_value=True, delimiters=("=",),
                                        interpolation=None, strict=False)
     parser.optionxform = str  # keep host names' case
-    text = path.read_text(encoding="utf-8")
+    # Ansible reads one line at a time: no continuation lines (configparser's, after a host
+    # line without '=', crash it with an AttributeError), so indentation is dropped
+    text = "\n".join(line.lstrip() for line in read_text_capped(path).splitlines())
     try:
         parser.read_string("[ungrouped]\n" + text, source=str(path))
     except configparser.Error as exc:
@@ -131,7 +210,11 @@ def _load_ini(path: Path) -> list[InventoryHost]:
         else:
             for key, value in items:  # "host a=1 b=2" parses as key "host a", value "1 b=2"
                 line = key if value is None else f"{key}={value}"
-                name, *assignments = shlex.split(line)
+                try:
+                    name, *assignments = shlex.split(line)
+                except ValueError as exc:  # an unclosed quote, or nothing left at all
+                    raise ConfigError(f"{path} [{section}]: a host line cannot be split into "
+                                      f"a host and variables ({exc})") from None
                 pairs = dict(a.split("=", 1) for a in assignments if "=" in a)
                 members.setdefault(group, {})[name] = pairs  # type: ignore[assignment]
     parents = {child: group for group, kids in children.items() for child in kids}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import paramiko
 
+from scanner.errors import ConfigError
 from scanner.transports.base import DEFAULT_MAX_OUTPUT, Capped, CommandResult, TransportError
 
 _SUDO_PROMPT = "annexscan-sudo:"
@@ -44,7 +45,12 @@ def host_config(alias: str, config_file: Path | None = None) -> dict:
     path = config_file or Path("~/.ssh/config").expanduser()
     if not path.is_file():
         return {}
-    return paramiko.SSHConfig.from_path(str(path)).lookup(alias)
+    try:
+        return paramiko.SSHConfig.from_path(str(path)).lookup(alias)
+    except (paramiko.SSHException, ImportError, ValueError, KeyError) as exc:
+        # paramiko's message quotes the line: the file may be no ssh config (/etc/shadow)
+        raise ConfigError(f"ssh config {path}: paramiko cannot read it for host "
+                          f"{alias[:80]!r} ({type(exc).__name__})") from None
 
 
 def _parse_jump(spec: str) -> tuple[str | None, str, int]:
