@@ -50,18 +50,19 @@ class Servers:
     """The dribbler (a byte of its handshake every `gap` s, on every connection) and a
     healthy Python TLS server, each on its own address."""
 
-    def __init__(self, workdir: Path, gap: float):
+    def __init__(self, workdir: Path, gap: float, dribbling_ports: tuple[int, ...] = (PORT,)):
         self.gap, self.stop = gap, threading.Event()
         self.threads: list[threading.Thread] = []
         files = LabCA(workdir).issue("healthy", HEALTHY, "valid")
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(files.cert, files.key)
-        self.listeners = [self._listen(DRIBBLER, self._dribble), self._listen(HEALTHY, self._serve)]
-        for address in (DRIBBLER, HEALTHY):
-            wait_accepting(address, PORT)
+        self.listeners = [self._listen(DRIBBLER, port, self._dribble) for port in dribbling_ports]
+        self.listeners.append(self._listen(HEALTHY, PORT, self._serve))
+        for address, port in [(DRIBBLER, p) for p in dribbling_ports] + [(HEALTHY, PORT)]:
+            wait_accepting(address, port)
 
-    def _listen(self, address: str, handler) -> socket.socket:
-        listener = socket.create_server((address, PORT))
+    def _listen(self, address: str, port: int, handler) -> socket.socket:
+        listener = socket.create_server((address, port))
         listener.settimeout(0.2)
 
         def accept() -> None:
@@ -114,8 +115,8 @@ def servers(tmp_path):
     running.close()
 
 
-def _scan(tmp_path: Path, *options: str) -> tuple[object, dict]:
-    (tmp_path / "profile.yaml").write_text(PROFILE)
+def _scan(tmp_path: Path, *options: str, profile: str = PROFILE) -> tuple[object, dict]:
+    (tmp_path / "profile.yaml").write_text(profile)
     run = annexscan("scan", "--profile", str(tmp_path / "profile.yaml"), "--timeout", "1",
                     "--no-progress", "--format", "json", "-o", str(tmp_path / "out"), *options,
                     DRIBBLER, HEALTHY, timeout=90)
@@ -164,6 +165,27 @@ def test_a_spent_budget_makes_the_probes_left_errors_and_spares_the_other_target
     assert hostile["B-LATENCY"]["status"] == "error"
     assert hostile["probes"]["latency"]["error"] == \
         "not run: the target's time budget of 8 s was spent"
+
+
+def test_a_probe_overrunning_the_budget_is_abandoned_at_its_end(tmp_path):
+    """Twelve dribbling ports: the service probe keeps to its own bound on each (2 s at
+    --timeout 1), 24 s in all; with a budget of 6 s it is left behind at 7 s (the budget and a
+    timeout), and the probes after it are not run."""
+    running = Servers(tmp_path, gap=0.8, dribbling_ports=(PORT, *range(4400, 4411)))
+    try:
+        profile = PROFILE.replace('{min: "1.2"}', '{min: "1.2", ports: "443,4400-4410"}')
+        run, report = _scan(tmp_path, "--target-budget", "6", profile=profile)
+    finally:
+        running.close()
+    record("3", "12 dribbling TLS ports, --target-budget 6, beside a healthy TLS server", run)
+    assert run.seconds < 6 + 1 + 8, f"the scan took {run.seconds:.1f} s"
+    healthy, hostile = _clauses(report, HEALTHY), _clauses(report, DRIBBLER)
+    assert healthy["B-TLS"]["status"] == healthy["B-LATENCY"]["status"] == "pass"
+    assert hostile["B-TLS"]["status"] == hostile["B-LATENCY"]["status"] == "error"
+    spent = "the target's time budget of 6 s was spent"
+    assert hostile["probes"]["service"]["error"] == f"stopped waiting: {spent}"
+    assert hostile["probes"]["tls"]["error"] == hostile["probes"]["latency"]["error"] == \
+        f"not run: {spent}"
 
 
 def test_a_normal_port_observed_through_the_child_as_directly(servers):
