@@ -109,6 +109,10 @@ class TargetResult:
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> {duration_s, error}
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> raw evidence
 
+    def probe_errors(self) -> dict[str, str]:
+        """Probe -> why it saw nothing on this target: stated once, not on each clause."""
+        return {name: info["error"] for name, info in self.probes.items() if info.get("error")}
+
     def counts(self) -> dict[str, int]:
         """Clauses per status, and `advisory`: the advice controls that failed."""
         counts = {s.value: 0 for s in Status}

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 from pathlib import Path
@@ -23,10 +24,11 @@ import pytest
 from rich.console import Console
 
 from scanner.attestations import Record, apply
+from scanner.checks.base import probe_failed
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, Status
 from scanner.report_command import add_report_parser, report_command
-from scanner.reporters import csv_report, sarif
+from scanner.reporters import csv_report, junit, sarif
 from scanner.reporters.load import load_result
 from scanner.resources import profiles_dir
 
@@ -291,3 +293,39 @@ def test_report_parser(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["report", "--help"])
     assert "nothing is scanned" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- probe failures
+
+def with_failed_host_probe() -> tuple[ScanResult, str]:
+    """The sample as if the first target's SSH login had failed: the cause is in the target's
+    probe errors, and each host control points to it (as scanner.engine.judge_control does)."""
+    result, error = sample(), "host checks did not run: cannot connect to 127.0.0.2:22"
+    target = result.targets[0]
+    target.probes["host"] = {"duration_s": 0.1, "error": error}
+    for clause in target.results:
+        for control in clause.controls:
+            if control.control_id.startswith("host."):
+                control.status, control.reason = Status.ERROR, probe_failed("host")
+                control.evidence = {"probes": ["host"], "failed_probe": "host"}
+    return result, error
+
+
+def test_every_flat_format_says_why_a_failed_probe_left_clauses_in_error():
+    """JUnit and SARIF state the cause once per target (suite system-err, tool notification);
+    a CSV row stands alone in a spreadsheet, so it spells the cause out."""
+    result, error = with_failed_host_probe()
+    target = result.targets[0].target
+    suites = ET.fromstring(junit.render(result).encode())
+    for suite in suites.iter("testsuite"):
+        err = suite.find("system-err")
+        assert (err is not None and f"the host probe failed: {error}" in err.text) == \
+            suite.get("name").startswith(f"{target} /"), suite.get("name")
+    log = json.loads(sarif.render(result))
+    assert_valid(log)
+    [note] = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert note["message"]["text"] == f"{target}: the host probe failed: {error}"
+    rows = [r for r in read_csv(csv_report.render(result)) if "host." in r["controls"]]
+    assert rows and all(f"the host probe failed: {error}" in r["reasons"]
+                        for r in rows if r["target"] == target)
+    assert not any(error in r["reasons"] for r in rows if r["target"] != target)

@@ -9,7 +9,7 @@ import csv
 import io
 from typing import Any
 
-from scanner.model import ClauseResult, ScanResult
+from scanner.model import ClauseResult, ControlResult, ScanResult
 from scanner.reporters.terminal import printable
 
 FORMAT = "csv"
@@ -26,19 +26,25 @@ def render(result: ScanResult) -> str:
     writer.writeheader()
     for target in result.targets:
         for clause in target.results:
-            row = {"target": target.target, "address": target.address, **_clause_cells(clause)}
+            row = {"target": target.target, "address": target.address,
+                   **_clause_cells(clause, target.probe_errors())}
             writer.writerow({key: _cell(value) for key, value in row.items()})
     return out.getvalue()
 
 
-def _clause_cells(clause: ClauseResult) -> dict[str, str]:
+def _clause_cells(clause: ClauseResult, probe_errors: dict[str, str]) -> dict[str, str]:
+    """A row stands alone in a spreadsheet: a failed probe's error is spelt out in it."""
+    def reason(control: ControlResult) -> str:
+        failed = control.evidence.get("failed_probe")
+        return f"the {failed} probe failed: {probe_errors[failed]}" \
+            if failed in probe_errors else control.reason
     return {
         "profile": clause.profile, "clause_id": clause.clause_id, "section": clause.section,
         "title": clause.title, "status": clause.status.value,
         "controls": "\n".join(f"{c.control_id}:{c.status.value}"
                               + (" (advice)" if c.basis == "advice" else "")
                               for c in clause.controls),
-        "reasons": "\n".join(f"{c.control_id}: {c.reason}" for c in clause.controls if c.reason),
+        "reasons": "\n".join(f"{c.control_id}: {reason(c)}" for c in clause.controls if c.reason),
         "advisories": "\n".join(f"{c.control_id}: {c.reason}" for c in clause.advisories()),
         "attestation": _record(clause.attestation, "attested_by", "role"),
         "waiver": _record(clause.waiver, "approver", "justification"),

@@ -78,6 +78,10 @@ def render(result: ScanResult) -> str:
                     ET.SubElement(case, "skipped", message=message).text = details
                 else:
                     ET.SubElement(case, "system-out").text = details
+            if target.probe_errors():  # the cause of the cases that point to it, said once
+                ET.SubElement(suite, "system-err").text = "\n".join(
+                    f"the {name} probe failed: {error}"
+                    for name, error in target.probe_errors().items())
     ET.indent(suites)
     # ElementTree writes characters XML 1.0 forbids (a banner's ESC or NUL) as they are, and
     # the file no longer parses: they (and CR, bidi overrides) become visible escapes. None of

@@ -69,7 +69,8 @@ def as_dict(result: ScanResult) -> dict[str, Any]:
             "tool": {"driver": {"name": "annexscan", "version": __version__, "rules": rules}},
             "invocations": [{"executionSuccessful": True,
                              "startTimeUtc": _utc(result.started_at),
-                             "endTimeUtc": _utc(result.finished_at)}],
+                             "endTimeUtc": _utc(result.finished_at),
+                             "toolExecutionNotifications": _probe_failures(result)}],
             "results": results,
             "properties": {"profiles": to_jsonable(result.profiles),
                            "summary": result.summary()},
@@ -175,6 +176,15 @@ def _result(target: TargetResult, clause: ClauseResult, rule_id: str, index: dic
             "properties": {key: clause.waiver[key] for key in ("approver", "expires_at")
                            if key in clause.waiver}}]
     return entry
+
+
+def _probe_failures(result: ScanResult) -> list[dict[str, Any]]:
+    """A probe that saw nothing on a target, once: its clauses' alerts only point to it."""
+    return [{"level": "error", "descriptor": {"id": f"probe.{name}"},
+             "message": {"text": f"{target.target}: the {name} probe failed: {error}"},
+             "locations": [{"logicalLocations": [{"name": target.target, "kind": "resource"}]}],
+             "properties": {"target": target.target, "address": target.address}}
+            for target in result.targets for name, error in target.probe_errors().items()]
 
 
 def _expiry_message(clause: ClauseResult) -> str:
