@@ -130,6 +130,10 @@ class Lab:
         if ssh_hosts:
             authorized = self.workdir / "authorized_keys"
             shutil.copyfile(self.ssh_client_key.with_suffix(".pub"), authorized)
+            # sshd reads it as the user logging in: a lab login as another user than root
+            # must reach that user's own checks (e.g. sudo), not stop at this file.
+            authorized.chmod(0o644)
+            self.workdir.chmod(0o711)  # traversable, not listable; the private keys stay 0600
             for spec in ssh_hosts:
                 conf = sshd.render(self.workdir, spec, host_keys[spec.name], authorized)
                 self._add(sshd.start(self.workdir, spec, conf), [(spec.address, 22)])
