@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile_harness import annexscan, record
+from hostile_harness import Run, annexscan, record
 from scanner.lab.certs import LabCA
 from scanner.probes.base import ProbeRequest
 from scanner.probes.tls import bounded_scan, port_bound, scan_port
@@ -115,7 +115,7 @@ def servers(tmp_path):
     running.close()
 
 
-def _scan(tmp_path: Path, *options: str, profile: str = PROFILE) -> tuple[object, dict]:
+def _scan(tmp_path: Path, *options: str, profile: str = PROFILE) -> tuple[Run, dict]:
     (tmp_path / "profile.yaml").write_text(profile)
     run = annexscan("scan", "--profile", str(tmp_path / "profile.yaml"), "--timeout", "1",
                     "--no-progress", "--format", "json", "-o", str(tmp_path / "out"), *options,
