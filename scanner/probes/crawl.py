@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from scanner.probes.web import authority, fetch
-from scanner.probes.pagereader import MAX_ATTR, Reader, ReadFailure
+from scanner.probes.pagereader import MAX_ATTR, ReadFailure, read_page
 from scanner.targets import Target
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -73,7 +73,7 @@ def _host(name: str) -> str:
         return name
 
 
-def _page(site: Site, reader: Reader, limits: Limits, place: tuple[str, int, str], depth: int,
+def _page(site: Site, limits: Limits, place: tuple[str, int, str], depth: int,
           deadline: float, timeout: float) -> tuple[dict[str, Any], list[str]]:
     """Fetch and read one page within `timeout` and the crawl's deadline: its record, and the
     absolute URLs it leads to."""
@@ -96,7 +96,7 @@ def _page(site: Site, reader: Reader, limits: Limits, place: tuple[str, int, str
         return page, []
     page["truncated"] = answer["truncated"]
     try:
-        links, held = reader.read(url, answer["body"], deadline - time.monotonic())
+        links, held = read_page(url, answer["body"], deadline - time.monotonic())
     except ReadFailure as exc:
         page["error"] = str(exc)
         return page, []
@@ -117,30 +117,29 @@ def crawl(target: Target, starts: list[tuple[str, int]], limits: Limits,
     deeper: set[tuple[str, int, str]] = set()
     other = 0
     stopped = None
-    with Reader() as reader:
-        while queue:
-            left = deadline - time.monotonic()
-            if len(pages) >= limits.max_pages or left <= 0:
-                stopped = (f"page cap of {limits.max_pages} reached" if left > 0 else
-                           f"time budget of {limits.budget_s:g} s spent") + \
-                    f" with {len(queue)} link(s) in scope not visited"
-                break
-            scheme, port, path, depth = queue.popleft()
-            page, links = _page(site, reader, limits, (scheme, port, path), depth, deadline,
-                                min(timeout, left))
-            if "error" in page and time.monotonic() >= deadline:
-                page["error"] = f"cut short by the crawl's time budget of {limits.budget_s:g} s"
-            pages.append(page)
-            step = depth if "location" in page else depth + 1  # a redirect is the same page
-            for link in links:
-                place = site.place(link)
-                if place is None:
-                    other += 1
-                elif step > limits.max_depth:
-                    deeper.add(place)
-                elif place not in seen:
-                    seen.add(place)
-                    queue.append((*place, step))
+    while queue:
+        left = deadline - time.monotonic()
+        if len(pages) >= limits.max_pages or left <= 0:
+            stopped = (f"page cap of {limits.max_pages} reached" if left > 0 else
+                       f"time budget of {limits.budget_s:g} s spent") + \
+                f" with {len(queue)} link(s) in scope not visited"
+            break
+        scheme, port, path, depth = queue.popleft()
+        page, links = _page(site, limits, (scheme, port, path), depth, deadline,
+                            min(timeout, left))
+        if "error" in page and time.monotonic() >= deadline:
+            page["error"] = f"cut short by the crawl's time budget of {limits.budget_s:g} s"
+        pages.append(page)
+        step = depth if "location" in page else depth + 1  # a redirect is the same page
+        for link in links:
+            place = site.place(link)
+            if place is None:
+                other += 1
+            elif step > limits.max_depth:
+                deeper.add(place)
+            elif place not in seen:
+                seen.add(place)
+                queue.append((*place, step))
     return {"pages": pages, "stopped": stopped,
             "not_followed": {"other host or port": other,
                              "deeper than max_depth": len(deeper - seen)}}

@@ -85,21 +85,11 @@ def parse(page_url: str, body: str) -> tuple[list[str], dict[str, Any]]:
     return links[:MAX_LINKS], held
 
 
-class Reader:
-    """Parses the pages of one crawl, each in a child process (the crawl holds one reader)."""
-
-    def __enter__(self) -> "Reader":
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        pass
-
-    def read(self, page_url: str, body: str, seconds: float) -> tuple[list[str], dict[str, Any]]:
-        """`parse` in a child, within `seconds`; ReadFailure when it cannot be done."""
-        try:
-            links, held = isolation.call(parse, (page_url, body), seconds)
-        except isolation.ChildTimeout:
-            raise ReadFailure(f"its HTML was not read within {seconds:.3g} s") from None
-        except isolation.ChildFailure as exc:
-            raise ReadFailure(f"its HTML could not be read: {exc}") from None
-        return links, held
+def read_page(page_url: str, body: str, seconds: float) -> tuple[list[str], dict[str, Any]]:
+    """`parse` in a child killed after `seconds`; ReadFailure when it cannot be done."""
+    try:
+        return isolation.call(parse, (page_url, body), seconds)
+    except isolation.ChildTimeout:
+        raise ReadFailure(f"its HTML was not read within {seconds:.3g} s") from None
+    except isolation.ChildFailure as exc:
+        raise ReadFailure(f"its HTML could not be read: {exc}") from None
