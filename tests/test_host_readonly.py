@@ -12,6 +12,7 @@ Needs root (the host checks read root-only files and the sshd logs in as root); 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import yaml
 
 from hostsys_helpers import apt_root, collect_in_netns, judge, make_journal
 from scanner.catalog import load_catalog
+from scanner.hostprobes.packages import APT_READ_ONLY
 from scanner.lab.procs import Proc, _tree
 from scanner.model import Status
 from strace_support import Trace, Write, outside, parse, strace_command
@@ -104,7 +106,9 @@ def forbidden(trace: Trace, allowed: list[str], pids: set[int] | None = None) ->
     return [w for w in outside(writes, allowed + DEVICES) if not unnamed_temporary(w)]
 
 
-def assert_ran(out: Path, log: str, address: str) -> dict:
+def assert_ran(out: Path, log: str, address: str, trace: Trace, pids: set[int] | None) -> dict:
+    """The scan ran the collectors, and the trace saw their programs (`pids`: the processes
+    to look at, all when None): no test passes on an empty trace."""
     import json
 
     report = json.loads((out / "annexscan.json").read_text())
@@ -113,7 +117,8 @@ def assert_ran(out: Path, log: str, address: str) -> dict:
     assert {"packages", "sshd", "backups", "logs", "firewall", "disk"} <= set(host), log
     commands = [c["command"] for cs in host.values() if isinstance(cs, list) for c in cs]
     assert any(c.startswith("apt-get ") and "-s dist-upgrade" in c for c in commands)
-    assert any(c.startswith("head -v -c") for c in commands), "backup heads were read"
+    programs = {runs[-1] for pid, runs in trace.execs.items() if pids is None or pid in pids}
+    assert {"/usr/bin/apt-get", SSHD, "/usr/bin/head", "/usr/bin/find"} <= programs, programs
     return host
 
 
@@ -123,12 +128,12 @@ def test_local_host_checks_write_nothing(tmp_path):
     start = time.monotonic()
     backups = backups_profile(tmp_path, str(tmp_path / "backups"))
     trace, log = traced(scan_argv(out, backups, "local"), tmp_path)
-    assert_ran(out, log, "local")
+    host = assert_ran(out, log, "local", trace, None)
+    assert any(c["command"].startswith("head -v -c") for c in host["backups"]), host["backups"]
     writes = forbidden(trace, [str(out)])
     assert not writes, "host checks wrote:\n" + "\n".join(map(str, writes))
-    assert len(trace.writes) > 10, "the trace saw the report being written"
-    assert any(w.path.startswith(str(out)) for w in trace.writes)
-    print(f"local: {len(trace.execs)} programs traced in {time.monotonic() - start:.1f}s")
+    assert any(w.path.startswith(str(out)) for w in trace.writes), "the report's writes show"
+    print(f"local: {len(trace.execs)} processes traced in {time.monotonic() - start:.1f}s")
 
 
 def test_sysroot_host_checks_write_nothing(tmp_path):
@@ -139,8 +144,9 @@ def test_sysroot_host_checks_write_nothing(tmp_path):
     out = tmp_path / "out"
     backups = backups_profile(tmp_path, "/srv/backups", root)
     trace, log = traced(scan_argv(out, backups, "--sysroot", str(root), "local"), tmp_path)
-    host = assert_ran(out, log, "local")
+    host = assert_ran(out, log, "local", trace, None)
     assert any(c["command"].startswith("journalctl ") for c in host["logs"])
+    assert any(c["command"].startswith("head -v -c") for c in host["backups"]), host["backups"]
     writes = forbidden(trace, [str(out)])
     assert not writes, "host checks wrote:\n" + "\n".join(map(str, writes))
 
@@ -177,3 +183,162 @@ def test_chrony_asked_over_loopback_udp(tmp_path, client, status, reason):
     verdict = judge("host.time_sync", {**seen["data"], "error": seen["error"]})
     said = f"{verdict.reason} {verdict.observed}"
     assert verdict.status == status and reason in said, said
+
+
+# ---------------------------------------------------------------- the trace can fail
+
+COLLECT_PACKAGES = (
+    "import json, sys; import scanner.hostprobes.packages as p; p.APT_READ_ONLY = sys.argv[2]; "
+    "from scanner.transports.base import HostContext; "
+    "from scanner.transports.local import LocalTransport; "
+    "c = p.collect(HostContext(LocalTransport(), timeout=20, root=sys.argv[1]), [{}]); "
+    "print(json.dumps(c.data.get('pending_security')), c.error)")
+
+
+@pytest.mark.parametrize("options,written", [
+    ("", ["/var/log/apt/eipp.log.xz"]),
+    (APT_READ_ONLY, []),
+], ids=["plain apt-get -s", "the collector's options"])
+def test_trace_catches_the_apt_simulation_that_writes(tmp_path, options, written):
+    """The real packages collector with and without its read-only options: as root, plain
+    `apt-get -s` writes its planner log (the defect of issue 8 item 14), and the trace says so."""
+    root = apt_root(tmp_path / "root", {"libfoo1": "1.0-2"})
+    trace, log = traced([PYTHON, "-c", COLLECT_PACKAGES, str(root), options], tmp_path)
+    assert '["libfoo1"]' in log, log
+    paths = {w.path for w in forbidden(trace, [])}
+    assert {str(root) + path for path in written} <= paths, paths
+    assert all(p.startswith(str(root)) for p in paths) if written else not paths, paths
+    if written:
+        assert any(w.program.endswith("/apt-get") for w in forbidden(trace, []))
+
+
+WRITERS = """set -e
+cd "$1"
+touch a; mkdir d; mv a d/b; ln -s d/b s; ln d/b h; chmod 600 h; chown 0:0 h
+truncate -s 1 h; touch -d 2020-01-01 h; mkfifo f; rm s f; : > o; rmdir d 2>/dev/null || true
+python3 -c '
+import os, socket
+os.mkdir("p"); os.rename("p", "q"); os.rmdir("q")
+try:
+    os.setxattr("h", "user.annexscan", b"1")
+except OSError:
+    pass  # refused or not: the attempt is what the trace must show
+socket.socket(socket.AF_UNIX).bind("u.sock")
+os.truncate("h", 0); os.chmod("h", 0o644)
+'
+"""
+WRITTEN = ["a", "d", "d/b", "s", "h", "f", "o", "p", "q", "u.sock"]
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["elsewhere", "in the allowed place"])
+def test_trace_catches_every_kind_of_write(tmp_path, allowed):
+    """Real commands creating, renaming, linking, chmod/chown-ing, truncating, stamping and
+    removing files by relative paths: each write is found at its absolute path, and none is
+    reported when they all happen in an allowed directory."""
+    place = tmp_path / "place"
+    place.mkdir()
+    trace, log = traced(["sh", "-c", WRITERS, "writers", str(place)], tmp_path)
+    found = forbidden(trace, [str(place)] if allowed else [])
+    if allowed:
+        assert not found, "\n".join(map(str, found))
+        return
+    paths = {w.path for w in found}
+    assert {str(place / p) for p in WRITTEN} <= paths, (paths, log)
+    assert {"openat", "mkdir", "renameat2", "rename", "symlinkat", "linkat", "fchmodat",
+            "fchownat", "utimensat", "mknodat", "unlinkat", "rmdir", "setxattr", "bind",
+            "truncate"} <= {w.syscall for w in found}, {w.syscall for w in found}
+
+
+# ---------------------------------------------------------------- over SSH
+
+def traced_sshd(tmp: Path, trace_file: Path) -> tuple[Proc, Path, Path]:
+    """A real sshd on SSH_ADDRESS:22 under strace -f (in a PID namespace, like the lab's),
+    root logging in by key; returns it, the client key and known_hosts.
+
+    Debian's bash sources ~/.bashrc before every command sshd runs; that file is the host's,
+    not the scanner's (this machine's runs `pyenv init`, which rewrites pyenv's shims each
+    time), so sshd's private mount namespace shows it empty."""
+    from accounts_support import need_root_sshd, ssh_key
+    from scanner.lab.sshd import PRIVSEP_DIR
+
+    need_root_sshd()
+    host_key, client = tmp / "host_ed25519", tmp / "client_ed25519"
+    host_pub, client_pub = ssh_key(host_key, "ed25519"), ssh_key(client, "ed25519")
+    (tmp / "authorized_keys").write_text(client_pub)
+    (tmp / "known_hosts").write_text(f"{SSH_ADDRESS} {' '.join(host_pub.split()[:2])}\n")
+    conf = tmp / "sshd.conf"
+    conf.write_text(f"HostKey {host_key}\nListenAddress {SSH_ADDRESS}:22\nPidFile {tmp}/sshd.pid"
+                    f"\nAuthorizedKeysFile {tmp}/authorized_keys\nStrictModes no\nUsePAM no\n"
+                    "PermitRootLogin prohibit-password\n")
+    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    home = pwd.getpwnam("root").pw_dir
+    sshd = Proc("traced sshd", strace_command(trace_file) + [
+        "unshare", "--pid", "--mount", "--kill-child=SIGTERM", "--", "sh", "-c",
+        f'[ ! -e {home}/.bashrc ] || mount --bind /dev/null {home}/.bashrc; exec "$@"', "sh",
+        SSHD, "-D", "-e", "-f", str(conf)], tmp / "sshd.log", death_signal=signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "Server listening" not in sshd.log_tail():
+        assert not sshd.exited(), sshd.log_tail()
+        time.sleep(0.1)
+    return sshd, client, tmp / "known_hosts"
+
+
+def stop_sshd(sshd: Proc) -> None:
+    """SIGTERM to sshd itself, so that it, unshare and strace end on their own and the trace
+    is complete; then whatever is left."""
+    for pid in _tree(sshd.popen.pid):
+        try:
+            if os.readlink(f"/proc/{pid}/exe") == SSHD:
+                os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    try:
+        sshd.popen.wait(10)
+    finally:
+        sshd.stop()
+
+
+def test_host_checks_over_ssh_write_nothing(tmp_path):
+    """The same scan over SSH: the commands sshd ran for the scanner (its session shells and
+    everything they started) write nothing; sshd's own writes (utmp, logs) are not theirs."""
+    trace_file, out = tmp_path / "sshd-trace.txt", tmp_path / "out"
+    sshd, client, known_hosts = traced_sshd(tmp_path, trace_file)
+    try:
+        backups = backups_profile(tmp_path, str(tmp_path / "backups"))
+        run = subprocess.run(scan_argv(out, backups, "--ssh-user", "root", "--ssh-key",
+                                       str(client), "--known-hosts", str(known_hosts),
+                                       "--timeout", "2", SSH_ADDRESS),
+                             cwd=REPO, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    finally:
+        stop_sshd(sshd)
+    trace = parse(trace_file, "/")
+    owned = trace.owned(SSHD)
+    assert_ran(out, run.stdout + run.stderr, SSH_ADDRESS, trace, owned)
+    writes = forbidden(trace, [], owned)
+    assert not writes, "host checks wrote over SSH:\n" + "\n".join(map(str, writes))
+    print(f"ssh: {len(owned)} processes of the scanner's sessions, "
+          f"{len(trace.writes) - len([w for w in trace.writes if w.pid in owned])} "
+          "writes by sshd itself left aside")
+
+
+def test_trace_over_ssh_catches_a_command_that_writes(tmp_path):
+    """The filter keeps the scanner's commands and leaves sshd's own writes aside: a `touch`
+    run over the SSH transport is found, sshd's pid file is not."""
+    from scanner.transports.ssh import SshAccess, SshTransport
+
+    trace_file, victim = tmp_path / "sshd-trace.txt", tmp_path / "victim"
+    sshd, client, known_hosts = traced_sshd(tmp_path, trace_file)
+    try:
+        transport = SshTransport(SSH_ADDRESS, SSH_ADDRESS, SshAccess(
+            user="root", key_file=client, known_hosts=known_hosts, use_agent=False), 5.0)
+        try:
+            assert transport.run(f"cat /etc/hostname; touch {victim}", timeout=10).ok
+        finally:
+            transport.close()
+    finally:
+        stop_sshd(sshd)
+    trace = parse(trace_file, "/")
+    assert victim.exists()
+    assert {w.path for w in forbidden(trace, [], trace.owned(SSHD))} == {str(victim)}
+    assert str(tmp_path / "sshd.pid") in {w.path for w in forbidden(trace, [])}
