@@ -5,13 +5,11 @@ servers with a scripted behaviour, and the real CLI in a measured child process.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import socketserver
 import subprocess
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,24 +20,10 @@ from hostile_harness import Run, annexscan
 from scanner.lab import sshd
 from scanner.lab.hosts import MODERN_SSH, HostSpec
 from scanner.lab.procs import Proc
+from tls_helpers import wait_accepting
 
 
-def need_namespace() -> None:
-    """Servers on 127.0.0.19x:22/25/443 need root and a loopback of their own."""
-    if os.environ.get("ANNEXSCAN_NETNS") != "1" or os.geteuid() != 0:
-        pytest.skip("needs root in a private network namespace (python -m scanner.netns)")
-
-
-def wait_accepting(address: str, port: int, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            socket.create_connection((address, port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+MEMORY_CAP_MB = 3072  # address space, not RSS: threads reserve much more than they touch
 
 
 @contextmanager
@@ -96,7 +80,7 @@ class SshHosts:
             for key in keys:
                 kind, blob = key.with_suffix(".pub").read_text().split()[:2]
                 known.write(f"{address} {kind} {blob}\n")
-        wait_accepting(address, 22)
+        wait_accepting(address, 22, seconds=15)
         return conf
 
     def access(self) -> list[str]:
@@ -112,12 +96,14 @@ class SshHosts:
 def two_target_scan(tmp_path: Path, profile: str, targets: list[str], *args: str,
                     timeout: float = 180) -> tuple[Run, dict | None]:
     """`annexscan scan` of `targets` with `profile` (YAML text), JSON and JUnit written to
-    tmp_path/out; returns the measured run and the JSON report (None if none was written)."""
+    tmp_path/out; returns the measured run and the JSON report (None if none was written).
+    Its address space is capped: the old unbounded reads took 10 GB of this shared machine."""
     path = tmp_path / "profile.yaml"
     path.write_text(profile)
     out = tmp_path / "out"
     run = annexscan("scan", "--profile", str(path), "--no-progress", "--timeout", "1",
-                    "--format", "json,junit", "-o", str(out), *args, *targets, timeout=timeout)
+                    "--format", "json,junit", "-o", str(out), *args, *targets, timeout=timeout,
+                    memory_cap_mb=MEMORY_CAP_MB)
     report = out / "annexscan.json"
     return run, (json.loads(report.read_text()) if report.exists() else None)
 

@@ -5,7 +5,6 @@ and the deadline shut down a socket object that wrapping had detached."""
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import threading
@@ -16,20 +15,17 @@ import pytest
 from scanner.lab.certs import LabCA
 from scanner.probes.web import fetch
 from scanner.targets import Target
+from tls_helpers import needs_netns
+
+pytestmark = needs_netns
 
 ADDRESS, PORT = "127.0.0.174", 8443
-
-
-def need_namespace() -> None:
-    if os.environ.get("ANNEXSCAN_NETNS") != "1":
-        pytest.skip("needs a private network namespace (python -m scanner.netns)")
 
 
 @pytest.fixture
 def dribbling_https_server(tmp_path):
     """A real TLS server: after the handshake, an HTTP header that never ends, a byte at a
     time every 0.2 s."""
-    need_namespace()
     files = LabCA(tmp_path).issue("slow", ADDRESS, "valid")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(files.cert, files.key)
