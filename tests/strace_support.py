@@ -82,7 +82,6 @@ class Trace:
     """A parsed trace: the writes, and per process its parent and program."""
     writes: list[Write] = field(default_factory=list)
     parent: dict[int, int] = field(default_factory=dict)
-    program: dict[int, str] = field(default_factory=dict)
     execs: dict[int, list[str]] = field(default_factory=dict)  # every program a pid ran
 
     def owned(self, server: str) -> set[int]:
@@ -150,14 +149,12 @@ def parse(trace_file: Path, cwd: str) -> Trace:
     """Every write attempted in the trace, with absolute paths. `cwd`: the first process's
     working directory."""
     trace, cwds, pending = Trace(), {}, {}
-    first: int | None = None
     for raw in trace_file.read_text(errors="surrogateescape").splitlines():
         match = LINE.match(raw)
         if not match:
             continue
         pid, text = int(match[1]), match[2]
-        if first is None:
-            first = pid
+        if not cwds:
             cwds[pid] = cwd
         if text.endswith("<unfinished ...>"):
             pending[pid] = text[:-len("<unfinished ...>")].rstrip()
@@ -177,12 +174,12 @@ def _record(trace: Trace, cwds: dict[int, str], pid: int, name: str, args: list[
     cwd = cwds.get(pid)
     if name in ("clone", "clone3", "fork", "vfork") and not failed:
         child = CHILD.match(result)
-        if child:
+        if child:  # the child's own lines may come before the parent's return
             kid = int(child[2] or child[1])
             trace.parent[kid] = pid
-            cwds[kid] = cwd
+            cwds.setdefault(kid, cwd)
             if pid in trace.execs:
-                trace.execs[kid] = [trace.execs[pid][-1]]
+                trace.execs[kid] = trace.execs[pid][-1:] + trace.execs.get(kid, [])
         return
     if name in ("execve", "execveat"):
         if not failed:
@@ -233,18 +230,14 @@ def _absolute(path: str, base: str | None, cwd: str | None) -> str:
 
 
 def outside(writes: list[Write], allowed: list[str]) -> list[Write]:
-    """The writes that touch none of the allowed paths (a directory allows what is under it;
-    an entry ending in '*' is a prefix). Pipes, sockets and anonymous memory files, which
-    strace shows without a leading '/' or as /memfd:, are not files."""
+    """The writes that touch none of the allowed paths (a directory allows what is under it).
+    Pipes, sockets and anonymous memory files, which strace shows without a leading '/' or
+    as /memfd:, are not files."""
     def ok(path: str) -> bool:
         if not path.startswith("/") and not path.startswith("("):
             return True  # pipe:[..], socket:[..], anon_inode:..
         if path.startswith("/memfd:"):
             return True
-        for entry in allowed:
-            if entry.endswith("*") and path.startswith(entry[:-1]):
-                return True
-            if path == entry or path.startswith(entry.rstrip("/") + "/"):
-                return True
-        return False
+        return any(path == entry or path.startswith(entry.rstrip("/") + "/")
+                   for entry in allowed)
     return [w for w in writes if not ok(w.path)]

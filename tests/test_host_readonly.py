@@ -6,7 +6,8 @@ files. See strace_support for what counts as a write and how paths and processes
 followed. Other tests show the same trace catches a write: the old `apt-get -s` in the real
 collector, and each kind of write syscall made by real commands.
 
-Needs root (the host checks read root-only files and the sshd logs in as root); about 25 s.
+Needs root (the host checks read root-only files and the sshd logs in as root); 20-45 s on
+two shared cores, most of it the three traced scans.
 """
 
 from __future__ import annotations
@@ -342,3 +343,30 @@ def test_trace_over_ssh_catches_a_command_that_writes(tmp_path):
     assert victim.exists()
     assert {w.path for w in forbidden(trace, [], trace.owned(SSHD))} == {str(victim)}
     assert str(tmp_path / "sshd.pid") in {w.path for w in forbidden(trace, [])}
+
+
+RECORDED_TRACE = r"""100 execve("/usr/sbin/sshd", ["sshd", "-D"], 0x1 /* 3 vars */) = 0
+100 clone(child_stack=NULL, flags=SIGCHLD <unfinished ...>
+7 execve("/bin/bash", ["bash", "-c", "x"], 0x2 /* 3 vars */) = 0
+100 <... clone resumed>)                = 2 /* 7 in strace's PID NS */
+7 vfork( <unfinished ...>
+8 chdir("/srv") = 0
+8 mkdir("new, dir", 0777) = -1 EEXIST (File exists)
+7 <... vfork resumed>)                  = 8
+8 openat(3</var/a, b>, "log", O_WRONLY|O_APPEND) = 4</var/a, b/log>
+8 openat(AT_FDCWD</srv>, "ro", O_RDONLY|O_CLOEXEC) = 5</srv/ro>
+100 openat(AT_FDCWD</>, "/var/log/btmp", O_WRONLY|O_APPEND) = 5</var/log/btmp>
+"""
+
+
+def test_trace_parser_on_recorded_lines(tmp_path):
+    """strace's interleaving: a child's lines before its parent's clone returns (pid 7 is
+    sshd's child, shown as 2 inside sshd's PID namespace), a working directory followed for
+    mkdir, a descriptor whose path holds a comma, a failed attempt, a read-only open."""
+    path = tmp_path / "trace.txt"
+    path.write_text(RECORDED_TRACE)
+    trace = parse(path, "/")
+    assert trace.owned(SSHD) == {7, 8}
+    assert [(w.pid, w.path, w.failed) for w in trace.writes] == [
+        (8, "/srv/new, dir", True), (8, "/var/a, b/log", False), (100, "/var/log/btmp", False)]
+    assert [w.path for w in forbidden(trace, ["/srv"], trace.owned(SSHD))] == ["/var/a, b/log"]
