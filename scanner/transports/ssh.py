@@ -176,7 +176,7 @@ class SshTransport:
 
 
 def _drain(channel: paramiko.Channel, out: Capped, err: Capped, timeout: float) -> int | None:
-    """Read stdout and stderr until exit; None (channel closed, command stopped) at `timeout`
+    """Read stdout and stderr until exit and EOF; None (channel closed, command stopped) at `timeout`
     or once a stream is past its cap."""
     deadline = time.monotonic() + timeout
     channel.settimeout(0.1)
@@ -190,8 +190,11 @@ def _drain(channel: paramiko.Channel, out: Capped, err: Capped, timeout: float) 
                     return _stop(channel)
         except socket.timeout:
             pass
-        if channel.exit_status_ready() and not channel.recv_ready() \
-                and not channel.recv_stderr_ready():
+        # SSH does not order the exit status after the last data (sshd under load sends it
+        # first): the output is whole only at EOF. A command leaving a child that holds its
+        # stdout then runs to its timeout, an error, rather than losing output to a false pass.
+        if channel.exit_status_ready() and (channel.eof_received or channel.closed) \
+                and not channel.recv_ready() and not channel.recv_stderr_ready():
             return channel.recv_exit_status()
         if time.monotonic() > deadline:
             return _stop(channel)
