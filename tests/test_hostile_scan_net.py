@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+from typing import Callable
 
 from hostile_harness import record
 from hostile_servers_support import clause, reasons, tcp_server, two_target_scan
@@ -72,7 +73,8 @@ def test_smtp_greeting_without_end_is_cut(tmp_path):
            status=hostile["status"])
 
 
-def https_server(context: ssl.SSLContext, answer) -> callable:
+def https_server(context: ssl.SSLContext,
+                 answer: Callable[[ssl.SSLSocket], None]) -> Callable[[socket.socket], None]:
     def handle(conn: socket.socket) -> None:
         with context.wrap_socket(conn, server_side=True) as tls:
             tls.settimeout(5)

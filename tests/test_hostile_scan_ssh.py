@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -41,7 +42,7 @@ EVIL_BANNER = b"SSH-\x1b[2J\x1b]0;pwned\x07-x"  # not a version line: quoted in 
 
 
 @pytest.fixture(scope="module")
-def ssh_hosts(tmp_path_factory) -> tuple[SshHosts, Path]:
+def ssh_hosts(tmp_path_factory) -> Iterator[tuple[SshHosts, Path]]:
     hosts = SshHosts(tmp_path_factory.mktemp("hostile-sshd"))
     try:
         conf = hosts.start("healthy", HEALTHY)
