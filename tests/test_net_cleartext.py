@@ -9,9 +9,12 @@ import socket
 
 import pytest
 
+from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.lab.certs import LabCA
 from scanner.lab.starttls import StarttlsServer, server_context
 from scanner.model import Status
+from scanner.profiles import load_profile
+from scanner.targets import Target
 from tls_helpers import judge, needs_netns, observe
 
 pytestmark = [pytest.mark.lab, needs_netns]
@@ -52,3 +55,24 @@ def test_an_unidentified_service_on_an_r_service_port_is_an_error():
     finally:
         silent.close()
     assert verdict.status == Status.ERROR and "usually rsh" in verdict.reason
+
+
+def test_a_profile_with_this_control_alone_scans_every_port(tmp_path, catalog):
+    """Teranga's SSL/TLS clause uses this control with no port allowlist in its profile: the
+    control's own `ports` (every TCP port by default) decides what is scanned, so FTP in clear
+    on a port no other control names still fails the clause."""
+    profile = tmp_path / "cleartext.yaml"
+    profile.write_text("id: cleartext\ntitle: clear text\nclauses:\n  - id: C-FLOWS\n"
+                       "    section: '1'\n    title: flows\n    requirement: flows encrypted.\n"
+                       "    quote: flux chiffrés\n"
+                       "    controls: [{control: net.no_cleartext_services, basis: annex}]\n")
+    options = ScanOptions(timeout=2.0)
+    plan = plan_scan([load_profile(str(profile), catalog)], catalog, options)
+    with StarttlsServer("ftp", ADDRESS, 2100, None):
+        scan = run_scan([ScanJob(Target(ADDRESS, ADDRESS), plan)], options)
+        obs = observe(ADDRESS, [2100])
+    [clause] = scan.targets[0].results
+    assert clause.status == Status.FAIL, clause.controls[0].reason
+    assert "2100/ftp" in clause.controls[0].reason
+    narrowed = judge("net.no_cleartext_services", obs, ports="1-1024")
+    assert narrowed.status == Status.PASS, "a narrower own range is judged on its own"

@@ -19,14 +19,15 @@ clauses:
   - {{id: {id}-PORTS, section: "1", title: Ports, requirement: Only the agreed ports.,
      controls: [{{control: net.allowed_ports, parameters: {ports_params}}}]}}
   - {{id: {id}-CLEAR, section: "2", title: Clear text, requirement: No clear-text service.,
-     controls: [{{control: net.no_cleartext_services}}]}}
+     controls: [{{control: net.no_cleartext_services, parameters: {clear_params}}}]}}
   - {{id: {id}-TLS, section: "3", title: TLS, requirement: TLS 1.2 on every flow.,
      controls: [{{control: tls.min_version, parameters: {tls_params}}}]}}
 """
 # A looks at ports 1-1024 only; B at every port, where legacy also has 3306 and 8080 open.
 A = dict(id="A", ports_params='{allowed: [21, 22, 80, 443], ports: "1-1024"}',
-         tls_params='{all_flows: true, ports: "1-1024"}')
-B = dict(id="B", ports_params='{allowed: [21, 22, 80, 443]}', tls_params="{all_flows: true}")
+         tls_params='{all_flows: true, ports: "1-1024"}', clear_params='{ports: "1-1024"}')
+B = dict(id="B", ports_params='{allowed: [21, 22, 80, 443]}', tls_params="{all_flows: true}",
+         clear_params="{}")
 
 
 def _profile(tmp_path, catalog, fields):

@@ -34,11 +34,16 @@ def allowed_ports(obs: Observations, params: dict) -> Verdict:
                   f"ports open outside the allowlist: {', '.join(unexpected)}")
 
 
+def _own(by_port: dict[int, dict], params: dict) -> dict[int, dict]:
+    """The ports of this control's own range (the probe may have seen more, for another)."""
+    return {port: info for port, info in by_port.items() if portspec.covers(params["ports"], port)}
+
+
 @check("net.no_admin_exposure")
 def no_admin_exposure(obs: Observations, params: dict) -> Verdict:
     """What each port was identified as speaking; an unidentified service on a port usually
     given to an administration service is an error."""
-    ports = obs.data("fingerprint")["ports"]
+    ports = _own(obs.data("fingerprint")["ports"], params)
     kinds = set(params["kinds"])
     exposed = [f"{port}/{found['service']} ({found['kind']}, {found['matched']})"
                for port, info in sorted(ports.items()) for found in info["identified"]
@@ -67,7 +72,7 @@ def no_admin_exposure(obs: Observations, params: dict) -> Verdict:
 @check("net.no_cleartext_services")
 def no_cleartext_services(obs: Observations, params: dict) -> Verdict:
     """By what each port speaks; r-services have no greeting, so their usual ports stand in."""
-    services = obs.services()
+    services = _own(obs.services(), params)
     forbidden = set(params["forbidden"])
     found, unknown = [], []
     for port, service in sorted(services.items()):
