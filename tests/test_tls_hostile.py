@@ -10,8 +10,10 @@ import time
 
 import pytest
 
+from scanner.checks.base import Observations
+from scanner.model import ProbeResult, Status
 from scanner.probes.service import identify
-from tls_helpers import needs_netns
+from tls_helpers import judge, needs_netns
 
 pytestmark = needs_netns
 ADDRESS = "127.0.0.125"
@@ -67,8 +69,8 @@ def test_hostile_dialogues_are_bounded(handler):
         server.server_close()
     # 1 s timeout: the ClientHello exchange (2 s at most) then at most three dialogues of 3 s
     assert elapsed < 12, elapsed
-    if handler is _Endless:
-        assert (info["protocol"], info["starttls"]) == ("smtp", False)
+    if handler is _Endless:  # the capability list never ended: STARTTLS unknown, not absent
+        assert (info["protocol"], info["starttls"]) == ("smtp", None)
     else:
         assert info["protocol"] == "unknown" and "starttls" not in info
 
@@ -96,3 +98,32 @@ def test_unanswered_capability_request_is_unknown_not_false():
             conn.close()
         listener.close()
     assert (info["protocol"], info["starttls"]) == ("ftp", None)
+
+
+@pytest.mark.parametrize("reply,starttls,status", [
+    (b"502 5.5.1 EHLO not implemented\r\n", False, Status.FAIL),  # HELO only: no STARTTLS
+    (b"\x00\xff garbage\r\n", None, Status.ERROR),  # no SMTP reply: nobody can tell
+])
+def test_smtp_without_a_capability_list(reply, starttls, status):
+    """Only a real SMTP refusal of EHLO rules STARTTLS out; an unreadable reply leaves it
+    unknown, which net.no_cleartext_services reports as an error, never a clear-text fail."""
+    listener = socket.create_server((ADDRESS, 2526))
+
+    def answer() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            conn.sendall(b"220 mail ESMTP\r\n")
+            conn.recv(1024)
+            conn.sendall(reply)
+            time.sleep(0.5)
+            conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        info = identify(ADDRESS, 2526, ADDRESS, 1.0)
+    finally:
+        listener.close()
+    assert (info["protocol"], info["starttls"]) == ("smtp", starttls)
+    verdict = judge("net.no_cleartext_services", Observations(
+        {"service": ProbeResult("service", ADDRESS, data={"services": {2526: info}})}))
+    assert verdict.status == status, verdict.reason

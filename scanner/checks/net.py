@@ -77,7 +77,10 @@ def no_cleartext_services(obs: Observations, params: dict) -> Verdict:
     found, unknown = [], []
     for port, service in sorted(services.items()):
         protocol = service["protocol"]
-        if protocol in forbidden and not (params["allow_starttls"] and service.get("starttls")):
+        if protocol in forbidden and params["allow_starttls"] and "starttls" in service \
+                and service["starttls"] is None:  # it may offer the upgrade: nobody can tell
+            unknown.append(f"{port}/{protocol}: its STARTTLS support could not be read")
+        elif protocol in forbidden and not (params["allow_starttls"] and service.get("starttls")):
             upgrade = {None: "", True: ", STARTTLS offered", False: ", no STARTTLS"}.get(
                 service.get("starttls"), "")
             found.append(f"{port}/{protocol}{upgrade}")
@@ -92,7 +95,7 @@ def no_cleartext_services(obs: Observations, params: dict) -> Verdict:
                 for p, s in sorted(services.items())}
     if not found and unknown:
         return Verdict(Status.ERROR, expected, observed,
-                       f"service not identified on a clear-text service's port: {'; '.join(unknown)}")
+                       f"not identified: {'; '.join(unknown)}")
     return passed(not found, expected, observed,
                   f"clear-text services reachable: {', '.join(found)}")
 

@@ -52,7 +52,7 @@ def _lines(reader: BinaryIO, last: Callable[[str], bool]) -> list[str]:
 def _numeric(reader: BinaryIO) -> tuple[int | None, list[str]]:
     """An SMTP/FTP reply ("250-..." continued, "250 ..." last): its code and lines."""
     lines = _lines(reader, lambda line: line[3:4] != "-")
-    code = lines[-1][:3] if lines else ""
+    code = lines[-1][:3] if lines and lines[-1][3:4] != "-" else ""  # a reply cut short: none
     return (int(code) if code.isdigit() else None), lines
 
 
@@ -66,8 +66,8 @@ def _smtp_or_ftp(banner_says_smtp: bool) -> Talk:
             sock.sendall(b"QUIT\r\n")
             return {"protocol": "smtp",
                     "starttls": "STARTTLS" in [line[4:].strip().upper() for line in lines]}
-        if banner_says_smtp:
-            return {"protocol": "smtp", "starttls": False}
+        if banner_says_smtp:  # a reply refusing EHLO (5xx) rules STARTTLS out; none tells nothing
+            return {"protocol": "smtp", "starttls": False} if code else None
         sock.sendall(b"AUTH TLS\r\n")
         code, _ = _numeric(reader)
         return {"protocol": "ftp", "starttls": code == 234} if code else None
@@ -80,6 +80,8 @@ def _imap(sock: socket.socket, reader: BinaryIO) -> dict | None:
     reply = _lines(reader, lambda line: line.startswith("a1 "))
     sock.sendall(b"a2 LOGOUT\r\n")
     words = " ".join(greeting + reply).upper().replace("]", " ").split()
+    if "STARTTLS" not in words and not (reply and reply[-1].startswith("a1 ")):
+        return None  # no capability list came back: nobody can tell
     return {"protocol": "imap", "starttls": "STARTTLS" in words}
 
 
@@ -88,6 +90,8 @@ def _pop3(sock: socket.socket, reader: BinaryIO) -> dict | None:
     sock.sendall(b"CAPA\r\n")
     reply = _lines(reader, lambda line: line == "." or line.startswith("-ERR"))
     sock.sendall(b"QUIT\r\n")
+    if not reply or reply[-1] != "." and not reply[-1].startswith("-ERR"):
+        return None  # the capability list never ended: nobody can tell
     return {"protocol": "pop3", "starttls": "STLS" in [line.strip().upper() for line in reply]}
 
 
