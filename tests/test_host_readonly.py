@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hostile_harness import record
 from hostsys_helpers import apt_root, collect_in_netns, judge, make_journal
 from scanner.catalog import load_catalog
 from scanner.hostprobes.packages import APT_READ_ONLY
@@ -134,7 +135,10 @@ def test_local_host_checks_write_nothing(tmp_path):
     writes = forbidden(trace, [str(out)])
     assert not writes, "host checks wrote:\n" + "\n".join(map(str, writes))
     assert any(w.path.startswith(str(out)) for w in trace.writes), "the report's writes show"
-    print(f"local: {len(trace.execs)} processes traced in {time.monotonic() - start:.1f}s")
+    seconds = time.monotonic() - start
+    print(f"local: {len(trace.execs)} processes traced in {seconds:.1f}s")
+    record("14", f"every host check on the real root, traced ({len(trace.execs)} processes)",
+           {"seconds": seconds}, status="no write")
 
 
 def test_sysroot_host_checks_write_nothing(tmp_path):
@@ -304,6 +308,7 @@ def test_host_checks_over_ssh_write_nothing(tmp_path):
     everything they started) write nothing; sshd's own writes (utmp, logs) are not theirs."""
     trace_file, out = tmp_path / "sshd-trace.txt", tmp_path / "out"
     sshd, client, known_hosts = traced_sshd(tmp_path, trace_file)
+    start = time.monotonic()
     try:
         backups = backups_profile(tmp_path, str(tmp_path / "backups"))
         run = subprocess.run(scan_argv(out, backups, "--ssh-user", "root", "--ssh-key",
@@ -314,10 +319,13 @@ def test_host_checks_over_ssh_write_nothing(tmp_path):
     finally:
         stop_sshd(sshd)
     trace = parse(trace_file, "/")
+    seconds = time.monotonic() - start
     owned = trace.owned(SSHD)
     assert_ran(out, run.stdout + run.stderr, SSH_ADDRESS, trace, owned)
     writes = forbidden(trace, [], owned)
     assert not writes, "host checks wrote over SSH:\n" + "\n".join(map(str, writes))
+    record("14", f"every host check over SSH, traced ({len(owned)} processes)",
+           {"seconds": seconds}, status="no write")
     print(f"ssh: {len(owned)} processes of the scanner's sessions, "
           f"{len(trace.writes) - len([w for w in trace.writes if w.pid in owned])} "
           "writes by sshd itself left aside")
