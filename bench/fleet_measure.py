@@ -1,0 +1,135 @@
+"""Measured child processes for the fleet benchmark: wall time, the main process's own peak RSS,
+and the peak RSS of its whole process tree, with a memory cap that kills the tree.
+
+The machine is shared: a scan whose memory grows by megabytes a host could take it all, so
+`Watch` kills the tree past `cap_mb` and the figure says so instead of the OOM killer choosing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+
+
+@dataclass
+class Measure:
+    seconds: float
+    code: int
+    peak_mb: float  # the main process's VmHWM (NaN when it could not be read)
+    tree_peak_mb: float  # sampled sum of the RSS of the process and its descendants
+    killed: bool  # past the memory cap
+    err: str
+
+
+def _parents() -> dict[int, int]:
+    """pid -> ppid of every process."""
+    found: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE / 2 ** 20
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Watch:
+    """Samples, every `interval` s, the RSS of the children this process starts while it runs
+    (and their descendants); kills them all past `cap_mb`. Children that existed before (the
+    lab's servers) are left out. Shared pages count once per process: an upper bound."""
+
+    def __init__(self, cap_mb: float, interval: float = 0.25) -> None:
+        self.cap_mb = cap_mb
+        self.interval = interval
+        self.peak_mb = 0.0
+        self.killed = False
+        self._before = {pid for pid, ppid in _parents().items() if ppid == os.getpid()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _tree(self) -> list[int]:
+        parents = _parents()
+        children: dict[int, list[int]] = {}
+        for pid, ppid in parents.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = [p for p in children.get(os.getpid(), []) if p not in self._before]
+        tree: list[int] = []
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        return tree
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            tree = self._tree()
+            total = sum(_rss_mb(pid) for pid in tree)
+            self.peak_mb = max(self.peak_mb, total)
+            if total > self.cap_mb:
+                self.killed = True
+                for pid in tree:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+def annexscan(args: list[str], cap_mb: float, timeout: float) -> Measure:
+    """The real CLI in a child interpreter (tests/hostile_harness.py: its own VmHWM, read at
+    exit; ru_maxrss would carry this process's over execve)."""
+    sys.path.insert(0, str(TESTS))
+    import hostile_harness
+
+    with Watch(cap_mb) as watch:
+        run = hostile_harness.annexscan(*args, timeout=timeout)
+    return Measure(run.seconds, run.code, run.peak_mb, watch.peak_mb, watch.killed, run.err)
+
+
+def command(argv: list[str], cap_mb: float, timeout: float) -> Measure:
+    """Any command, output discarded (stderr kept): wall time and the tree's sampled peak."""
+    with Watch(cap_mb) as watch:
+        start = time.perf_counter()
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=timeout)
+        seconds = time.perf_counter() - start
+    return Measure(seconds, done.returncode, float("nan"), watch.peak_mb, watch.killed,
+                   done.stderr.decode("utf-8", "replace"))
+
+
+def sizes(directory: Path) -> dict[str, int]:
+    """Bytes of each top-level report file, and of each top-level directory as a whole."""
+    found: dict[str, int] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.is_symlink():
+            continue
+        if entry.is_dir():
+            found[entry.name + "/"] = sum(p.stat().st_size for p in entry.rglob("*")
+                                          if p.is_file() and not p.is_symlink())
+        else:
+            found[entry.name] = entry.stat().st_size
+    return found
