@@ -145,15 +145,21 @@ def apply(result: ScanResult, attestations: list[Record], waivers: list[Record],
     """Turn manual clauses into attested/expired and waived failures into `waived`."""
     now = now or datetime.now(timezone.utc)
     for target in result.targets:
-        for clause in target.results:
-            _waive(clause, [w for w in waivers if w.applies_to(target)], now)
-            if clause.status == Status.MANUAL:
-                found = [a for a in attestations
-                         if a.raw["clause"] == clause.clause_id and a.applies_to(target)]
-                if found:
-                    best = max(found, key=lambda a: a.expires_at)
-                    clause.attestation = best.shown(now)
-                    clause.status = Status.EXPIRED if best.expired(now) else Status.ATTESTED
+        apply_target(target, attestations, waivers, now)
+
+
+def apply_target(target: TargetResult, attestations: list[Record], waivers: list[Record],
+                 now: datetime) -> None:
+    """`apply` to one target, as it finishes (the scan's journal keeps no target in memory)."""
+    for clause in target.results:
+        _waive(clause, [w for w in waivers if w.applies_to(target)], now)
+        if clause.status == Status.MANUAL:
+            found = [a for a in attestations
+                     if a.raw["clause"] == clause.clause_id and a.applies_to(target)]
+            if found:
+                best = max(found, key=lambda a: a.expires_at)
+                clause.attestation = best.shown(now)
+                clause.status = Status.EXPIRED if best.expired(now) else Status.ATTESTED
 
 
 def _waive(clause, waivers: list[Record], now: datetime) -> None:

@@ -1,7 +1,8 @@
 """Command line: `annexscan scan|profiles|controls|demo`.
 
 Exit codes: 0 every automated clause passes; 1 at least one clause fails; 2 usage or
-configuration error (nothing scanned); 3 no failure but at least one error.
+configuration error (nothing scanned); 3 no failure but at least one error; 4 interrupted
+(the reports are marked incomplete; `scan --resume DIR` finishes the scan).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ EXIT_CODES = """exit codes:
   0  every automated clause passes
   1  at least one clause fails
   2  usage or configuration error (nothing was scanned)
-  3  no failure, but at least one clause could not be evaluated (error)"""
+  3  no failure, but at least one clause could not be evaluated (error)
+  4  interrupted (SIGINT, SIGTERM): the reports cover the finished targets only and say
+     complete: false; finish with the same command and --resume DIR"""
 
 
 def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[str] | None) -> None:
@@ -73,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_scan_options(scan, None)
     scan.add_argument("targets", nargs="*", metavar="TARGET")
+    scan.add_argument("--resume", type=Path, metavar="DIR",
+                      help="finish an interrupted scan whose -o directory is DIR: give the same "
+                      "profiles, targets and options; only the targets missing from its journal "
+                      "are scanned, then the reports are written for the whole scan")
     scan.add_argument("--strict-targets", action="store_true",
                       help="stop before scanning when a host name does not resolve (default: "
                       "that target is reported as an error and the others are scanned)")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,14 +18,17 @@ from rich.table import Table
 from scanner import attestations
 from scanner.access import build_access, check_access, check_options, ssh_alias_target
 from scanner.catalog import Catalog, load_catalog
-from scanner.engine import ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan
+from scanner.engine import (ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan,
+                            scan_settings, stop_on_signals)
 from scanner.errors import ConfigError
-from scanner.model import ScanResult
+from scanner.journal import VERSION as JOURNAL_VERSION, JournalWriter, journal_home
+from scanner.journal import key as journal_key, load as load_journal
+from scanner.model import ScanResult, TargetResult
 from scanner.profiles import Profile, builtin_profile_ids, load_profile
-from scanner.bundle import chain_head, load_signing_key, redact_private_keys, write_bundle
+from scanner.bundle import chain_head, load_signing_key, write_bundle
 from scanner.outputs import check_outputs
 from scanner.pemfiles import check_ca_bundle
-from scanner.reporters import parse_formats, render_all, report_names, write_reports
+from scanner.reporters import parse_formats, report_names, write_all
 from scanner.reporters.terminal import print_summary
 from scanner.inventory import load_inventory
 from scanner.targets import Target, parse_targets, scanned_once
@@ -103,12 +111,19 @@ def plan_jobs(entries: list[Entry], catalog: Catalog, options: ScanOptions) -> l
     return jobs
 
 
-def execute_scan(entries: list[Entry], args: argparse.Namespace,
-                 console: Console) -> ScanResult:
-    """Validate every input, then probe, report and print the summary."""
+@dataclass
+class ScanDone:
+    """What a scan leaves once reported: its targets are on disk (the journal), not in memory."""
+    exit_code: int
+    duration_s: float
+
+
+def execute_scan(entries: list[Entry], args: argparse.Namespace, console: Console) -> ScanDone:
+    """Validate every input, then probe into the journal, report and print the summary."""
     catalog = load_catalog()
     formats = parse_formats(args.format)
     options = scan_options(args)
+    directory = _output_dir(args)
     jobs = plan_jobs(entries, catalog, options)
     for plan in {id(j.plan): j.plan for j in jobs}.values():
         preflight(plan, [j.target for j in jobs if j.plan is plan])
@@ -118,26 +133,80 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace,
     waived = attestations.load_waivers(args.waivers, known, catalog) if args.waivers else []
     if args.sign_key:
         load_signing_key(args.sign_key)  # a bad key fails now, not after the scan
-    check_outputs(args.output_dir, args.bundle, report_names(formats))  # before any traffic
+    check_outputs(directory, args.bundle, report_names(formats))  # before any traffic
+    now = datetime.now(timezone.utc)
+    with journal_home(directory) as home:
+        writer = JournalWriter(home, _journal_header(jobs, options, args, now),
+                               partial(attestations.apply_target, attestations=attested,
+                                       waivers=waived, now=now),
+                               resume=bool(getattr(args, "resume", None)))
+        for note in writer.notes:
+            console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        done = writer.done()
+        run = _probe([j for j in jobs if journal_key(j.target) not in done], options, writer,
+                     args, console)
+        writer.close(run.complete, run.unscanned)
+        result = load_journal(home)
+        reports = directory or (home if args.bundle else None)
+        paths = write_all(result, formats, reports) if reports else []
+        for path in paths if directory else []:
+            console.print(f"wrote {path}", highlight=False)
+        if args.bundle:
+            files = attestations.evidence_files(args.attestations, attested) if attested else []
+            rendered = {path.name: path.read_text(encoding="utf-8") for path in paths}
+            write_bundle(result, args.bundle, rendered, files, args.sign_key)
+            console.print(f"wrote {args.bundle} ({'signed' if args.sign_key else 'hash-chained'}"
+                          f"; chain head {chain_head(args.bundle)}: keep it to compare at "
+                          "verify)", highlight=False)
+        print_summary(result, console)
+        return ScanDone(result.exit_code(), result.options["duration_s"])
+
+
+def _output_dir(args: argparse.Namespace) -> Path | None:
+    """-o, or the directory --resume names (they must agree when both are given)."""
+    resume = getattr(args, "resume", None)  # `demo` has no --resume
+    if resume and args.output_dir and args.output_dir.resolve() != resume.resolve():
+        raise ConfigError(f"--resume {resume} and -o {args.output_dir}: a resumed scan "
+                          "writes into the directory it resumes; give one of them")
+    return resume or args.output_dir
+
+
+def _journal_header(jobs: list[ScanJob], options: ScanOptions, args: argparse.Namespace,
+                    now: datetime) -> dict[str, Any]:
+    """The journal's header: what a report states, plus what a resumed command must match
+    (each target's profiles and access, the attestation and waiver files' contents)."""
+    profiles, settings = scan_settings(jobs, options)
+    plan = [[j.target.name, [p.id for p in j.plan.profiles], repr(j.access)] for j in jobs]
+    inputs = {"plan": _digest(json.dumps(plan).encode()),
+              **{name: _digest(path.read_bytes()) if path else None
+                 for name, path in (("attestations", args.attestations),
+                                    ("waivers", args.waivers))}}
+    return {"journal_version": JOURNAL_VERSION, "started_at": now.isoformat(timespec="seconds"),
+            "profiles": profiles, "options": settings, "inputs": inputs,
+            "targets": [{"name": j.target.name, "address": j.target.address} for j in jobs]}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _probe(jobs: list[ScanJob], options: ScanOptions, writer: JournalWriter,
+           args: argparse.Namespace, console: Console) -> ScanResult:
+    """run_scan into the journal, with a progress bar; SIGINT/SIGTERM stop it cleanly."""
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.no_progress, transient=True) as progress:
         task = progress.add_task(f"scanning {len(jobs)} target(s)", total=len(jobs))
-        result = run_scan(jobs, options, on_done=lambda _: progress.advance(task))
-    attestations.apply(result, attested, waived)
-    redact_private_keys(result)  # before any report holds what a hostile target sent
-    rendered = render_all(result, formats)
-    if args.output_dir:
-        for path in write_reports(rendered, args.output_dir):
-            console.print(f"wrote {path}", highlight=False)
-    if args.bundle:
-        files = attestations.evidence_files(args.attestations, attested) if attested else []
-        write_bundle(result, args.bundle, rendered, files, args.sign_key)
-        console.print(f"wrote {args.bundle} ({'signed' if args.sign_key else 'hash-chained'}"
-                      f"; chain head {chain_head(args.bundle)}: keep it to compare at verify)",
-                      highlight=False)
-    print_summary(result, console)
-    return result
+
+        def finished(target: TargetResult) -> None:
+            writer.append(target)
+            progress.advance(task)
+
+        def notice(text: str) -> None:
+            console.print(f"annexscan: {text}", highlight=False, markup=False, soft_wrap=True)
+
+        with stop_on_signals(notice) as stop:
+            return run_scan(jobs, options, on_done=finished, stop=stop)
 
 
 def scan_command(args: argparse.Namespace, console: Console) -> int:
@@ -145,7 +214,7 @@ def scan_command(args: argparse.Namespace, console: Console) -> int:
                                   lambda a, b: (a.profiles, a.access) == (b.profiles, b.access))
     for note in notes:
         console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    return execute_scan(entries, args, console).exit_code()
+    return execute_scan(entries, args, console).exit_code
 
 
 def profiles_command(args: argparse.Namespace, console: Console) -> int:

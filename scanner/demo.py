@@ -56,8 +56,8 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
     except LabError as exc:
         raise ConfigError(f"demo: the lab did not start: {exc}") from None
     console.print(f"demo scan of {len(entries)} lab hosts with {', '.join(profiles)} took "
-                  f"{result.options['duration_s']} s; reports in {args.output_dir}/ "
-                  f"(a real scan would exit {result.exit_code()}; the lab is meant to fail). "
+                  f"{result.duration_s} s; reports in {args.output_dir}/ "
+                  f"(a real scan would exit {result.exit_code}; the lab is meant to fail). "
                   f"Check the bundle: annexscan verify {args.bundle} --pubkey "
                   f"{args.output_dir / 'demo-signing-key.pub'}",
                   highlight=False)

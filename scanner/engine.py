@@ -3,14 +3,16 @@ concurrently, and turning observations into clause verdicts."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from scanner import portspec
 from scanner.catalog import Catalog
@@ -274,30 +276,92 @@ def scan_target(job: ScanJob) -> TargetResult:
     return result
 
 
-def run_scan(jobs: list[ScanJob], options: ScanOptions,
-             on_done: Callable[[TargetResult], None] | None = None) -> ScanResult:
-    started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
-    results: dict[int, TargetResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        futures = {pool.submit(scan_target, job): index for index, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            result = future.result()
-            results[futures[future]] = result
-            if on_done:
-                on_done(result)
+def scan_settings(jobs: list[ScanJob], options: ScanOptions
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The profiles' summaries and the options a report states, known before the first probe
+    (the journal's header holds them; a resumed scan must plan the same)."""
     profiles = {p.id: p.summary() for job in jobs for p in job.plan.profiles}
     plans = list({id(job.plan): job.plan for job in jobs}.values())
     bundles = {str(b) for p in plans for b in [p.request.ca_bundle, *p.request.ca_bundles] if b}
+    return list(profiles.values()), {
+        "timeout_s": options.timeout,
+        "probes": [n for n in PROBE_ORDER if any(n in p.probes for p in plans)],
+        "port_spec": "; ".join(dict.fromkeys(p.request.port_spec for p in plans)),
+        # the largest, when targets are judged on different profiles
+        "target_budget_s": max((p.request.budget_s or 0 for p in plans), default=None),
+        "ca_bundle": ", ".join(sorted(bundles)) or None}
+
+
+def run_scan(jobs: list[ScanJob], options: ScanOptions,
+             on_done: Callable[[TargetResult], None] | None = None,
+             stop: threading.Event | None = None) -> ScanResult:
+    """Scan every job, `options.concurrency` targets at once. Each finished target goes to
+    `on_done` (the journal) and is dropped, so the returned result's `targets` is empty; without
+    `on_done` they are kept in a list, in the jobs' order (a few targets: tests, library use).
+
+    Once `stop` is set no new target starts; the running ones finish (within their time
+    budget). Those that come back with a failed probe are not kept, since the interruption may
+    be the cause (Ctrl-C reaches nmap and sslyze too): they are listed as unscanned with the
+    targets never started, and the result is marked incomplete."""
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    kept: list[tuple[int, TargetResult]] = []
+    unscanned: list[int] = []
+    waiting = iter(enumerate(jobs))
+    width = max(1, options.concurrency)
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        running: dict[Future[TargetResult], int] = {}
+        while True:
+            while len(running) < width and not (stop and stop.is_set()):
+                item = next(waiting, None)
+                if item is None:
+                    break
+                running[pool.submit(scan_target, item[1])] = item[0]
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index, result = running.pop(future), future.result()
+                if stop and stop.is_set() and result.probe_errors():
+                    unscanned.append(index)
+                elif on_done:
+                    on_done(result)
+                else:
+                    kept.append((index, result))
+    unscanned += [index for index, _ in waiting]
+    profiles, settings = scan_settings(jobs, options)
     return ScanResult(
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        profiles=list(profiles.values()),
-        targets=[results[i] for i in range(len(jobs))],
-        options={"timeout_s": options.timeout,
-                 "probes": [n for n in PROBE_ORDER if any(n in p.probes for p in plans)],
-                 "port_spec": "; ".join(dict.fromkeys(p.request.port_spec for p in plans)),
-                 # the largest, when targets are judged on different profiles
-                 "target_budget_s": max((p.request.budget_s or 0 for p in plans), default=None),
-                 "ca_bundle": ", ".join(sorted(bundles)) or None,
-                 "duration_s": round(time.perf_counter() - t0, 3)})
+        profiles=profiles, targets=[result for _, result in sorted(kept, key=lambda k: k[0])],
+        options={**settings, "duration_s": round(time.perf_counter() - t0, 3)},
+        complete=not unscanned,
+        unscanned=[{"target": jobs[i].target.name, "address": jobs[i].target.address}
+                   for i in sorted(unscanned)])
+
+
+@contextmanager
+def stop_on_signals(notice: Callable[[str], None]) -> Iterator[threading.Event]:
+    """An event the first SIGINT or SIGTERM sets (saying so through `notice`) instead of
+    killing the scan; a second one acts as usual. Outside the main thread, where no signal
+    handler can be set, the event is never set."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, _frame: object) -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        stop.set()
+        notice(f"{signal.Signals(signum).name}: stopping: no new target starts, the running "
+               "ones finish; the reports will be marked incomplete (send it again to stop now)")
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 
 class Status(str, Enum):
@@ -27,6 +27,7 @@ _PRECEDENCE = [Status.FAIL, Status.EXPIRED, Status.ERROR, Status.MANUAL, Status.
                Status.ATTESTED, Status.PASS, Status.NOT_APPLICABLE]
 CLAUSE_STATUSES = tuple(_PRECEDENCE)
 FAILING = (Status.FAIL, Status.EXPIRED)
+INTERRUPTED = 4  # exit code of a scan stopped by SIGINT/SIGTERM before every target was scanned
 
 
 def combine(statuses: list[Status]) -> Status:
@@ -127,8 +128,12 @@ class ScanResult:
     started_at: str
     finished_at: str
     profiles: list[dict[str, Any]]
-    targets: list[TargetResult]
+    # any re-iterable: a list, or a stream over the scan's journal (scanner/journal.py) holding
+    # one target in memory at a time; iterate it, never index it or keep every target
+    targets: Iterable[TargetResult]
     options: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True  # False: interrupted, the targets in `unscanned` were not scanned
+    unscanned: list[dict[str, str]] = field(default_factory=list)  # [{target, address}]
 
     def summary(self) -> dict[str, int]:
         total = {s.value: 0 for s in Status}
@@ -139,7 +144,9 @@ class ScanResult:
 
     def exit_code(self) -> int:
         """0 all automated clauses pass, 1 any fail (or expired attestation), 3 no fail but
-        an error."""
+        an error, 4 interrupted (whatever the targets scanned say, the scan is not whole)."""
+        if not self.complete:
+            return INTERRUPTED
         summary = self.summary()
         if any(summary[s.value] for s in FAILING):
             return 1

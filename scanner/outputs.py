@@ -8,10 +8,12 @@ renamed over the final name; a final name or an output directory that is a symli
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Sequence
 
 from scanner.errors import ConfigError
 
@@ -117,3 +119,64 @@ def _discard(name: str, folder: int) -> None:
         os.unlink(name, dir_fd=folder)
     except OSError:
         pass
+
+
+def open_folder(base: Path, parts: Sequence[str], shown: str, create: bool = True) -> int:
+    """A descriptor of the directory base/parts..., each level opened without following a
+    symlink (a link planted at any level is refused) and, if `create`, made when missing.
+    The caller closes it."""
+    try:
+        folder = os.open(base, _DIR_FLAGS)
+    except OSError as exc:
+        raise ConfigError(f"{shown} {base}: {_why(exc)}") from None
+    try:
+        for part in parts:
+            if create:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=folder)
+                except FileExistsError:
+                    pass
+            child = os.open(part, _DIR_FLAGS, dir_fd=folder)
+            os.close(folder)
+            folder = child
+    except OSError as exc:
+        os.close(folder)
+        raise ConfigError(f"{shown} {base.joinpath(*parts)}: {_why(exc)}") from None
+    return folder
+
+
+def open_file_at(folder: int, name: str, flags: int, shown: str) -> int:
+    """`name` in the directory `folder`, opened with `flags` but never through a symlink, and
+    only if it is a regular file (a FIFO or a device could block or never end)."""
+    try:
+        handle = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644,
+                         dir_fd=folder)
+    except OSError as exc:
+        raise ConfigError(f"{shown}: {_why(exc)}") from None
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise ConfigError(f"{shown}: not a regular file")
+    os.set_blocking(handle, True)
+    return handle
+
+
+def write_at(folder: int, name: str, data: bytes, shown: str) -> None:
+    """`data` written as `name` in the directory `folder`: a fresh temporary file, fsync'd and
+    renamed over it, never through a symlink."""
+    temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+    try:
+        handle = os.open(temporary, _NEW_FLAGS, 0o644, dir_fd=folder)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except OSError as exc:
+        _discard(temporary, folder)
+        raise ConfigError(f"{shown}: cannot write: {_why(exc)}") from None
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "is a symbolic link (or not a directory); refusing to follow it"
+    return exc.strerror or str(exc)

@@ -10,7 +10,7 @@ from scanner.model import ScanResult, to_jsonable
 
 FORMAT = "json"
 EXTENSION = "json"
-SCHEMA_VERSION = "1.1"  # 1.1: clause quote, control basis, advisory status
+SCHEMA_VERSION = "1.2"  # 1.1: clause quote, control basis, advisory status; 1.2: complete, unscanned
 
 
 def as_dict(result: ScanResult) -> dict:
@@ -23,6 +23,8 @@ def as_dict(result: ScanResult) -> dict:
         "profiles": to_jsonable(result.profiles),
         "summary": result.summary(),
         "exit_code": result.exit_code(),
+        "complete": result.complete,
+        "unscanned": result.unscanned,
         "targets": [
             {"target": t.target, "address": t.address, "summary": t.counts(),
              "probes": to_jsonable(t.probes), "results": to_jsonable(t.results),

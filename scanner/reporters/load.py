@@ -21,6 +21,8 @@ def load_result(path: Path) -> ScanResult:
         raise ConfigError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     if isinstance(data, dict) and data.get("schema_version") == "1.0":
         _upgrade_1_0(data)
+    if isinstance(data, dict) and data.get("schema_version") == "1.1":
+        _upgrade_1_1(data)
     schema = json.loads(report_schema_path().read_text(encoding="utf-8"))
     error = schema_error(data, schema)
     if error is not None:
@@ -29,6 +31,7 @@ def load_result(path: Path) -> ScanResult:
     return ScanResult(
         started_at=data["started_at"], finished_at=data["finished_at"],
         profiles=data["profiles"], options=data["options"],
+        complete=data["complete"], unscanned=data["unscanned"],
         targets=[TargetResult(target=t["target"], address=t["address"], probes=t["probes"],
                               evidence=t["evidence"],
                               results=[_clause(c) for c in t["results"]])
@@ -46,6 +49,13 @@ def _upgrade_1_0(data: dict) -> None:
             clause.setdefault("quote", [])
             for control in clause.get("controls", []):
                 control.setdefault("basis", "annex")
+
+
+def _upgrade_1_1(data: dict) -> None:
+    """A 1.1 report predates interrupted scans: it was complete."""
+    data["schema_version"] = "1.2"
+    data.setdefault("complete", True)
+    data.setdefault("unscanned", [])
 
 
 def _clause(raw: dict) -> ClauseResult:

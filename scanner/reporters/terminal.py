@@ -87,6 +87,20 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
     total = result.summary()
     console.print("total: " + " ".join(f"[{STYLE[Status(k)]}]{k}={v}[/]" for k, v in total.items())
                   + f"  -> exit code {result.exit_code()}", highlight=False)
+    if not result.complete:
+        _print_incomplete(result, console, max_listed)
+
+
+def _print_incomplete(result: ScanResult, console: Console, max_listed: int) -> None:
+    """The banner of an interrupted scan: what it lacks, and how to finish it."""
+    missing = result.unscanned
+    names = ", ".join(shown(t["target"] if t["target"] == t["address"] else
+                            f"{t['target']} ({t['address']})") for t in missing[:max_listed])
+    more = f", ... and {len(missing) - max_listed} more" if len(missing) > max_listed else ""
+    console.print(f"[bold red]INCOMPLETE SCAN[/]: interrupted before every target was scanned; "
+                  f"{len(missing)} target(s) not scanned: {names}{more}. These reports cover "
+                  "the finished targets only; run the same command with --resume DIR (its -o "
+                  "directory) to finish it.", highlight=False, overflow="fold")
 
 
 def _print_probe_failures(target, console: Console, max_listed: int,
