@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet_measure import Measure, annexscan, command, sizes  # noqa: E402
+from fleet_measure import Measure, annexscan, command, probe_seconds, sizes  # noqa: E402
 from scanner.netns import can_isolate, isolated_command  # noqa: E402
 
 FLEET = [f"127.0.{i}.{j}" for i in range(1, 5) for j in range(256)]
@@ -82,7 +82,7 @@ def bench_size(n: int, work: Path, ca: Path, args: argparse.Namespace) -> list[s
                       "--targets_in", str(endpoints)], args.max_rss_mb, bound)
     for name, m in (("nmap", nmap), ("sslyze", sslyze)):
         print(f"  N={n} bare {name}: {m.seconds:.1f} s, tree peak {_mb(m.tree_peak_mb)} MB, "
-              f"{_status(m)}", flush=True)
+              f"{_status(m)}, load {m.load:.1f}", flush=True)
         if m.code or m.killed:
             print(m.err[-2000:], file=sys.stderr)
     sslyze_json = (work / f"sslyze-{n}.json").stat().st_size
@@ -96,18 +96,23 @@ def bench_size(n: int, work: Path, ca: Path, args: argparse.Namespace) -> list[s
                           "--concurrency", str(concurrency), f"@{listing}"],
                          args.max_rss_mb, bound)
         print(f"  N={n} annexscan -c {concurrency}: {scan.seconds:.1f} s, peak "
-              f"{_mb(scan.peak_mb)} MB (tree {_mb(scan.tree_peak_mb)} MB), {_status(scan)}",
-              flush=True)
+              f"{_mb(scan.peak_mb)} MB (tree {_mb(scan.tree_peak_mb)} MB), {_status(scan)}, "
+              f"load {scan.load:.1f}", flush=True)
         if scan.code not in (0, 1, 3) or scan.killed or not out.is_dir():
             print(scan.err[-3000:], file=sys.stderr)
         files = sizes(out) if out.is_dir() else {}
         for name, size in files.items():
             print(f"    {name:28} {size:>13,} B  {size / n / 1024:9.1f} KB/host")
+        busy = probe_seconds(out) if out.is_dir() else {}
+        if busy:
+            print("    probe time summed over hosts (s): " + ", ".join(
+                f"{name} {seconds:.0f}" for name, seconds in busy.items()))
         json_bytes = files.get("annexscan.json", 0)
         rows.append(f"| {n} | {concurrency} | {scan.seconds:.1f} | {nmap.seconds:.1f} | "
                     f"{sslyze.seconds:.1f} | {scan.seconds / bare:.2f} | {_mb(scan.peak_mb)} | "
                     f"{_mb(scan.tree_peak_mb)} | {json_bytes / n / 1024:.1f} KB | "
-                    f"{sum(files.values()) / 2 ** 20:.1f} MB | {_status(scan)} |")
+                    f"{sum(files.values()) / 2 ** 20:.1f} MB | {_status(scan)} | "
+                    f"{nmap.load:.0f}/{sslyze.load:.0f}/{scan.load:.0f} |")
     return rows
 
 
@@ -154,8 +159,8 @@ def main() -> int:
         for n in args.sizes:
             rows += bench_size(n, work, lab.ca_bundle, args)
     print("\n| hosts | -c | annexscan s | bare nmap s | bare sslyze s | ratio | peak RSS MB "
-          "| tree peak MB | JSON/host | all reports | status |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| tree peak MB | JSON/host | all reports | status | load nmap/sslyze/scan |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     return 0
 

@@ -7,6 +7,7 @@ The machine is shared: a scan whose memory grows by megabytes a host could take 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ class Measure:
     tree_peak_mb: float  # sampled sum of the RSS of the process and its descendants
     killed: bool  # past the memory cap
     err: str
+    load: float  # the 1-minute load average when it started: the machine is shared
 
 
 def _parents() -> dict[int, int]:
@@ -105,20 +107,23 @@ def annexscan(args: list[str], cap_mb: float, timeout: float) -> Measure:
     sys.path.insert(0, str(TESTS))
     import hostile_harness
 
+    load = os.getloadavg()[0]
     with Watch(cap_mb) as watch:
         run = hostile_harness.annexscan(*args, timeout=timeout)
-    return Measure(run.seconds, run.code, run.peak_mb, watch.peak_mb, watch.killed, run.err)
+    return Measure(run.seconds, run.code, run.peak_mb, watch.peak_mb, watch.killed, run.err,
+                   load)
 
 
 def command(argv: list[str], cap_mb: float, timeout: float) -> Measure:
     """Any command, output discarded (stderr kept): wall time and the tree's sampled peak."""
+    load = os.getloadavg()[0]
     with Watch(cap_mb) as watch:
         start = time.perf_counter()
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, timeout=timeout)
         seconds = time.perf_counter() - start
     return Measure(seconds, done.returncode, float("nan"), watch.peak_mb, watch.killed,
-                   done.stderr.decode("utf-8", "replace"))
+                   done.stderr.decode("utf-8", "replace"), load)
 
 
 def sizes(directory: Path) -> dict[str, int]:
@@ -133,3 +138,28 @@ def sizes(directory: Path) -> dict[str, int]:
         else:
             found[entry.name] = entry.stat().st_size
     return found
+
+
+def probe_seconds(directory: Path, max_json: int = 100 << 20) -> dict[str, float]:
+    """Seconds each probe took, summed over the targets (thread-seconds, not wall time): from
+    the journal's targets.jsonl, one line at a time, or else from annexscan.json if not huge."""
+    journal = directory / "journal" / "targets.jsonl"
+    if journal.is_file():
+        with journal.open(encoding="utf-8") as lines:
+            targets = [_probes(json.loads(line)) for line in lines if line.strip()]
+    elif (directory / "annexscan.json").is_file() and \
+            (directory / "annexscan.json").stat().st_size <= max_json:
+        document = json.loads((directory / "annexscan.json").read_text(encoding="utf-8"))
+        targets = [_probes(t) for t in document.get("targets", [])]
+    else:
+        return {}
+    totals: dict[str, float] = {}
+    for probes in targets:
+        for name, seconds in probes.items():
+            totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
+def _probes(target: dict) -> dict[str, float]:
+    return {name: probe.get("duration_s") or 0.0
+            for name, probe in (target.get("probes") or {}).items()}
