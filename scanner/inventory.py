@@ -162,7 +162,7 @@ def _load_yaml(path: Path) -> list[InventoryHost]:
                               "hosts/vars/children")
         unknown = set(group) - {"hosts", "vars", "children"}
         if unknown:
-            raise ConfigError(f"{doc.where(path)}: unknown key(s) {sorted(unknown)} in group "
+            raise ConfigError(f"{doc.where(path)}: unknown key(s) {sorted(map(str, unknown))} in group "
                               f"'{name}' (expected hosts, vars, children)")
         merged = {**inherited, **_normalise(group.get("vars"), doc.where(path + ["vars"]))}
         for host, host_vars in mapping("hosts", group, path).items():

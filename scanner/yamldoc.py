@@ -38,7 +38,13 @@ class YamlDoc:
         return f"{loc}: field '{field}'" if field else loc
 
     def validate(self, schema: dict) -> None:
-        """Raise ConfigError for the first (deepest, best-placed) schema violation."""
+        """Raise ConfigError for the first (deepest, best-placed) schema violation. JSON Schema
+        knows text keys only: a key YAML reads as a number, a date or null is refused first
+        (jsonschema would fail to rank errors whose paths mix keys of several types)."""
+        odd = _non_text_key(self.data, [])
+        if odd is not None:
+            path, key = odd
+            raise ConfigError(f"{self.where(path)}: the key {key!r} must be text (quote it)")
         best = schema_error(self.data, schema)
         if best is not None:
             raise ConfigError(f"{self.where(best.absolute_path)}: {_explain(best)}")
@@ -52,6 +58,23 @@ def schema_error(data: Any, schema: dict) -> jsonschema.ValidationError | None:
 
 def json_path(error: jsonschema.ValidationError) -> str:
     return "/".join(str(p) for p in error.absolute_path) or "(top)"
+
+
+def _non_text_key(data: Any, path: list) -> tuple[list, Any] | None:
+    """(where, key) of the first mapping key that is not a string, or None."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(key, str):
+                return path, key
+            found = _non_text_key(value, path + [key])
+            if found:
+                return found
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found = _non_text_key(value, path + [index])
+            if found:
+                return found
+    return None
 
 
 def _child(node: yaml.Node | None, step: Any) -> yaml.Node | None:

@@ -26,7 +26,7 @@ from scanner.errors import ConfigError
 T = TypeVar("T")
 
 settings.register_profile(
-    "ci", derandomize=True, database=None, max_examples=150, deadline=None,
+    "ci", derandomize=True, database=None, max_examples=100, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(
     "long", max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

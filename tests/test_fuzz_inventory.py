@@ -163,6 +163,7 @@ def test_ini_inventories_never_crash_nor_leak(workdir, text):
 @example(text="all:\n  hosts:\n    web1: {ansible_port: .inf}\n")
 @example(text="all:\n  hosts:\n    web1: {ansible_user: [x]}\n")
 @example(text="all:\n  hosts:\n    web1: {annexscan_profiles: 5}\n")
+@example(text="? ''\n: ? ''\n  : ''\n  0: null\n")  # unknown keys '' and 0 could not be sorted
 def test_yaml_inventories_never_crash_nor_leak(workdir, text):
     check(write(workdir / "hosts.yaml", text))
 

@@ -191,6 +191,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
 @example(document="id: 2024-13-45\n")  # a 13th month: ValueError from the constructor
 @example(document="id: 2024-01-01T00:00:00+99:00\n")
 @example(document="id: \x00\n")  # a NUL: the reader's error escaped the loader's try
+@example(document="?\n: ?\n  0:")  # keys null and 0: the inventory could not sort them
 @example(document="x: 1" + "0" * 5000 + "\n")  # more digits than int() converts
 @example(document="x: 1" + ":59" * 3000 + "\n")  # sexagesimal: quadratic to build
 @example(document="attestations:\n  - {clause: 3DOUEST-11.3-PORTS, attested_by: ab, role: ab, "
@@ -207,6 +208,8 @@ def mutations(name: str) -> st.SearchStrategy:
 @given(case=st.sampled_from(sorted(SOUND)).flatmap(mutations))
 @example(case=("controls.yaml", ("controls", 0, "parameters", "allowed", "schema", "type"),
                ""))  # a parameter schema that is no JSON Schema: was a SchemaError
+@example(case=("controls.yaml", ("controls", 0, "parameters"), {"": None, 0: None}))
+# keys of two types: jsonschema's best_match failed to rank its errors (a TypeError)
 def test_a_sound_document_loads_and_one_hostile_value_is_a_clean_error(workdir, catalog, case):
     """The compliant case (each sound document loads) and the same with one value replaced."""
     name, path, new = case
