@@ -1,148 +1,227 @@
 """The evidence bundle: one zip an auditor can check was not altered after the scan.
 
-Layout: result.json, reports/<file>, evidence/<address>/<probe>.json (plus nmap.xml),
-attestations/<file>, signer.pub when signed, manifest.json (SHA-256 and size of every other
-file, and a hash chain over them) and manifest.sig (base64 Ed25519 signature of manifest.json).
+Layout: attestations/<file>, evidence/<address>/<probe>.json.gz (each probe's raw output as the
+scan stored it once, scanner.outputs.store_evidence), reports/<file>, result.json, then
+signer.pub when signed, manifest.json (SHA-256 and size of every other file, and a hash chain
+over them) and manifest.sig (base64 Ed25519 signature of manifest.json).
 
 Chain: entry i carries sha256(chain[i-1] + sha256[i] + name[i]) (hex strings, UTF-8), starting
 from 64 zeros, so removing or reordering manifest entries is detected even without a signature.
 Without a signature, though, whoever can rewrite the zip can recompute every hash: only the
 signature (checked against a key obtained out of band) proves who wrote the bundle.
-Zip entries have fixed timestamps and sorted names: the same result gives the same bytes.
+
+The bundle is written by streaming, one file at a time from disk (the reports, the stored
+evidence), hashing as it goes: its size is not bounded by memory. Zip entries have fixed
+timestamps and a fixed order: the same result gives the same bytes. Checking is
+scanner.bundle_verify.
 """
 
 from __future__ import annotations
 
-import ast
 import base64
 import hashlib
-import io
 import json
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, BinaryIO, Iterator
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from scanner import __version__
-from scanner.bundle_keys import (PRIVATE_KEY, fingerprint, load_public_key, load_signing_key,
-                                 redact_private_keys)
+from scanner.bundle_keys import PRIVATE_KEY, fingerprint, load_signing_key
 from scanner.errors import ConfigError
-from scanner.layout import attestation_path, evidence_dir, evidence_path, safe
+from scanner.layout import attestation_path, evidence_path, safe
 from scanner.model import ScanResult
-from scanner.outputs import write_file
-from scanner.reporters import json_report
-from scanner.yamldoc import json_path, schema_error
-from scanner.zipstream import inflated
+from scanner.outputs import atomic_writer
 
 FORMAT = "annexscan-bundle"
 VERSION = 1
 MANIFEST, SIGNATURE, SIGNER = "manifest.json", "manifest.sig", "signer.pub"
 GENESIS = "0" * 64
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-MAX_MANIFEST = 64 << 20  # bytes: ~250 per file listed
-
-_MANIFEST_SCHEMA = {
-    "type": "object",
-    "required": ["format", "version", "chain", "files"],
-    "properties": {
-        "format": {"const": FORMAT},
-        "version": {"const": VERSION},
-        "chain": {"type": "object", "required": ["head"],
-                  "properties": {"head": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
-        "signature": {"type": ["object", "null"], "required": ["fingerprint"],
-                      "properties": {"fingerprint": {"type": "string"}}},
-        "files": {"type": "array", "items": {
-            "type": "object", "required": ["name", "sha256", "size", "chain"],
-            "properties": {"name": {"type": "string", "minLength": 1},
-                           "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                           "size": {"type": "integer", "minimum": 0},
-                           "chain": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}},
-    },
-}
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+CHUNK = 1 << 16
+_OVERLAP = 128  # bytes kept between chunks so a private-key marker split by them is found
 
 
 def chain_hash(previous: str, sha256: str, name: str) -> str:
-    return _sha256((previous + sha256 + name).encode())
+    return hashlib.sha256((previous + sha256 + name).encode()).hexdigest()
 
 
-def _evidence_files(result: ScanResult) -> dict[str, bytes]:
-    """Raw evidence per target and probe; the nmap XML also on its own, as nmap wrote it."""
-    files = {}
+class _Entry:
+    """One zip entry being written: its SHA-256 and size as it streams, and a watch for
+    private-key text (in the inflated content of a .gz file)."""
+
+    def __init__(self, archive: zipfile.ZipFile, name: str, size: int | None):
+        info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+        packed = name.endswith(".gz")  # already compressed: stored as is
+        info.compress_type = zipfile.ZIP_STORED if packed else zipfile.ZIP_DEFLATED
+        info.create_system, info.external_attr = 3, 0o644 << 16
+        info.file_size = size or 0
+        self.name, self.sha256, self.size = name, hashlib.sha256(), 0
+        self.stream: IO[bytes] = archive.open(info, "w", force_zip64=size is None)
+        self.gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if packed else None
+        self.tail = b""
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        self._watch(data)
+
+    def _watch(self, data: bytes) -> None:
+        for piece in (self._inflate(data) if self.gunzip else [data]):
+            seen = self.tail + piece
+            if PRIVATE_KEY.search(seen):
+                raise ConfigError(f"bundle not written: a private key is in {self.name}; "
+                                  "remove it from the evidence (the bundle never carries a "
+                                  "secret)")
+            self.tail = seen[-_OVERLAP:]
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        """The gzip content, at most CHUNK bytes at a time (every member of a multi-member
+        file: a second member must not hide what the first would show)."""
+        assert self.gunzip is not None
+        while True:
+            try:
+                out = self.gunzip.decompress(data, CHUNK)
+            except zlib.error as exc:
+                raise ConfigError(f"bundle: {self.name} is not gzip: {exc}") from None
+            yield out
+            data = self.gunzip.unconsumed_tail
+            if self.gunzip.eof and self.gunzip.unused_data:
+                data = self.gunzip.unused_data
+                self.gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            elif not data and len(out) < CHUNK:
+                return
+
+    def __enter__(self) -> _Entry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()  # also on error: the archive can then be closed (and discarded)
+
+    def record(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256.hexdigest(), "size": self.size}
+
+
+class _TextEntry:
+    """A text sink (what reporters write to) into an entry, in chunks of about CHUNK bytes."""
+
+    def __init__(self, entry: _Entry):
+        self.entry, self.pending = entry, bytearray()
+
+    def write(self, text: str) -> int:
+        self.pending += text.encode("utf-8")
+        if len(self.pending) >= CHUNK:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.entry.write(bytes(self.pending))
+            self.pending.clear()
+
+
+def _copy(archive: zipfile.ZipFile, name: str, path: Path, sha256: str | None = None
+          ) -> dict[str, Any]:
+    """A file from disk into the bundle, in chunks; with `sha256`, it must still be the file
+    the scan stored (evidence), or the bundle is not written."""
+    try:
+        with path.open("rb") as source, _Entry(archive, name, _size(source)) as entry:
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                entry.write(chunk)
+    except OSError as exc:
+        raise ConfigError(f"bundle: {path}: cannot read: {exc.strerror or exc}") from None
+    record = entry.record()
+    if sha256 is not None and record["sha256"] != sha256:
+        raise ConfigError(f"bundle not written: {path} is not the evidence the scan stored (its "
+                          "SHA-256 differs from the report's reference)")
+    return record
+
+
+def _size(source: BinaryIO) -> int:
+    source.seek(0, 2)
+    size = source.tell()
+    source.seek(0)
+    return size
+
+
+def _evidence(result: ScanResult) -> list[tuple[str, str]]:
+    """(bundle name, sha256) of every stored evidence file the result references, in name
+    order; two targets whose addresses share a file name are refused."""
+    names: dict[str, str] = {}
     for target in result.targets:
-        folder = evidence_dir(target.address)
-        for probe, evidence in target.evidence.items():
-            text = json.dumps(evidence, indent=2, ensure_ascii=False, default=str) + "\n"
-            _add(files, evidence_path(target.address, probe), text.encode())
-        xml = target.evidence.get("ports", {}).get("nmap_xml")
-        if xml:
-            _add(files, f"{folder}/nmap.xml", _xml_bytes(xml))
-    return files
+        for probe, ref in target.evidence_refs.items():
+            name = evidence_path(target.address, probe)
+            if name in names or ref["path"] != name:
+                raise ConfigError(f"bundle: evidence {ref['path']!r} of {target.address} "
+                                  f"{'is named twice' if name in names else 'is not ' + name}")
+            names[name] = ref["sha256"]
+    return sorted(names.items())
 
 
-def _xml_bytes(xml: str | bytes) -> bytes:
-    """python-nmap returns bytes, which a JSON report may carry as their repr ("b'<?xml...'")."""
-    if isinstance(xml, bytes):
-        return xml
-    if xml.startswith(("b'", 'b"')):
-        try:
-            value = ast.literal_eval(xml)
-        except (ValueError, SyntaxError):
-            return xml.encode()
-        if isinstance(value, bytes):
-            return value
-    return xml.encode()
-
-
-def _add(files: dict[str, bytes], name: str, data: bytes) -> None:
-    if name in files:
-        raise ConfigError(f"bundle: two files would be named {name}")
-    files[name] = data
-
-
-def _bundle_files(result: ScanResult, rendered: dict[str, str],
-                  attachments: list[Path], sign_key: Path | None) -> dict[str, bytes]:
-    files = {"result.json": json_report.render(result).encode()}
-    for name, text in rendered.items():
-        if not name or name in (".", "..") or safe(name) != name:
-            raise ConfigError(f"bundle: report name {name!r} is not a plain file name")
-        _add(files, f"reports/{name}", text.encode())
-    for name, data in _evidence_files(result).items():
-        _add(files, name, data)
+def _files(result: ScanResult, directory: Path, reports: list[Path], attachments: list[Path],
+           sign_key: Path | None) -> Iterator[tuple[str, Path, str | None]]:
+    """(bundle name, file on disk, expected sha256) of every file from disk, in bundle order."""
     key_file = sign_key.resolve() if sign_key else None
-    for path in attachments:
+    named: set[str] = set()
+    for path in sorted(attachments, key=lambda p: attestation_path(p.name)):
         if key_file and path.resolve() == key_file:
             raise ConfigError(f"bundle: attestation evidence {path} is the signing key; "
                               "refusing to put a private key in the bundle")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"attestation evidence {path}: cannot read: "
-                              f"{exc.strerror or exc}") from None
-        _add(files, attestation_path(path.name), data)
-    leaking = sorted(name for name, data in files.items() if PRIVATE_KEY.search(data))
-    if leaking:
-        raise ConfigError("bundle not written: a private key is in " + ", ".join(leaking) +
-                          "; remove it from the evidence (the bundle never carries a secret)")
-    return files
+        if attestation_path(path.name) in named:
+            raise ConfigError(f"bundle: two files would be named {attestation_path(path.name)}")
+        named.add(attestation_path(path.name))
+        yield attestation_path(path.name), path, None
+    for name, sha256 in _evidence(result):
+        yield name, directory / name, sha256
+    for path in sorted(reports, key=lambda p: p.name):
+        if not path.name or path.name in (".", "..") or safe(path.name) != path.name:
+            raise ConfigError(f"bundle: report name {path.name!r} is not a plain file name")
+        yield f"reports/{path.name}", path, None
 
 
-def _manifest(result: ScanResult, files: dict[str, bytes],
-              public: Ed25519PublicKey | None) -> bytes:
-    entries, previous = [], GENESIS
-    for name in sorted(files):
-        digest = _sha256(files[name])
-        previous = chain_hash(previous, digest, name)
-        entries.append({"name": name, "sha256": digest, "size": len(files[name]),
-                        "chain": previous})
+def write_bundle(result: ScanResult, path: Path, directory: Path, reports: list[Path],
+                 attachments: list[Path], sign_key: Path | None) -> Path:
+    """Write the bundle of a result whose evidence is stored under `directory` (as its
+    `evidence_refs` say; scanner.reporters.write_all stores what a result still holds), with the
+    report files `reports` and the attestation files, atomically and never through a symlink;
+    return its path. A file holding private-key text is refused (target text was redacted
+    before it was stored)."""
+    from scanner.reporters import json_report, prepare
+
+    private = load_signing_key(sign_key) if sign_key else None
+    prepared = prepare(result, directory, embed=False)
+    with atomic_writer(path, "--bundle") as raw, zipfile.ZipFile(raw, "w") as archive:
+        entries = [_copy(archive, name, source, sha256) for name, source, sha256
+                   in _files(prepared, directory, reports, attachments, sign_key)]
+        with _Entry(archive, "result.json", None) as entry:
+            sink = _TextEntry(entry)
+            json_report.write(prepared, sink)  # type: ignore[arg-type]
+            sink.flush()
+        entries.append(entry.record())
+        public = private.public_key() if private else None
+        if public:
+            entries.append(_whole(archive, SIGNER, public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)))
+        manifest = _manifest(result, entries, public)
+        _whole(archive, MANIFEST, manifest)
+        if private:
+            _whole(archive, SIGNATURE, base64.b64encode(private.sign(manifest)) + b"\n")
+    return path
+
+
+def _whole(archive: zipfile.ZipFile, name: str, data: bytes) -> dict[str, Any]:
+    with _Entry(archive, name, len(data)) as entry:
+        entry.write(data)
+    return entry.record()
+
+
+def _manifest(result: ScanResult, entries: list[dict[str, Any]], public: Any) -> bytes:
+    previous = GENESIS
+    for entry in entries:
+        previous = entry["chain"] = chain_hash(previous, entry["sha256"], entry["name"])
     manifest = {
         "format": FORMAT, "version": VERSION,
         "tool": {"name": "annexscan", "version": __version__},
@@ -155,220 +234,3 @@ def _manifest(result: ScanResult, files: dict[str, bytes],
         "files": entries,
     }
     return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def write_bundle(result: ScanResult, path: Path, rendered: dict[str, str],
-                 attachments: list[Path], sign_key: Path | None) -> Path:
-    """Write the bundle (atomically: a failed run leaves no half bundle, and never through a
-    symlink) and return its path. Evidence text that looks like a private key is redacted."""
-    private = load_signing_key(sign_key) if sign_key else None
-    redact_private_keys(result)
-    files = _bundle_files(result, rendered, attachments, sign_key)
-    public = private.public_key() if private else None
-    if public:
-        files[SIGNER] = public.public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    files[MANIFEST] = _manifest(result, files, public)
-    if private:
-        files[SIGNATURE] = base64.b64encode(private.sign(files[MANIFEST])) + b"\n"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type, info.create_system = zipfile.ZIP_DEFLATED, 3
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, files[name])
-    return write_file(path, buffer.getvalue(), "--bundle")
-
-
-@dataclass
-class Problem:
-    kind: str  # altered, missing, added, bad signature, chain broken
-    name: str
-    detail: str = ""
-
-
-@dataclass
-class Verification:
-    files: int
-    chain_head: str
-    problems: list[Problem] = field(default_factory=list)
-    signed: bool = False
-    fingerprint: str = ""     # of the key the signature was checked against
-    embedded_key: bool = False  # that key came from the bundle itself
-
-    @property
-    def intact(self) -> bool:
-        return not self.problems
-
-    @property
-    def authentic(self) -> bool:
-        """Signed by the key the verifier trusts (--pubkey), not one the bundle brought."""
-        return self.intact and self.signed and not self.embedded_key
-
-
-def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int,
-                 digest: Any = None) -> tuple[bytes, int]:
-    """Stream an entry, keeping (when no digest is given) or hashing its bytes, and stop once
-    past limit: a zip bomb costs at most limit + one chunk of work and memory.
-    Returns (data kept, bytes read)."""
-    kept, total = bytearray(), 0
-    for chunk in inflated(archive, info):
-        total += len(chunk)
-        if digest is None:
-            kept += chunk
-        else:
-            digest.update(chunk)
-        if total > limit:
-            break
-    return bytes(kept), total
-
-
-def _small(archive: zipfile.ZipFile, name: str) -> bytes:
-    """A key or signature entry: a few hundred bytes; anything past 64 KiB is cut (and then
-    fails to parse) rather than inflated."""
-    return _read_capped(archive, archive.getinfo(name), 1 << 16)[0][: 1 << 16]
-
-
-def _read_manifest(archive: zipfile.ZipFile, path: Path) -> tuple[bytes, dict[str, Any]]:
-    try:
-        info = archive.getinfo(MANIFEST)
-    except KeyError:
-        raise ConfigError(f"{path}: no {MANIFEST}: not an annexscan bundle") from None
-    if info.file_size > MAX_MANIFEST:
-        raise ConfigError(f"{path}: {MANIFEST} declares {info.file_size} bytes, more than the "
-                          f"{MAX_MANIFEST} a manifest may have: not read")
-    try:
-        raw, size = _read_capped(archive, info, MAX_MANIFEST)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise ConfigError(f"{path}: {MANIFEST} unreadable: {exc}") from None
-    if size > MAX_MANIFEST:
-        raise ConfigError(f"{path}: {MANIFEST} inflates past {MAX_MANIFEST} bytes: not read")
-    try:
-        manifest = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: {MANIFEST} is not JSON: {exc}") from None
-    error = schema_error(manifest, _MANIFEST_SCHEMA)
-    if error is not None:
-        raise ConfigError(f"{path}: {MANIFEST} is not an annexscan bundle manifest "
-                          f"at {json_path(error)}: {error.message}")
-    return raw, manifest
-
-
-def _check_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
-                 entry: dict[str, Any]) -> Problem | None:
-    """Sizes first (the zip's declared size against the manifest, before inflating a byte),
-    then the SHA-256, streamed, of at most the manifest's size: memory stays at one chunk and
-    the work at what the manifest lists. No ratio limit: genuine evidence may be a hostile
-    host's megabyte of one repeated byte, which deflates ~1000:1 like a bomb."""
-    name, size = entry["name"], entry["size"]
-    if info.file_size != size:
-        return Problem("altered", name, f"the zip says {info.file_size} bytes, the manifest "
-                       f"{size}; not inflated")
-    digest = hashlib.sha256()
-    try:
-        _, read = _read_capped(archive, info, size, digest)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        return Problem("altered", name, f"entry corrupt: {exc}")
-    if read > size:
-        return Problem("altered", name, f"inflates past the {size} bytes its header and the "
-                       "manifest declare: a zip bomb; read no further")
-    if read != size or digest.hexdigest() != entry["sha256"]:
-        return Problem("altered", name, f"sha256 {digest.hexdigest()} of {read} bytes, "
-                       f"manifest says {entry['sha256']} of {size}")
-    return None
-
-
-def _check_files(archive: zipfile.ZipFile, manifest: dict[str, Any]) -> list[Problem]:
-    problems, previous = [], GENESIS
-    # a directory entry (from an unzip and `zip -r`) holds nothing: not part of the bundle
-    infos = [info for info in archive.infolist()
-             if not (info.filename.endswith("/") and info.file_size == 0)]
-    names = [info.filename for info in infos]
-    by_name = {info.filename: info for info in infos}
-    listed = {entry["name"] for entry in manifest["files"]}
-    for entry in manifest["files"]:
-        name = entry["name"]
-        if entry["chain"] != chain_hash(previous, entry["sha256"], name):
-            problems.append(Problem("chain broken", name, "entry does not follow the one before "
-                                    "it: an entry was removed, reordered or edited"))
-        previous = entry["chain"]
-        if name not in by_name:
-            problems.append(Problem("missing", name, "in the manifest, not in the bundle"))
-            continue
-        problem = _check_entry(archive, by_name[name], entry)
-        if problem:
-            problems.append(problem)
-    if manifest["chain"]["head"] != previous:
-        last = manifest["files"][-1]["name"] if manifest["files"] else MANIFEST
-        problems.append(Problem("chain broken", last, "the chain head is not this last entry's: "
-                                "entries were removed from the end"))
-    allowed = listed | {MANIFEST} | ({SIGNATURE} if manifest.get("signature") else set())
-    seen: set[str] = set()
-    for name in names:
-        if name not in allowed:
-            problems.append(Problem("added", name, "in the bundle, not in the manifest"))
-        elif name in seen:
-            problems.append(Problem("added", name, "a second entry with the same name"))
-        seen.add(name)
-    return problems
-
-
-def _check_signature(archive: zipfile.ZipFile, raw: bytes, manifest: dict[str, Any],
-                     pubkey: Path | None, result: Verification) -> None:
-    given = load_public_key(pubkey) if pubkey else None
-    header = manifest.get("signature")
-    if not header:
-        if given:
-            result.problems.append(Problem("bad signature", SIGNATURE, "the bundle is not "
-                                           "signed, but --pubkey was given"))
-        return
-    result.signed = True
-    try:
-        signature = base64.b64decode(_small(archive, SIGNATURE).strip(), validate=True)
-    except KeyError:
-        result.problems.append(Problem("missing", SIGNATURE, "the manifest says it is signed"))
-        return
-    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError):
-        signature = b""
-    key = given
-    if key is None:
-        result.embedded_key = True
-        try:
-            key = serialization.load_pem_public_key(_small(archive, SIGNER))
-        except (KeyError, ValueError, zipfile.BadZipFile, zlib.error, EOFError):
-            result.problems.append(Problem("bad signature", SIGNER, "no readable embedded "
-                                           "public key to check the signature with"))
-            return
-        if not isinstance(key, Ed25519PublicKey) or fingerprint(key) != header["fingerprint"]:
-            result.problems.append(Problem("bad signature", SIGNER, "not the key the manifest "
-                                           f"names ({header['fingerprint']})"))
-            return
-    result.fingerprint = fingerprint(key)
-    try:
-        key.verify(signature, raw)
-    except InvalidSignature:
-        result.problems.append(Problem("bad signature", SIGNATURE, "manifest.json was not signed "
-                                       f"by the key {result.fingerprint}"))
-
-
-def chain_head(path: Path) -> str:
-    """The chain head of a bundle's manifest, as `scan` prints it for the record."""
-    with zipfile.ZipFile(path) as archive:
-        return _read_manifest(archive, path)[1]["chain"]["head"]
-
-
-def verify_bundle(path: Path, pubkey: Path | None = None) -> Verification:
-    """Check every hash, the chain and the signature; ConfigError when not a readable bundle."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except zipfile.BadZipFile as exc:
-        raise ConfigError(f"{path}: not a zip file ({exc}): not an annexscan bundle") from None
-    with archive:
-        raw, manifest = _read_manifest(archive, path)
-        result = Verification(files=len(manifest["files"]), chain_head=manifest["chain"]["head"],
-                              problems=_check_files(archive, manifest))
-        _check_signature(archive, raw, manifest, pubkey, result)
-    return result

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from scanner.errors import ConfigError
-from scanner.model import ScanResult, map_text
+from scanner.model import ScanResult, TargetResult, map_text
 
 PASSPHRASE_ENV = "ANNEXSCAN_SIGN_PASSPHRASE"
 PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|"
@@ -84,11 +84,11 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def redact_private_keys(result: ScanResult) -> int:
-    """Replace, everywhere in the result (evidence, observed values, reasons), text that looks
-    like a private key (PEM, OpenSSH, PGP, PuTTY) by a note saying so; return how many were
-    redacted. A hostile server can send such text (e.g. in a header): kept, it would make the
-    bundle refuse to carry the evidence of every target."""
+def redact_private_keys(result: ScanResult | TargetResult) -> int:
+    """Replace, everywhere in the result's targets or in one target (evidence, observed values,
+    reasons), text that looks like a private key (PEM, OpenSSH, PGP, PuTTY) by a note saying
+    so; return how many were redacted. A hostile server can send such text (e.g. in a
+    header): kept, it would make the bundle refuse to carry the evidence of every target."""
     count = 0
 
     def clean(text: str) -> str:
@@ -99,5 +99,5 @@ def redact_private_keys(result: ScanResult) -> int:
         count += found
         return redacted
 
-    map_text(result.targets, clean)
+    map_text(result.targets if isinstance(result, ScanResult) else result, clean)
     return count

@@ -18,8 +18,9 @@ def evidence_dir(address: str) -> str:
 
 
 def evidence_path(address: str, probe: str) -> str:
-    """A probe's raw output for one target."""
-    return f"{evidence_dir(address)}/{safe(probe)}.json"
+    """A probe's raw output for one target, stored once, gzip-compressed (outputs.store_evidence),
+    at this path in the scan's output directory and in the bundle."""
+    return f"{evidence_dir(address)}/{safe(probe)}.json.gz"
 
 
 def attestation_path(ref: str) -> str:

@@ -109,6 +109,8 @@ class TargetResult:
     results: list[ClauseResult] = field(default_factory=list)
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> {duration_s, error}
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> raw evidence
+    # probe -> {path, sha256, bytes} of its raw evidence stored once on disk (outputs.store_evidence)
+    evidence_refs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def probe_errors(self) -> dict[str, str]:
         """Probe -> why it saw nothing on this target: stated once, not on each clause."""

@@ -8,17 +8,25 @@ renamed over the final name; a final name or an output directory that is a symli
 
 from __future__ import annotations
 
+import gzip
 import errno
+import hashlib
+import io
+import json
 import os
 import secrets
 import stat
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from scanner.errors import ConfigError
+from scanner.layout import evidence_path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_EVIDENCE = 256 << 20  # bytes of one evidence file read back, stored and inflated
 
 
 def check_output_dir(directory: Path, option: str) -> None:
@@ -80,6 +88,16 @@ def _writable(directory: Path, option: str, named: Path) -> None:
 def write_file(path: Path, data: bytes, option: str) -> Path:
     """Write data at path atomically, creating its last directory level if missing; a symlink
     at the path, or as the directory, is refused and left untouched."""
+    with atomic_writer(path, option) as stream:
+        stream.write(data)
+    return path
+
+
+@contextmanager
+def atomic_writer(path: Path, option: str) -> Iterator[BinaryIO]:
+    """A binary stream to write path by pieces (a report of any size, never held whole):
+    a fresh temporary file (O_EXCL|O_NOFOLLOW) in the path's directory, fsync'd and renamed
+    over path when the block ends; removed, with path untouched, when the block raises."""
     check_output_file(path, option)
     try:
         path.parent.mkdir(exist_ok=True)
@@ -90,7 +108,7 @@ def write_file(path: Path, data: bytes, option: str) -> Path:
     try:
         handle = os.open(temporary, _NEW_FLAGS, 0o644, dir_fd=folder)
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         if stat.S_ISLNK(_lstat_mode(path.name, folder)):
@@ -99,12 +117,77 @@ def write_file(path: Path, data: bytes, option: str) -> Path:
     except OSError as exc:
         _discard(temporary, folder)
         raise ConfigError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
-    except ConfigError:
+    except BaseException:
         _discard(temporary, folder)
         raise
     finally:
         os.close(folder)
-    return path
+
+
+def store_evidence(directory: Path, address: str, probe: str, data: Any) -> dict[str, Any]:
+    """A probe's raw output stored once, gzip-compressed, at evidence/<address>/<probe>.json.gz
+    under directory (atomically, never through a symlink); returns its reference
+    {path, sha256, bytes} (path relative to directory, hash and size of the stored file).
+    The gzip header carries no time or name: the same evidence gives the same bytes."""
+    relative = evidence_path(address, probe)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    packed = gzip.compress(text.encode("utf-8"), mtime=0)
+    _write_evidence(directory, relative, packed)
+    return {"path": relative, "sha256": hashlib.sha256(packed).hexdigest(), "bytes": len(packed)}
+
+
+def _write_evidence(directory: Path, relative: str, packed: bytes) -> None:
+    """No directory on the way (evidence/, the address's) may be a symlink."""
+    *parts, name = relative.split("/")
+    folder = open_folder(directory, parts, "evidence")
+    try:
+        write_at(folder, name, packed, f"evidence {directory / relative}")
+    finally:
+        os.close(folder)
+
+
+def _stored(directory: Path, ref: dict[str, Any]) -> bytes:
+    """A stored evidence file's bytes, capped, and only if they are what its reference says
+    (a report directory may come from elsewhere)."""
+    path = directory / ref["path"]
+    *parts, name = ref["path"].split("/")
+    folder = open_folder(directory, parts, "evidence", create=False)
+    try:
+        handle = open_file_at(folder, name, os.O_RDONLY, f"evidence {path}")
+    finally:
+        os.close(folder)
+    try:
+        with os.fdopen(handle, "rb") as stream:
+            packed = stream.read(MAX_EVIDENCE + 1)
+    except OSError as exc:
+        raise ConfigError(f"evidence {path}: cannot read: {exc.strerror or exc}") from None
+    if hashlib.sha256(packed).hexdigest() != ref["sha256"]:
+        raise ConfigError(f"evidence {path}: not the file the scan stored (its SHA-256 differs "
+                          "from the report's reference)")
+    return packed
+
+
+def copy_evidence(source: Path, directory: Path, ref: dict[str, Any]) -> None:
+    """Stored evidence copied from one report directory to another, checked on the way."""
+    _write_evidence(directory, ref["path"], _stored(source, ref))
+
+
+def load_evidence(directory: Path, ref: dict[str, Any]) -> Any:
+    """Stored evidence read back (for --embed-evidence), checked against its reference,
+    inflated at most to MAX_EVIDENCE bytes."""
+    path = directory / ref["path"]
+    packed = _stored(directory, ref)
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as inflating:
+            text = inflating.read(MAX_EVIDENCE + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ConfigError(f"evidence {path}: cannot read: {exc}") from None
+    if len(text) > MAX_EVIDENCE:
+        raise ConfigError(f"evidence {path}: inflates past {MAX_EVIDENCE} bytes: not read")
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"evidence {path}: not JSON: {exc}") from None
 
 
 def _lstat_mode(name: str, folder: int) -> int:

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from scanner.errors import ConfigError
 from scanner.outputs import check_outputs
-from scanner.reporters import parse_formats, render_all, report_names, reporters, write_reports
+from scanner.reporters import parse_formats, report_names, reporters, write_all
 from scanner.reporters.load import load_result
 
 
@@ -27,16 +27,22 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", default=",".join(reporters()), metavar="LIST",
                         help=f"report formats, comma-separated (default: all of {names})")
     parser.add_argument("-o", "--output-dir", type=Path, required=True, metavar="DIR",
-                        help="where to write the reports (annexscan.<extension>)")
+                        help="where to write the reports (annexscan.<extension>); the raw "
+                        "evidence the result references (or embeds) is stored there too, "
+                        "under evidence/")
+    parser.add_argument("--embed-evidence", action="store_true",
+                        help="also embed each probe's raw output in the JSON report")
 
 
 def report_command(args: argparse.Namespace, console: Console) -> int:
     formats = parse_formats(args.format)
     check_outputs(args.output_dir, None, report_names(formats))
-    rendered = render_all(load_result(args.result), formats)
-    if any((args.output_dir / name).resolve() == args.result.resolve() for name in rendered):
+    names = report_names(formats)
+    if any((args.output_dir / name).resolve() == args.result.resolve() for name in names):
         raise ConfigError(f"{args.result}: would be overwritten by its own re-rendering; "
                           "pick another --output-dir")
-    for path in write_reports(rendered, args.output_dir):
+    result = load_result(args.result)
+    for path in write_all(result, formats, args.output_dir, args.embed_evidence,
+                          source=args.result.parent):
         console.print(f"wrote {escape(str(path))}", highlight=False)
     return 0

@@ -22,7 +22,7 @@ from scanner.attestations import Record, apply
 from scanner.errors import ConfigError
 from scanner.model import Status
 from scanner.profiles import load_profile
-from scanner.reporters import render_all, reporters
+from scanner.reporters import reporters, write_all
 from scanner.reporters.terminal import print_summary
 
 QUOTE = "Le protocole TLS 1.2 à minima sur tous les flux"
@@ -95,8 +95,9 @@ def test_a_waiver_leaves_advisories_as_they_are(legacy_scan):
 
 
 @pytest.mark.lab
-def test_every_format_shows_the_quote_and_the_advisory(legacy_scan):
-    rendered = render_all(legacy_scan, list(reporters()))
+def test_every_format_shows_the_quote_and_the_advisory(legacy_scan, tmp_path):
+    rendered = {path.name: path.read_text(encoding="utf-8")
+                for path in write_all(legacy_scan, list(reporters()), tmp_path)}
     for name, text in rendered.items():
         assert "advisory" in text, name
         assert "TLS 1.2 à minima" in text or "TLS 1.2 \\u00e0 minima" in text, name

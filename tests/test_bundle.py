@@ -4,6 +4,7 @@ OpenSSH's ssh-keygen), verified intact, then tampered with one way at a time."""
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import shutil
 import subprocess
@@ -18,18 +19,30 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
-from scanner.bundle import Problem, verify_bundle, write_bundle
+from scanner.bundle import write_bundle
+from scanner.bundle_verify import Problem, verify_bundle
 from scanner.bundle_keys import PASSPHRASE_ENV
 from scanner.bundle_command import add_verify_parser, verify_command
 from scanner.errors import ConfigError
 from scanner.model import ScanResult
-from scanner.reporters import reporters
+from scanner.reporters import reporters, write_all
 
-EVIDENCE = "evidence/127.0.0.2/tls.json"
+EVIDENCE = "evidence/127.0.0.2/tls.json.gz"
+LAST = ["signer.pub", "manifest.json", "manifest.sig"]  # written once every file is hashed
 
 
-def rendered(result: ScanResult) -> dict[str, str]:
-    return {f"annexscan.{ext}": render(result) for ext, render in reporters().values()}
+def bundled(result: ScanResult, path: Path, attachments: list[Path] | None = None,
+            key: Path | None = None) -> Path:
+    """Every report written (and the evidence stored) in <bundle name>-out beside the bundle,
+    then the bundle built from those files."""
+    directory = path.with_name(path.stem + "-out")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    reports = write_all(result, list(reporters()), directory)
+    return write_bundle(result, path, directory, reports, attachments or [], key)
+
+
+def stored(archive: zipfile.ZipFile, name: str) -> object:
+    return json.loads(gzip.decompress(archive.read(name)))
 
 
 def pem_key(tmp_path: Path, name: str = "sign.pem") -> tuple[Path, Path]:
@@ -55,8 +68,7 @@ def signed(result, tmp_path) -> tuple[Path, Path]:
     private, public = pem_key(tmp_path)
     attachment = tmp_path / "backup-procedure.txt"
     attachment.write_text("Backups are tested every quarter.\n")
-    bundle = write_bundle(result, tmp_path / "out" / "bundle.zip", rendered(result),
-                          [attachment], private)
+    bundle = bundled(result, tmp_path / "out" / "bundle.zip", [attachment], private)
     return bundle, public
 
 
@@ -87,20 +99,24 @@ def test_signed_bundle_is_intact_and_complete(signed, result):
     assert "intact" in out and "signature checked against --pubkey (SHA256:" in out
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
-        assert json.loads(archive.read("result.json")) == json.loads(
-            rendered(result)["annexscan.json"])
-        assert archive.read("evidence/127.0.0.3/nmap.xml").startswith(b"<?xml")
-        assert json.loads(archive.read("evidence/127.0.0.2/host.json")) == \
+        report = json.loads(archive.read("result.json"))
+        assert report == json.loads(archive.read("reports/annexscan.json"))
+        assert stored(archive, "evidence/127.0.0.3/ports.json.gz")["nmap_xml"].startswith("<?xml")
+        assert stored(archive, "evidence/127.0.0.2/host.json.gz") == \
             result.targets[0].evidence["host"]
         manifest = json.loads(archive.read("manifest.json"))
-    assert names == sorted(names)
+    assert names == sorted(set(names) - set(LAST)) + LAST
     for expected in ("result.json", "reports/annexscan.json", "reports/annexscan.xml",
-                     "attestations/backup-procedure.txt", "manifest.json", "manifest.sig",
-                     "signer.pub", "evidence/127.0.0.2/nmap.xml", EVIDENCE):
+                     "attestations/backup-procedure.txt", EVIDENCE):
         assert expected in names
-    for target in result.targets:
-        for probe in target.evidence:
-            assert f"evidence/{target.address}/{probe}.json" in names
+    # evidence is stored once: not embedded in the reports, referenced by path and hash
+    hashes = {f["name"]: (f["sha256"], f["size"]) for f in manifest["files"]}
+    assert all("evidence" not in t for t in report["targets"])
+    for target, saved in zip(result.targets, report["targets"]):
+        assert set(saved["evidence_refs"]) == set(target.evidence)
+        for probe, ref in saved["evidence_refs"].items():
+            assert ref["path"] == f"evidence/{target.address}/{probe}.json.gz" in names
+            assert hashes[ref["path"]] == (ref["sha256"], ref["bytes"])
     assert {f["name"] for f in manifest["files"]} == set(names) - {"manifest.json",
                                                                    "manifest.sig"}
     assert not any(b"PRIVATE KEY" in zipfile.ZipFile(bundle).read(n) for n in names)
@@ -115,8 +131,8 @@ def test_embedded_key_says_trust_rests_on_it(signed):
 
 def test_same_input_same_bytes(result, tmp_path):
     private, _ = pem_key(tmp_path)
-    first = write_bundle(result, tmp_path / "a.zip", rendered(result), [], private)
-    second = write_bundle(result, tmp_path / "b.zip", rendered(result), [], private)
+    first = bundled(result, tmp_path / "a.zip", [], private)
+    second = bundled(result, tmp_path / "b.zip", [], private)
     assert first.read_bytes() == second.read_bytes()
 
 
@@ -171,13 +187,13 @@ def test_resigned_manifest_with_another_key_is_caught(signed, tmp_path):
     other, _ = pem_key(tmp_path, "attacker.pem")
     result = sample_result()
     result.targets[0].evidence["tls"] = {"forged": True}
-    forged = write_bundle(result, tmp_path / "forged.zip", rendered(result), [], other)
+    forged = bundled(result, tmp_path / "forged.zip", [], other)
     assert verify_bundle(forged).intact
     assert [p.kind for p in verify_bundle(forged, public).problems] == ["bad signature"]
 
 
 def test_unsigned_bundle_uses_the_chain(result, tmp_path):
-    bundle = write_bundle(result, tmp_path / "unsigned.zip", rendered(result), [], None)
+    bundle = bundled(result, tmp_path / "unsigned.zip")
     code, out = run_verify(bundle)
     assert code == 3 and "unsigned" in out and "hash chain" in out
     assert "manifest.sig" not in zipfile.ZipFile(bundle).namelist()
@@ -199,7 +215,7 @@ def test_unsigned_bundle_uses_the_chain(result, tmp_path):
 
 def test_unsigned_bundle_with_pubkey_fails(result, tmp_path):
     _, public = pem_key(tmp_path)
-    bundle = write_bundle(result, tmp_path / "unsigned.zip", rendered(result), [], None)
+    bundle = bundled(result, tmp_path / "unsigned.zip")
     assert [p.kind for p in verify_bundle(bundle, public).problems] == ["bad signature"]
 
 
@@ -209,12 +225,12 @@ def test_openssh_key_with_passphrase(result, tmp_path, monkeypatch):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret phrase", "-C", "auditor",
                     "-f", str(key)], check=True)
     with pytest.raises(ConfigError, match=PASSPHRASE_ENV):
-        write_bundle(result, tmp_path / "b.zip", {}, [], key)
+        bundled(result, tmp_path / "b.zip", [], key)
     monkeypatch.setenv(PASSPHRASE_ENV, "wrong")
     with pytest.raises(ConfigError, match="passphrase .* is wrong"):
-        write_bundle(result, tmp_path / "b.zip", {}, [], key)
+        bundled(result, tmp_path / "b.zip", [], key)
     monkeypatch.setenv(PASSPHRASE_ENV, "s3cret phrase")
-    bundle = write_bundle(result, tmp_path / "b.zip", {}, [], key)
+    bundle = bundled(result, tmp_path / "b.zip", [], key)
     code, out = run_verify(bundle, "--pubkey", str(key.with_suffix(".pub")))
     assert code == 0, out
     fingerprint = subprocess.run(["ssh-keygen", "-lf", str(key.with_suffix(".pub"))],
@@ -229,20 +245,20 @@ def test_private_key_in_evidence_redacted_attachment_refused(result, tmp_path):
     leak.targets[1].evidence["host"]["keys"] = [{"command": "cat /root/.ssh/id_ed25519",
                                                  "stdout": private.read_text()}]
     out = tmp_path / "leak.zip"
-    write_bundle(leak, out, {}, [], None)  # redacted in the evidence, not refused (issue 8)
-    host = zipfile.ZipFile(out).read("evidence/127.0.0.3/host.json").decode()
+    bundled(leak, out)  # redacted in the evidence, not refused (issue 8)
+    host = json.dumps(stored(zipfile.ZipFile(out), "evidence/127.0.0.3/host.json.gz"))
     assert "PRIVATE KEY" not in host and "redacted by annexscan" in host
     attachment = tmp_path / "evidence.txt"  # a file of the user's own: still refused
     attachment.write_text(private.read_text())
     with pytest.raises(ConfigError, match=r"private key is in attestations/evidence\.txt"):
-        write_bundle(result, tmp_path / "refused.zip", {}, [attachment], None)
+        bundled(result, tmp_path / "refused.zip", [attachment])
     assert not (tmp_path / "refused.zip").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_signing_key_never_copied(result, tmp_path):
     private, _ = pem_key(tmp_path)
     with pytest.raises(ConfigError, match="is the signing key"):
-        write_bundle(result, tmp_path / "b.zip", {}, [private], private)
+        bundled(result, tmp_path / "b.zip", [private], private)
 
 
 def test_not_a_bundle(tmp_path):
@@ -264,10 +280,10 @@ def test_bad_keys(result, tmp_path, signed):
     with pytest.raises(ConfigError, match="--pubkey .*not a PEM public key"):
         verify_bundle(signed[0], garbage)
     with pytest.raises(ConfigError, match="--sign-key .*not a PEM PKCS8 or OpenSSH"):
-        write_bundle(result, tmp_path / "b.zip", {}, [], signed[1])
+        bundled(result, tmp_path / "b.zip", [], signed[1])
     rsa_key = tmp_path / "rsa.pem"
     rsa_key.write_bytes(rsa.generate_private_key(65537, 2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
     with pytest.raises(ConfigError, match="RSAPrivateKey key; expected Ed25519"):
-        write_bundle(result, tmp_path / "b.zip", {}, [], rsa_key)
+        bundled(result, tmp_path / "b.zip", [], rsa_key)

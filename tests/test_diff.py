@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from report_support import text
 from scanner.diff import RANK, add_diff_parser, diff_command, diff_results, judge
 from scanner.errors import ConfigError
 from scanner.model import CLAUSE_STATUSES, ScanResult, Status, combine
-from scanner.reporters.json_report import render
+from scanner.reporters.json_report import write
 from conftest import sample_result
+
+
+def render(result: ScanResult) -> str:
+    return text(write, result)
 
 
 def clause(result: ScanResult, address: str, status: Status, skip: int = 0):

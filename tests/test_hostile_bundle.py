@@ -8,6 +8,7 @@ whose headers look like private keys."""
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import json
 import os
@@ -22,12 +23,12 @@ import pytest
 from conftest import sample_result
 from hostile_bundle_support import lie_about_size, loopback_packets, replace_entry
 from hostile_harness import annexscan, record
-from test_bundle import pem_key, rendered
+from test_bundle import bundled, pem_key
 
-from scanner.bundle import write_bundle
 from scanner.errors import ConfigError
+from scanner.reporters import write_all
 
-EVIDENCE = "evidence/127.0.0.2/tls.json"
+EVIDENCE = "evidence/127.0.0.2/tls.json.gz"
 SCANNED = "127.0.0.175"  # not a lab address: the lab may be up in the same namespace
 HEALTHY = "127.0.0.198"  # a plain redirecting web server scanned beside the hostile one
 BOMB = 512 << 20  # inflated bytes from about half a megabyte of deflate
@@ -39,7 +40,7 @@ PEAK_MB = 160.0  # the CLI alone stays well under this; reading the bomb whole g
 def signed(tmp_path) -> tuple[Path, Path]:
     private, public = pem_key(tmp_path)
     result = sample_result()
-    return write_bundle(result, tmp_path / "bundle.zip", rendered(result), [], private), public
+    return bundled(result, tmp_path / "bundle.zip", [], private), public
 
 
 def test_zip_bomb_with_honest_header_is_refused_before_inflating(signed):
@@ -93,7 +94,7 @@ def test_forged_signature_without_pubkey_is_not_called_authentic(signed, tmp_pat
     forger, _ = pem_key(tmp_path, "forger.pem")
     result = sample_result()
     result.targets[0].evidence["tls"] = {"forged": True}
-    forged = write_bundle(result, tmp_path / "forged.zip", rendered(result), [], forger)
+    forged = bundled(result, tmp_path / "forged.zip", [], forger)
     run = annexscan("verify", str(forged))
     assert run.code == 3, run.out
     assert "authenticity NOT checked" in run.out and "intact:" not in run.out
@@ -113,7 +114,7 @@ def test_unzipped_and_zipped_again_with_zip_r_still_verifies(signed, tmp_path):
     assert any(n.endswith("/") for n in zipfile.ZipFile(again).namelist())
     run = annexscan("verify", str(again), "--pubkey", str(public))
     assert run.code == 0, run.out
-    (tree / "evidence" / "127.0.0.2" / "tls.json").write_text("{}")
+    (tree / "evidence" / "127.0.0.2" / "tls.json.gz").write_bytes(gzip.compress(b"{}"))
     again.unlink()
     subprocess.run(["zip", "-q", "-r", str(again), "."], cwd=tree, check=True)
     run = annexscan("verify", str(again), "--pubkey", str(public))
@@ -121,9 +122,7 @@ def test_unzipped_and_zipped_again_with_zip_r_still_verifies(signed, tmp_path):
 
 
 def _saved_result(tmp_path: Path) -> Path:
-    saved = tmp_path / "saved.json"
-    saved.write_text(rendered(sample_result())["annexscan.json"])
-    return saved
+    return write_all(sample_result(), ["json"], tmp_path / "saved")[0]
 
 
 def test_report_refuses_a_symlink_planted_at_its_output(tmp_path):
@@ -156,13 +155,13 @@ def test_bundle_never_written_through_a_symlink(tmp_path):
     bundle.symlink_to(victim)
     result = sample_result()
     with pytest.raises(ConfigError, match="symbolic link"):
-        write_bundle(result, bundle, {}, [], None)
+        bundled(result, bundle)
     bundle.unlink()
     (tmp_path / "evidence.zip.partial").symlink_to(victim)  # the old fixed temporary name
-    write_bundle(result, bundle, {}, [], None)
+    bundled(result, bundle)
     assert victim.read_text() == "precious\n" and zipfile.is_zipfile(bundle)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence.zip", "evidence.zip.partial",
-                                                         "victim.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "evidence-out", "evidence.zip", "evidence.zip.partial", "victim.txt"]
 
 
 def _scan(tmp_path: Path, *args: str, prefix: tuple[str, ...] = ()):
@@ -274,10 +273,11 @@ def test_server_sending_key_text_cannot_block_the_bundle(tmp_path):
            status=f"{statuses[SCANNED]}, redacted, bundle written")
     assert "chain head " in run.out
     with zipfile.ZipFile(out / "evidence.zip") as archive:
-        texts = {n: archive.read(n).decode() for n in archive.namelist()}
+        texts = {n: (gzip.decompress(archive.read(n)) if n.endswith(".gz")
+                     else archive.read(n)).decode() for n in archive.namelist()}
     head = json.loads(texts["manifest.json"])["chain"]["head"]
     assert f"chain head {head}" in run.out
-    http_evidence = texts[f"evidence/{SCANNED}/http.json"]
+    http_evidence = texts[f"evidence/{SCANNED}/http.json.gz"]
     assert "redacted by annexscan" in http_evidence
     for name, text in [*texts.items(), *((p.name, p.read_text()) for p in out.glob("*.*")
                                          if p.suffix != ".zip")]:

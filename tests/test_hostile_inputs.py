@@ -28,7 +28,7 @@ from scanner.errors import ConfigError
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult)
 from scanner.probes.ssh import _probe_port
-from scanner.reporters import render_all, write_reports
+from scanner.reporters import write_all
 from scanner.reporters.terminal import print_summary
 from scanner.yamldoc import load_yaml
 from test_ssh_network import FULL, kexinit_server  # noqa: F401 - a fixture
@@ -199,7 +199,7 @@ def parse(name: str, data: bytes) -> None:
 
 @pytest.mark.parametrize("name", FORMATS)
 def test_every_format_parses_with_control_characters(tmp_path, name):
-    [path] = write_reports(render_all(hostile_result(EVIL), [name]), tmp_path / "out")
+    [path] = write_all(hostile_result(EVIL), [name], tmp_path / "out")
     data = path.read_bytes()
     parse(name, data)
     if name in ("junit", "csv"):  # shown as text, not as raw bytes that drive a terminal
@@ -209,8 +209,7 @@ def test_every_format_parses_with_control_characters(tmp_path, name):
 
 @pytest.mark.parametrize("name", FORMATS)
 def test_every_format_survives_lone_surrogates(tmp_path, name):
-    [path] = write_reports(render_all(hostile_result(EVIL + SURROGATES), [name]),
-                           tmp_path / "out")
+    [path] = write_all(hostile_result(EVIL + SURROGATES), [name], tmp_path / "out")
     parse(name, path.read_bytes())
 
 
@@ -235,7 +234,7 @@ def test_summary_escapes_server_text_on_the_terminal():
 def test_diff_escapes_server_text_on_the_terminal(tmp_path, capsys):
     old, new = hostile_result(EVIL), hostile_result(EVIL)
     new.targets[0].results[1].status = Status.PASS
-    paths = [write_reports(render_all(r, ["json"]), tmp_path / n)[0]
+    paths = [write_all(r, ["json"], tmp_path / n)[0]
              for r, n in ((old, "old"), (new, "new"))]
     new.targets[0].results[1].title = f"T{EVIL}{SURROGATES}"
     text = terminal(lambda console: print_diff(diff_results(old, new), console))
@@ -265,7 +264,7 @@ def test_real_server_escapes_reach_no_terminal_and_no_junit(tmp_path, catalog, h
     result = hostile_result("")
     result.targets[0].results[1].controls = [control]
     result.targets[0].evidence = {"ssh": obs.data("ssh")}
-    for path in write_reports(render_all(result, FORMATS), tmp_path / "out"):
+    for path in write_all(result, FORMATS, tmp_path / "out"):
         parse(path.suffix.lstrip(".").replace("xml", "junit"), path.read_bytes())
     text = terminal(lambda console: print_summary(result, console))
     assert "\\x1b[2J" in text and not CONTROL.search(SGR.sub("", text).replace("\n", ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -13,12 +12,17 @@ from urllib.parse import unquote
 import pytest
 
 from conftest import ARTIFACTS
+from report_support import text as written
 from scanner.model import (CLAUSE_STATUSES, ClauseResult, ControlResult, ScanResult, Status,
                            TargetResult)
-from scanner.reporters import reporters
-from scanner.reporters.html_report import render, section_group
+from scanner.reporters import reporters, write_all
+from scanner.reporters.html_report import section_group, write
 from scanner.reporters.html_template import COLORS, MEANING, ORDER
 from scanner.reporters.load import load_result
+
+
+def render(result: ScanResult) -> str:
+    return written(write, result)
 
 SAMPLE = Path(__file__).parent.parent / "reports" / "samples" / "annexscan.json"
 HOSTILE = "<script>alert(1)</script>"
@@ -160,9 +164,9 @@ def test_summary_counts_every_status_and_details():
 
 def test_evidence_links_follow_the_bundle_layout():
     hrefs = Page(render(every_status_result())).urls
-    assert "evidence/10.0.0.5/ssh.json" in hrefs and "evidence/10.0.0.5/tls.json" in hrefs
+    assert "evidence/10.0.0.5/ssh.json.gz" in hrefs and "evidence/10.0.0.5/tls.json.gz" in hrefs
     # an IPv6 address is percent-encoded in the link and names the same file once decoded
-    assert "evidence/fd00__5/tls.json" in hrefs  # the bundle's own name for it (scanner.layout)
+    assert "evidence/fd00__5/tls.json.gz" in hrefs  # the bundle's own name for it (scanner.layout)
 
 
 def test_matrix_links_every_clause_of_every_target():
@@ -199,13 +203,7 @@ def test_sample_report_in_headless_chromium(tmp_path):
     """The real sample report, laid out as a bundle, rendered and read back by Chromium."""
     result = load_result(SAMPLE)
     bundle = tmp_path / "bundle"
-    for target in result.targets:
-        for probe, evidence in target.evidence.items():
-            path = bundle / "evidence" / target.address / f"{probe}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(evidence))
-    report = bundle / "report.html"
-    report.write_text(render(result), encoding="utf-8")
+    [report] = write_all(result, ["html"], bundle)  # with the evidence it links to
     page = Page(report.read_text(encoding="utf-8"))
     links = [u for u in page.urls if not u.startswith("#")]
     assert links and all((bundle / unquote(u)).is_file() for u in links)
@@ -235,8 +233,6 @@ def test_sample_report_in_headless_chromium(tmp_path):
 def test_attestation_evidence_links_to_its_copy_in_the_bundle():
     from scanner.layout import attestation_path
     from scanner.model import ClauseResult, ScanResult, Status, TargetResult
-    from scanner.reporters.html_report import render
-
     clause = ClauseResult("P-1", "p", "§1", "Breach", "Breach notice in 24 h.", Status.ATTESTED, [],
                           "The procedure.", {"attested_by": "A. Auditor", "role": "DPO",
                                              "expires": "2027-01-01", "statement": "In force.",

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import control_result
 from scanner.model import Status
-from scanner.reporters.json_report import as_dict
+from report_support import text
+from scanner.reporters import json_report
 from scanner.resources import report_schema_path
 
 P, F, E, NA = Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE
@@ -74,7 +75,7 @@ def test_no_pass_without_data_on_silent_host(lab, lab_scan):
 
 @pytest.mark.lab
 def test_json_report_carries_raw_evidence_and_validates(lab, lab_scan):
-    report = json.loads(json.dumps(as_dict(lab_scan), default=str))
+    report = json.loads(text(json_report.write, lab_scan))  # in memory: evidence embedded
     schema = json.loads(report_schema_path().read_text())
     jsonschema.validate(report, schema, format_checker=jsonschema.FormatChecker())
     good = next(t for t in report["targets"] if t["address"] == lab.hosts["good"].address)

@@ -17,6 +17,7 @@ from trestle.oscal import OSCAL_VERSION
 from trestle.oscal.assessment_results import AssessmentResults
 from trestle.oscal.catalog import Catalog as OscalCatalog, Control as OscalControl
 
+from report_support import text
 from scanner import attestations
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, Status
@@ -24,7 +25,11 @@ from scanner.oscal import control_ids, profile_catalog, render_catalog, token
 from scanner.oscal_command import add_export_parser, profiles_export_command
 from scanner.profiles import builtin_profile_ids, load_profile
 from scanner.reporters import reporters
-from scanner.reporters.oscal_report import render
+from scanner.reporters.oscal_report import write
+
+
+def render(result: ScanResult) -> str:
+    return text(write, result)
 
 TOKEN = re.compile(r"^[_A-Za-z][_A-Za-z0-9.\-]*$")  # OSCAL's token, ASCII part
 
@@ -164,7 +169,7 @@ def test_assessment_results_point_at_catalog_statements(sample, exported, tmp_pa
     assert len(tested) == sum(1 for t in sample.targets for c in t.results for r in c.controls
                               if r.evidence.get("probes"))
     paths = {p.value for o in tested for e in o.relevant_evidence for p in e.props}
-    assert "evidence/127.0.0.3/tls.json" in paths
+    assert "evidence/127.0.0.3/tls.json.gz" in paths
     assert result.start.isoformat() == sample.started_at
     with pytest.raises(ConfigError, match="judged no clause"):
         render(ScanResult(sample.started_at, sample.finished_at, sample.profiles, []))

@@ -6,10 +6,15 @@ import json
 
 import pytest
 
+from report_support import text
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
-from scanner.reporters.json_report import render
+from scanner.reporters.json_report import write
 from scanner.reporters.load import load_result
+
+
+def render(result: ScanResult) -> str:
+    return text(write, result)
 
 
 def sample() -> ScanResult:

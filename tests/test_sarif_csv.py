@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
+import hashlib
 import io
 import json
 import os
@@ -23,6 +25,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
+from report_support import text as written
 from scanner.attestations import Record, apply
 from scanner.checks.base import probe_failed
 from scanner.errors import ConfigError
@@ -87,7 +90,7 @@ def results_of(log: dict) -> list[dict]:
 
 @pytest.mark.parametrize("build", [sample, with_records])
 def test_sarif_is_valid_against_the_official_schema(build):
-    log = json.loads(sarif.render(build()))
+    log = json.loads(written(sarif.write, build()))
     assert_valid(log)
     broken = json.loads(json.dumps(log))
     results_of(broken)[0]["level"] = "fatal"
@@ -97,7 +100,7 @@ def test_sarif_is_valid_against_the_official_schema(build):
 
 def test_sarif_rules_one_per_control():
     result = sample()
-    rules = json.loads(sarif.render(result))["runs"][0]["tool"]["driver"]["rules"]
+    rules = json.loads(written(sarif.write, result))["runs"][0]["tool"]["driver"]["rules"]
     controls = {c.control_id: c for t in result.targets for cl in t.results for c in cl.controls}
     assert [r["id"] for r in rules] == sorted(controls) + [sarif.ATTESTATION_RULE]
     levels = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
@@ -113,7 +116,7 @@ def test_sarif_rules_one_per_control():
 
 def test_sarif_results_are_the_failing_and_erroring_controls():
     result = sample()
-    log = json.loads(sarif.render(result))
+    log = json.loads(written(sarif.write, result))
     expected = [(t.target, cl.clause_id, c.control_id, c.status) for t in result.targets
                 for cl in t.results for c in cl.controls if c.status in PROBLEMS]
     got = results_of(log)
@@ -139,14 +142,15 @@ def test_sarif_results_are_the_failing_and_erroring_controls():
 
 
 def test_sarif_fingerprints_are_unique_and_stable():
-    first = [e["partialFingerprints"] for e in results_of(json.loads(sarif.render(sample())))]
-    again = [e["partialFingerprints"] for e in results_of(json.loads(sarif.render(sample())))]
+    first, again = ([e["partialFingerprints"]
+                     for e in results_of(json.loads(written(sarif.write, sample())))]
+                    for _ in range(2))
     assert first == again
     assert len({f["primaryLocationLineHash"] for f in first}) == len(first)
 
 
 def test_sarif_waivers_and_attestations():
-    log = json.loads(sarif.render(with_records()))
+    log = json.loads(written(sarif.write, with_records()))
     by_key = {(e["properties"]["target"], e["properties"]["clause_id"], e["ruleId"]): e
               for e in results_of(log)}
     waived = by_key[("127.0.0.2", "3DOUEST-11.2-RAID1", "host.raid")]
@@ -178,7 +182,7 @@ def test_sarif_passes_githubs_ingestion_rules(tmp_path):
     config.write_text(re.sub(r'(<Properties Key="GH\d+\.[^"]*">\s*<Property Key="RuleEnabled" '
                              r'Value=")Default', r"\1Error", config.read_text("utf-8")))
     log = tmp_path / "annexscan.sarif"
-    log.write_text(sarif.render(with_records()), encoding="utf-8")
+    log.write_text(written(sarif.write, with_records()), encoding="utf-8")
     bad = json.loads(log.read_text("utf-8"))
     del results_of(bad)[0]["locations"][0]["physicalLocation"]["region"]
     (tmp_path / "bad.sarif").write_text(json.dumps(bad))
@@ -200,7 +204,7 @@ def read_csv(text: str) -> list[dict[str, str]]:
 
 def test_csv_one_row_per_target_and_clause():
     result = sample()
-    text = csv_report.render(result)
+    text = written(csv_report.write, result)
     rows = read_csv(text)
     assert len(result.targets) == 2
     assert len(rows) == sum(len(t.results) for t in result.targets) == 2 * len(
@@ -225,7 +229,7 @@ def test_csv_attestations_waivers_quoting_and_formulas():
     result = with_records()
     result.targets[0].target = "=HYPERLINK(\"http://x\")"
     result.targets[0].results[0].requirement = 'Line one, "quoted";\nline two'
-    rows = read_csv(csv_report.render(result))
+    rows = read_csv(written(csv_report.write, result))
     first = rows[0]
     assert first["target"] == "'=HYPERLINK(\"http://x\")"
     assert first["requirement"] == 'Line one, "quoted";\nline two'
@@ -243,10 +247,13 @@ def test_csv_attestations_waivers_quoting_and_formulas():
 # ---------------------------------------------------------------------------- report command
 
 def run_report(tmp_path: Path, result: Path = SAMPLE, formats: str = "json,junit,sarif,csv",
-               out: Path | None = None) -> tuple[int, str]:
+               out: Path | None = None, *extra: str) -> tuple[int, str]:
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, color_system=None)
-    args = argparse.Namespace(result=result, format=formats, output_dir=out or tmp_path / "out")
+    parser = argparse.ArgumentParser(prog="annexscan")
+    add_report_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", str(result), "--format", formats,
+                              "-o", str(out or tmp_path / "out"), *extra])
     return report_command(args, console), buffer.getvalue()
 
 
@@ -255,12 +262,37 @@ def test_report_command_rerenders_every_format(tmp_path):
     assert code == 0
     out = tmp_path / "out"
     names = ["annexscan.json", "annexscan.xml", "annexscan.sarif", "annexscan.csv"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + ["evidence"])
     assert printed.splitlines() == [f"wrote {out / name}" for name in names]
-    assert load_result(out / "annexscan.json").summary() == sample().summary()
+    again = load_result(out / "annexscan.json")
+    assert again.summary() == sample().summary()
+    # the 1.1 sample embeds its evidence: stored once beside the new report, referenced
+    for target, before in zip(again.targets, sample().targets):
+        assert not target.evidence and set(target.evidence_refs) == set(before.evidence)
+        for ref in target.evidence_refs.values():
+            assert hashlib.sha256((out / ref["path"]).read_bytes()).hexdigest() == ref["sha256"]
     assert_valid(json.loads((out / "annexscan.sarif").read_text("utf-8")))
     assert len(read_csv((out / "annexscan.csv").read_text("utf-8"))) == 2 * len(
         sample().targets[0].results)
+
+
+def test_report_of_a_report_carries_its_stored_evidence(tmp_path):
+    """A 1.2 report references its evidence: re-rendered elsewhere, the evidence is copied
+    (checked against its hash) beside the new reports; --embed-evidence puts it back inline;
+    evidence altered since the scan is refused."""
+    run_report(tmp_path, SAMPLE, "json", tmp_path / "first")
+    code, _ = run_report(tmp_path, tmp_path / "first" / "annexscan.json", "json,html",
+                         tmp_path / "second", "--embed-evidence")
+    assert code == 0
+    embedded = json.loads((tmp_path / "second" / "annexscan.json").read_text("utf-8"))
+    original = json.loads(SAMPLE.read_text("utf-8"))
+    assert [t["evidence"] for t in embedded["targets"]] == \
+        [t["evidence"] for t in original["targets"]]
+    assert (tmp_path / "second" / "evidence" / "127.0.0.2" / "tls.json.gz").is_file()
+    tls = tmp_path / "first" / "evidence" / "127.0.0.2" / "tls.json.gz"
+    tls.write_bytes(gzip.compress(b'{"forged": true}'))
+    with pytest.raises(ConfigError, match="tls.json.gz: not the file the scan stored"):
+        run_report(tmp_path, tmp_path / "first" / "annexscan.json", "json", tmp_path / "third")
 
 
 def test_report_command_refuses_bad_input(tmp_path):
@@ -316,16 +348,16 @@ def test_every_flat_format_says_why_a_failed_probe_left_clauses_in_error():
     a CSV row stands alone in a spreadsheet, so it spells the cause out."""
     result, error = with_failed_host_probe()
     target = result.targets[0].target
-    suites = ET.fromstring(junit.render(result).encode())
+    suites = ET.fromstring(written(junit.write, result).encode())
     for suite in suites.iter("testsuite"):
         err = suite.find("system-err")
         assert (err is not None and f"the host probe failed: {error}" in err.text) == \
             suite.get("name").startswith(f"{target} /"), suite.get("name")
-    log = json.loads(sarif.render(result))
+    log = json.loads(written(sarif.write, result))
     assert_valid(log)
     [note] = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
     assert note["message"]["text"] == f"{target}: the host probe failed: {error}"
-    rows = [r for r in read_csv(csv_report.render(result)) if "host." in r["controls"]]
+    rows = [r for r in read_csv(written(csv_report.write, result)) if "host." in r["controls"]]
     assert rows and all(f"the host probe failed: {error}" in r["reasons"]
                         for r in rows if r["target"] == target)
     assert not any(error in r["reasons"] for r in rows if r["target"] != target)

@@ -81,7 +81,7 @@ def test_scan_bundle_verifies_and_names_a_tampered_file(lab, tmp_path, capsys):
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         files = {n: archive.read(n) for n in names}
-    victim = next(n for n in names if n.startswith("evidence/") and n.endswith("/tls.json"))
+    victim = next(n for n in names if n.startswith("evidence/") and n.endswith("/tls.json.gz"))
     data = bytearray(files[victim])
     data[len(data) // 2] ^= 0x01
     files[victim] = bytes(data)

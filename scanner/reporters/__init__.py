@@ -1,27 +1,33 @@
-"""Reporters: each renders the one ScanResult model into a file format.
+"""Reporters: each writes the one ScanResult model into a file format.
 
 A reporter is a module of this package that declares FORMAT (the --format name), EXTENSION
-(the file's) and `render(result) -> str`; it is found by discovery, so adding a format is
-adding a module.
+(the file's) and `write(result, out: TextIO) -> None`, writing while it iterates
+`result.targets` (a stream over the journal in a real scan: never all targets in memory); it is
+found by discovery, so adding a format is adding a module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
+from scanner.bundle_keys import redact_private_keys
 from scanner.errors import ConfigError
-from scanner.model import ScanResult, map_text, writable_text
-from scanner.outputs import check_output_dir, write_file
+from scanner.layout import evidence_path
+from scanner.model import ScanResult, TargetResult, map_text, writable_text
+from scanner.outputs import (atomic_writer, check_output_dir, copy_evidence, load_evidence,
+                             store_evidence)
 
-Renderer = Callable[[ScanResult], str]
+Writer = Callable[[ScanResult, TextIO], None]
 
 
-def reporters() -> dict[str, tuple[str, Renderer]]:
-    """format name -> (file extension, renderer), JSON first."""
+def reporters() -> dict[str, tuple[str, Writer]]:
+    """format name -> (file extension, writer), JSON first."""
     from scanner.plugins import submodules
 
-    found = {module.FORMAT: (module.EXTENSION, module.render)
+    found = {module.FORMAT: (module.EXTENSION, module.write)
              for module in submodules(__name__) if hasattr(module, "FORMAT")}
     return dict(sorted(found.items(), key=lambda item: (item[0] != "json", item[0])))
 
@@ -41,18 +47,77 @@ def report_names(formats: list[str], stem: str = "annexscan") -> list[str]:
     return [f"{stem}.{found[name][0]}" for name in formats]
 
 
-def render_all(result: ScanResult, formats: list[str], stem: str = "annexscan"
-               ) -> dict[str, str]:
-    """file name -> rendered text, one per format. Text a host sent may hold lone surrogates
-    (undecodable bytes), which UTF-8 cannot write: they become visible escapes first."""
-    map_text(result, writable_text)
-    found = reporters()
-    return {file: found[name][1](result)
-            for file, name in zip(report_names(formats, stem), formats)}
+class _Prepared:
+    """result.targets as reports see them (re-iterable, one target at a time): text cleaned,
+    raw evidence stored once under directory and referenced, embedded only when asked."""
+
+    def __init__(self, targets: Iterable[TargetResult], directory: Path, embed: bool,
+                 source: Path | None):
+        self.targets, self.directory, self.embed, self.source = targets, directory, embed, source
+        self.stored: dict[tuple[str, str], dict[str, Any]] = {}  # refs, for the next pass
+
+    def __iter__(self) -> Iterator[TargetResult]:
+        for target in self.targets:
+            clean_target(target)  # in place, and idempotent
+            refs = {probe: self._stored(target, probe) for probe in target.evidence} \
+                if target.evidence else target.evidence_refs
+            if self.source and not target.evidence:
+                for probe, ref in refs.items():
+                    expected = evidence_path(target.address, probe)
+                    if ref["path"] != expected:
+                        raise ConfigError(f"{target.address}: evidence of {probe} at "
+                                          f"{ref['path']!r}, not {expected}")
+                    copy_evidence(self.source, self.directory, ref)
+            evidence = target.evidence if self.embed else {}
+            if self.embed and not evidence:
+                evidence = {probe: load_evidence(self.directory, ref)
+                            for probe, ref in refs.items()}
+            yield dataclasses.replace(target, evidence=evidence, evidence_refs=refs)
+
+    def _stored(self, target: TargetResult, probe: str) -> dict[str, Any]:
+        """Evidence a target holds in memory (a result built in memory or read from an older
+        report), stored in this directory on the first pass over the targets."""
+        key = (target.address, probe)
+        if key not in self.stored:
+            self.stored[key] = store_evidence(self.directory, target.address, probe,
+                                              target.evidence[probe])
+        return self.stored[key]
 
 
-def write_reports(rendered: dict[str, str], directory: Path) -> list[Path]:
-    """Each report written atomically, never through a symlink (scanner.outputs)."""
+def clean_target(target: TargetResult) -> None:
+    """What a host sent made safe to write: lone surrogates (undecodable bytes, which UTF-8
+    cannot hold) as visible escapes, text that looks like a private key redacted."""
+    map_text(target, writable_text)
+    redact_private_keys(target)
+
+
+def prepare(result: ScanResult, directory: Path, embed: bool = False,
+            source: Path | None = None) -> ScanResult:
+    """The result as its reports and bundle show it, its targets still a stream: a target
+    still carrying raw evidence (a result read from an older report, or built in memory) has
+    it stored under directory/evidence first; evidence another report directory (`source`)
+    stored is copied, checked, beside the new reports. Evidence is embedded only with
+    `embed` (read back from its file when needed)."""
+    if source and source.resolve() == directory.resolve():
+        source = None
+    return dataclasses.replace(
+        result, profiles=map_text(result.profiles, writable_text),
+        options=map_text(result.options, writable_text),
+        targets=_Prepared(result.targets, directory, embed, source))
+
+
+def write_all(result: ScanResult, formats: list[str], directory: Path,
+              embed_evidence: bool = False, source: Path | None = None) -> list[Path]:
+    """Each format's report written to directory by streaming, atomically and never through a
+    symlink (scanner.outputs), from the `prepare`d result."""
     check_output_dir(directory, "-o")
-    return [write_file(directory / name, text.encode("utf-8"), "-o")
-            for name, text in rendered.items()]
+    prepared = prepare(result, directory, embed_evidence, source)
+    found, paths = reporters(), []
+    for name, file in zip(formats, report_names(formats)):
+        with atomic_writer(directory / file, "-o") as raw:
+            out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            found[name][1](prepared, out)
+            out.flush()
+            out.detach()  # the writer closes the file, after its fsync
+        paths.append(directory / file)
+    return paths

@@ -6,8 +6,7 @@ Multi-valued cells (controls, reasons) hold one item per line inside the quoted 
 from __future__ import annotations
 
 import csv
-import io
-from typing import Any
+from typing import Any, TextIO
 
 from scanner.model import ClauseResult, ControlResult, ScanResult
 from scanner.reporters.terminal import printable
@@ -20,8 +19,8 @@ COLUMNS = ["target", "address", "profile", "clause_id", "section", "title", "sta
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def render(result: ScanResult) -> str:
-    out = io.StringIO()
+def write(result: ScanResult, out: TextIO) -> None:
+    """Row by row, as each target is read."""
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for target in result.targets:
@@ -29,7 +28,6 @@ def render(result: ScanResult) -> str:
             row = {"target": target.target, "address": target.address,
                    **_clause_cells(clause, target.probe_errors())}
             writer.writerow({key: _cell(value) for key, value in row.items()})
-    return out.getvalue()
 
 
 def _clause_cells(clause: ClauseResult, probe_errors: dict[str, str]) -> dict[str, str]:

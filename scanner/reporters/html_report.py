@@ -3,38 +3,32 @@
 Every value from the result is escaped (a hostile server's banner is text, never markup), and a
 Content-Security-Policy forbids every fetch and runs only the page's own filter script (pinned by
 hash), so the page loads nothing from the network even if opened online. Evidence links are
-relative to the bundle root, where this file sits as report.html: evidence/<address>/<probe>.json.
+relative to the bundle root, where this file sits as report.html:
+evidence/<address>/<probe>.json.gz.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
-import json
 import re
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, TextIO
 from urllib.parse import quote
 
 from scanner import __version__
-from scanner.layout import attestation_path, evidence_path
+from scanner.layout import evidence_path
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
 from scanner.reporters.html_template import COLORS, CSS, MEANING, ORDER, SCRIPT, status_css
+from scanner.reporters.html_values import esc, json_block, record_box
 
 FORMAT = "html"
 EXTENSION = "html"
 
-SUMMARY_CHARS = 110  # compact JSON shown in a collapsed <details> summary
-TEXT_CHARS = 400     # longer text is collapsed too
 LABEL_CHARS = 46     # section names on the chart's axis (the full name is in a tooltip)
 OUTCOME = {1: "Non-compliant: at least one clause fails or has an expired attestation",
            3: "Incomplete: no failure, but some clauses could not be checked (error)",
            0: "No failing clause: automated controls pass; see manual clauses below"}
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def badge(status: Status, text: str | None = None) -> str:
@@ -55,7 +49,11 @@ def target_name(target: TargetResult) -> str:
 
 
 def anchor(target: TargetResult, clause: ClauseResult) -> str:
-    return re.sub(r"\s", "_", f"{target.target}/{clause.clause_id}")
+    return _anchor(target.target, clause.clause_id)
+
+
+def _anchor(target: str, clause_id: str) -> str:
+    return re.sub(r"\s", "_", f"{target}/{clause_id}")
 
 
 def section_group(section: str) -> str:
@@ -64,26 +62,6 @@ def section_group(section: str) -> str:
     "Annexe 2 §8", "Annexe I §VIII (traçabilité)" -> "Annexe I §VIII"."""
     first = re.split(r" \(|, (?=[a-z0-9¶])| table\b", section.split(";")[0])[0].strip()
     return first or "(no section)"
-
-
-def compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def json_block(value: Any) -> str:
-    """Short text as is; anything else collapsed: compact JSON (or the text's start) in the
-    summary, the pretty JSON (or the whole text) when opened."""
-    if value is None:
-        return '<span class="zero">—</span>'
-    if isinstance(value, str):
-        if len(value) <= TEXT_CHARS and "\n" not in value:
-            return esc(value)
-        short, full = value.replace("\n", " "), value
-    else:
-        short = compact(value)
-        full = json.dumps(value, ensure_ascii=False, indent=2, default=str)
-    short = short if len(short) <= SUMMARY_CHARS else short[:SUMMARY_CHARS] + " …"
-    return f"<details><summary><code>{esc(short)}</code></summary><pre>{esc(full)}</pre></details>"
 
 
 def table(head: str, rows: list[str], css: str = "") -> str:
@@ -115,10 +93,11 @@ def legend(explained: bool = True) -> str:
 def header(result: ScanResult) -> str:
     code = result.exit_code()
     failing = sum(result.summary()[s.value] for s in (Status.FAIL, Status.EXPIRED))
+    targets = clauses = 0
+    for target in result.targets:
+        targets, clauses = targets + 1, clauses + len(target.results)
     meta = [("Started", result.started_at), ("Finished", result.finished_at),
-            ("Targets", len(result.targets)),
-            ("Clause results", sum(len(t.results) for t in result.targets)),
-            ("Failing", failing)]
+            ("Targets", targets), ("Clause results", clauses), ("Failing", failing)]
     for key, value in result.options.items():
         if value not in (None, "", []):
             meta.append((re.sub(r"_s$", " (s)", key).replace("_", " "),
@@ -145,12 +124,17 @@ def profiles_table(result: ScanResult) -> str:
             f"{table(head, rows)}</section>")
 
 
-def summary_table(result: ScanResult) -> str:
+def summary_table(result: ScanResult, out: TextIO) -> None:
     head = ("<th>Target</th><th>Profile</th>"
             + "".join(f'<th class="n">{badge(s)}</th>' for s in ORDER)
             + '<th class="n">Total</th><th>Distribution</th>'
             + f'<th class="n">{badge(Status.ADVISORY, "advisories")}</th>')
-    rows = []
+    out.write(f'<section class="card" id="summary"><h2>Summary per target and profile</h2>'
+              f"<p class=\"note\">Clause verdicts. A clause takes the worst status of the controls "
+              f"its annex requires; fail and expired count as failures. Advisories are advice "
+              f"controls (hardening the annex does not state) that were not met: shown, never "
+              f"failing a clause.</p>{legend()}<table><thead><tr>{head}</tr></thead><tbody>")
+    rows = 0
     totals: Counter = Counter()
     for target in result.targets:
         for profile in result.profiles:
@@ -158,14 +142,11 @@ def summary_table(result: ScanResult) -> str:
             counts = _counts(clauses) + Counter(
                 {Status.ADVISORY: sum(len(c.advisories()) for c in clauses)})
             totals += counts
-            rows.append(_summary_row(target_name(target), esc(profile["id"]), counts))
-    if len(rows) > 1:
-        rows.append(_summary_row("<strong>All targets</strong>", "", totals))
-    return (f'<section class="card" id="summary"><h2>Summary per target and profile</h2>'
-            f"<p class=\"note\">Clause verdicts. A clause takes the worst status of the controls "
-            f"its annex requires; fail and expired count as failures. Advisories are advice "
-            f"controls (hardening the annex does not state) that were not met: shown, never "
-            f"failing a clause.</p>{legend()}{table(head, rows)}</section>")
+            rows += 1
+            out.write(_summary_row(target_name(target), esc(profile["id"]), counts))
+    if rows > 1:
+        out.write(_summary_row("<strong>All targets</strong>", "", totals))
+    out.write("</tbody></table></section>")
 
 
 def _summary_row(target_cell: str, profile_cell: str, counts: Counter) -> str:
@@ -229,41 +210,42 @@ def charts(result: ScanResult) -> str:
             "</section>")
 
 
-def matrix(result: ScanResult) -> str:
-    """Clause x target grid of verdicts, each linking to the clause's details."""
-    blocks = []
+def matrix(result: ScanResult, out: TextIO) -> None:
+    """Clause x target grid of verdicts, each linking to the clause's details. One pass per
+    profile keeps only each target's name and each clause's status per target."""
+    out.write('<section class="card" id="matrix"><h2>Verdict matrix</h2>'
+              "<p class=\"note\">Every clause against every target; a verdict links to its "
+              "details below.</p>")
     for profile in result.profiles:
-        first: dict[str, ClauseResult] = {}  # every clause of any target, in profile order
-        for target in result.targets:
+        names: list[str] = []
+        rows: dict[str, tuple[str, dict[int, Status]]] = {}  # clause -> title, column -> status
+        for column, target in enumerate(result.targets):
+            names.append(target.target)
             for clause in _profile_clauses(target, profile["id"]):
-                first.setdefault(clause.clause_id, clause)
-        head = "<th>Clause</th><th>Title</th>" + "".join(
-            f"<th>{esc(t.target)}</th>" for t in result.targets)
-        rows = []
-        for clause in first.values():
-            cells = []
-            for target in result.targets:
-                found = next((c for c in target.results if c.clause_id == clause.clause_id
-                              and c.profile == clause.profile), None)
-                link = esc(quote(anchor(target, found), safe="/:@")) if found else ""
-                cells.append(f'<td><a href="#{link}">{badge(found.status)}</a></td>' if found
-                             else "<td></td>")
-            rows.append(f'<tr><td class="mono">{esc(clause.clause_id)}</td>'
-                        f"<td>{esc(clause.title)}</td>{''.join(cells)}</tr>")
-        blocks.append(f"<h3>{esc(profile['id'])}</h3>{table(head, rows, 'matrix')}")
-    return (f'<section class="card" id="matrix"><h2>Verdict matrix</h2>'
-            f"<p class=\"note\">Every clause against every target; a verdict links to its "
-            f"details below.</p>{''.join(blocks)}</section>")
+                rows.setdefault(clause.clause_id, (clause.title, {}))[1].setdefault(
+                    column, clause.status)
+        head = "<th>Clause</th><th>Title</th>" + "".join(f"<th>{esc(n)}</th>" for n in names)
+        out.write(f'<h3>{esc(profile["id"])}</h3><table class="matrix"><thead><tr>{head}</tr>'
+                  "</thead><tbody>")
+        for clause_id, (title, statuses) in rows.items():
+            cells = "".join(
+                f'<td><a href="#{esc(quote(_anchor(name, clause_id), safe="/:@"))}">'
+                f"{badge(statuses[column])}</a></td>" if column in statuses else "<td></td>"
+                for column, name in enumerate(names))
+            out.write(f'<tr><td class="mono">{esc(clause_id)}</td><td>{esc(title)}</td>'
+                      f"{cells}</tr>")
+        out.write("</tbody></table>")
+    out.write("</section>")
 
 
-def filters(result: ScanResult) -> str:
+def filters(result: ScanResult, out: TextIO) -> None:
     boxes = "".join(f'<label><input type="checkbox" name="status" value="{s.value}" checked> '
                     f"{badge(s)}</label>" for s in ORDER)
-    options = "".join(f'<option value="{esc(t.target)}">{esc(t.target)}</option>'
-                      for t in result.targets)
-    return (f'<div class="filters" id="filters" hidden><strong>Filter</strong>{boxes}'
-            f'<label>target <select><option value="">all targets</option>{options}</select></label>'
-            f'<span id="shown" class="note"></span></div>')
+    out.write(f'<div class="filters" id="filters" hidden><strong>Filter</strong>{boxes}'
+              f'<label>target <select><option value="">all targets</option>')
+    for target in result.targets:
+        out.write(f'<option value="{esc(target.target)}">{esc(target.target)}</option>')
+    out.write('</select></label><span id="shown" class="note"></span></div>')
 
 
 def target_section(index: int, target: TargetResult, result: ScanResult) -> str:
@@ -305,9 +287,9 @@ def clause_article(target: TargetResult, clause: ClauseResult) -> str:
         parts.append(f'<div class="box attest"><span class="label">To attest</span>'
                      f"{esc(clause.attest)}</div>")
     if clause.attestation:
-        parts.append(record_box("Attestation", "attestation", clause.attestation, ATTESTATION))
+        parts.append(record_box("Attestation", "attestation", clause.attestation))
     if clause.waiver:
-        parts.append(record_box("Waiver", "waiver", clause.waiver, WAIVER))
+        parts.append(record_box("Waiver", "waiver", clause.waiver))
     parts.append("</article>")
     return "".join(parts)
 
@@ -334,67 +316,26 @@ def controls_table(target: TargetResult, controls: list[ControlResult]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-ATTESTATION = (("attested_by", "Attested by"), ("role", "Role"), ("date", "Date"),
-               ("statement", "Statement"), ("evidence", "Evidence references"),
-               ("targets", "Targets"))
-WAIVER = (("clause", "Clause"), ("control", "Control"), ("justification", "Justification"),
-          ("approver", "Approver"), ("targets", "Targets"))
-SHOWN_APART = ("clause", "expires", "expires_at", "expired", "expiry_note")
-
-
-def record_box(title: str, kind: str, record: dict[str, Any],
-               fields: tuple[tuple[str, str], ...]) -> str:
-    """An attestation or waiver: its known fields, its expiry, then any other field as is
-    (the clause is the article's own, unless `fields` names it)."""
-    rows = [(label, _evidence_refs(record[key]) if key == "evidence" else _value(record[key]))
-            for key, label in fields if key in record]
-    expiry = esc(record.get("expires", ""))
-    if record.get("expires_at") and record.get("expires_at") != record.get("expires"):
-        expiry += f' <span class="note">(= {esc(record["expires_at"])})</span>'
-    if record.get("expiry_note"):
-        expiry += f' <span class="note">{esc(record["expiry_note"])}</span>'
-    lapsed = bool(record.get("expired"))
-    if lapsed:
-        expiry += (' <span class="warn">EXPIRED: '
-                   + ("counts as a failure" if kind == "attestation" else "no longer applies")
-                   + "</span>")
-    rows.append(("Expires", expiry))
-    known = {key for key, _ in fields} | set(SHOWN_APART)
-    rows += [(key, _value(value)) for key, value in record.items() if key not in known]
-    items = "".join(f"<dt>{esc(label)}</dt><dd>{value}</dd>" for label, value in rows)
-    return (f'<div class="box {kind}{" lapsed" if lapsed else ""}"><span class="label">'
-            f"{esc(title)}</span><dl>{items}</dl></div>")
-
-
-def _evidence_refs(refs: list[str]) -> str:
-    """Local evidence files link to their copy in the bundle; URLs stay plain text."""
-    return "<br>".join(f"<code>{esc(ref)}</code>" if "://" in ref else
-                       f'<a href="{esc(quote(attestation_path(ref)))}"><code>{esc(ref)}</code></a>'
-                       for ref in refs)
-
-
-def _value(value: Any) -> str:
-    """A record field as text; URLs stay plain text (the page links to nothing outside)."""
-    if isinstance(value, list):
-        return "<br>".join(f"<code>{esc(v)}</code>" for v in value)
-    return esc(value) if isinstance(value, str) else json_block(value)
-
-
-def render(result: ScanResult) -> str:
+def write(result: ScanResult, out: TextIO) -> None:
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
     policy = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
               "img-src data:; base-uri 'none'; form-action 'none'")
     names = ", ".join(p.get("id", "") for p in result.profiles)
-    targets = "".join(target_section(i, t, result) for i, t in enumerate(result.targets))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>annexscan report: {esc(names)} ({esc(result.started_at)})</title>"
-            f"<style>{CSS}{status_css()}</style></head><body>{header(result)}<main>"
-            f"{profiles_table(result)}{summary_table(result)}{charts(result)}{matrix(result)}"
-            f"{filters(result)}{targets}"
-            f"<footer>Generated by annexscan {esc(__version__)}. Times are ISO 8601 as recorded "
-            "by the scanner; an expiry given without a time is the end of that day, UTC. Raw "
-            "evidence links are relative to the bundle root (evidence/&lt;address&gt;/&lt;probe&gt;"
-            ".json); this page loads nothing from the network.</footer></main>"
-            f"<script>{SCRIPT}</script></body></html>\n")
+    out.write("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+              f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+              '<meta name="viewport" content="width=device-width, initial-scale=1">'
+              f"<title>annexscan report: {esc(names)} ({esc(result.started_at)})</title>"
+              f"<style>{CSS}{status_css()}</style></head><body>{header(result)}<main>"
+              f"{profiles_table(result)}")
+    summary_table(result, out)
+    out.write(charts(result))
+    matrix(result, out)
+    filters(result, out)
+    for index, target in enumerate(result.targets):
+        out.write(target_section(index, target, result))
+    out.write(f"<footer>Generated by annexscan {esc(__version__)}. Times are ISO 8601 as "
+              "recorded by the scanner; an expiry given without a time is the end of that day, "
+              "UTC. Raw "
+              "evidence links are relative to the bundle root (evidence/&lt;address&gt;/"
+              "&lt;probe&gt;.json.gz); this page loads nothing from the network.</footer></main>"
+              f"<script>{SCRIPT}</script></body></html>\n")

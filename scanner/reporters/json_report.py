@@ -1,19 +1,35 @@
-"""The JSON report: the whole result model, validated by reports/schema/report.schema.json."""
+"""The JSON report: the whole result model, validated by reports/schema/report.schema.json.
+
+Written target by target (scanner.reporters.jsonstream). Raw evidence is referenced, not
+embedded: each target's `evidence_refs` gives the path, SHA-256 and size of every probe's
+output stored once under evidence/ (scanner.outputs.store_evidence); a target that still
+carries its evidence (`--embed-evidence`) has it under `evidence` as well.
+"""
 
 from __future__ import annotations
 
-import json
+from typing import Any, TextIO
 
 from scanner import __version__
-from scanner.model import ScanResult, to_jsonable
-
+from scanner.model import ScanResult, TargetResult, to_jsonable
+from scanner.reporters.jsonstream import Items, dump
 
 FORMAT = "json"
 EXTENSION = "json"
-SCHEMA_VERSION = "1.2"  # 1.1: clause quote, control basis, advisory status; 1.2: complete, unscanned
+SCHEMA_VERSION = "1.2"  # 1.1: quote, basis, advisory; 1.2: complete, unscanned, evidence_refs
 
 
-def as_dict(result: ScanResult) -> dict:
+def target_dict(target: TargetResult) -> dict[str, Any]:
+    entry = {"target": target.target, "address": target.address, "summary": target.counts(),
+             "probes": to_jsonable(target.probes), "results": to_jsonable(target.results),
+             "evidence_refs": to_jsonable(target.evidence_refs)}
+    if target.evidence:
+        entry["evidence"] = to_jsonable(target.evidence)
+    return entry
+
+
+def document(result: ScanResult) -> dict[str, Any]:
+    """The report with its targets as a stream (jsonstream.Items)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "annexscan", "version": __version__},
@@ -25,13 +41,10 @@ def as_dict(result: ScanResult) -> dict:
         "exit_code": result.exit_code(),
         "complete": result.complete,
         "unscanned": result.unscanned,
-        "targets": [
-            {"target": t.target, "address": t.address, "summary": t.counts(),
-             "probes": to_jsonable(t.probes), "results": to_jsonable(t.results),
-             "evidence": to_jsonable(t.evidence)}
-            for t in result.targets],
+        "targets": Items(target_dict(t) for t in result.targets),
     }
 
 
-def render(result: ScanResult) -> str:
-    return json.dumps(as_dict(result), indent=2, ensure_ascii=False, default=str) + "\n"
+def write(result: ScanResult, out: TextIO) -> None:
+    dump(document(result), out)
+    out.write("\n")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from typing import Any, TextIO
 
-from scanner.model import ClauseResult, ScanResult, Status
+from scanner.model import ClauseResult, ScanResult, Status, TargetResult
 from scanner.reporters.terminal import printable
 
 FORMAT = "junit"
@@ -41,50 +42,67 @@ def _properties(case: ET.Element, clause: ClauseResult) -> None:
             ET.SubElement(properties, "property", name=name, value=value)
 
 
-def render(result: ScanResult) -> str:
-    suites = ET.Element("testsuites", name="annexscan")
+def write(result: ScanResult, out: TextIO) -> None:
+    """One testsuite at a time, indented as ElementTree would indent the whole document."""
+    out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    opened = False
     for target in result.targets:
         for profile in result.profiles:
-            clauses = [c for c in target.results if c.profile == profile["id"]]
-            counts = {s: sum(c.status == s for c in clauses) for s in Status}
-            suite = ET.SubElement(suites, "testsuite", {
-                "name": f"{target.target} / {profile['id']}", "tests": str(len(clauses)),
-                "failures": str(counts[Status.FAIL] + counts[Status.EXPIRED]),
-                "errors": str(counts[Status.ERROR]),
-                "skipped": str(counts[Status.MANUAL] + counts[Status.NOT_APPLICABLE]
-                               + counts[Status.WAIVED]),
-                "timestamp": result.started_at, "hostname": target.address})
-            for clause in clauses:
-                case = ET.SubElement(suite, "testcase", {
-                    "classname": f"{profile['id']}.{target.target}",
-                    "name": f"[{clause.clause_id}] {clause.section}: {clause.title}"})
-                _properties(case, clause)
-                details = _details(clause)
-                failing = "; ".join(c.reason for c in clause.controls if c.reason
-                                    and c.status == clause.status) or clause.status.value
-                if clause.status == Status.EXPIRED:
-                    ET.SubElement(case, "failure", message="attestation expired",
-                                  type="expired").text = details
-                elif clause.status == Status.FAIL:
-                    ET.SubElement(case, "failure", message=failing, type="fail").text = details
-                elif clause.status == Status.ERROR:
-                    ET.SubElement(case, "error", message=failing, type="error").text = details
-                elif clause.status == Status.WAIVED:
-                    ET.SubElement(case, "skipped", message="waived: " + str(
-                        (clause.waiver or {}).get("justification", ""))).text = details
-                elif clause.status in (Status.MANUAL, Status.NOT_APPLICABLE):
-                    message = ("manual: needs an attestation" if clause.status == Status.MANUAL
-                               else f"not applicable: {failing}")
-                    ET.SubElement(case, "skipped", message=message).text = details
-                else:
-                    ET.SubElement(case, "system-out").text = details
-            if target.probe_errors():  # the cause of the cases that point to it, said once
-                ET.SubElement(suite, "system-err").text = "\n".join(
-                    f"the {name} probe failed: {error}"
-                    for name, error in target.probe_errors().items())
-    ET.indent(suites)
+            suite = _suite(result, target, profile)
+            ET.indent(suite, level=1)
+            out.write(("" if opened else '<testsuites name="annexscan">') + "\n  "
+                      + _printable_xml(suite))
+            opened = True
+    out.write("\n</testsuites>\n" if opened else '<testsuites name="annexscan" />\n')
+
+
+def _printable_xml(element: ET.Element) -> str:
     # ElementTree writes characters XML 1.0 forbids (a banner's ESC or NUL) as they are, and
     # the file no longer parses: they (and CR, bidi overrides) become visible escapes. None of
     # them can be markup, so doing it on the serialised text reaches every name and message.
-    text = printable(ET.tostring(suites, encoding="unicode"), keep="\n\t")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+    return printable(ET.tostring(element, encoding="unicode"), keep="\n\t")
+
+
+def _suite(result: ScanResult, target: TargetResult, profile: dict[str, Any]) -> ET.Element:
+    clauses = [c for c in target.results if c.profile == profile["id"]]
+    counts = {s: sum(c.status == s for c in clauses) for s in Status}
+    suite = ET.Element("testsuite", {
+        "name": f"{target.target} / {profile['id']}", "tests": str(len(clauses)),
+        "failures": str(counts[Status.FAIL] + counts[Status.EXPIRED]),
+        "errors": str(counts[Status.ERROR]),
+        "skipped": str(counts[Status.MANUAL] + counts[Status.NOT_APPLICABLE]
+                       + counts[Status.WAIVED]),
+        "timestamp": result.started_at, "hostname": target.address})
+    for clause in clauses:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": f"{profile['id']}.{target.target}",
+            "name": f"[{clause.clause_id}] {clause.section}: {clause.title}"})
+        _properties(case, clause)
+        _outcome(case, clause)
+    if target.probe_errors():  # the cause of the cases that point to it, said once
+        ET.SubElement(suite, "system-err").text = "\n".join(
+            f"the {name} probe failed: {error}"
+            for name, error in target.probe_errors().items())
+    return suite
+
+
+def _outcome(case: ET.Element, clause: ClauseResult) -> None:
+    details = _details(clause)
+    failing = "; ".join(c.reason for c in clause.controls if c.reason
+                        and c.status == clause.status) or clause.status.value
+    if clause.status == Status.EXPIRED:
+        ET.SubElement(case, "failure", message="attestation expired",
+                      type="expired").text = details
+    elif clause.status == Status.FAIL:
+        ET.SubElement(case, "failure", message=failing, type="fail").text = details
+    elif clause.status == Status.ERROR:
+        ET.SubElement(case, "error", message=failing, type="error").text = details
+    elif clause.status == Status.WAIVED:
+        ET.SubElement(case, "skipped", message="waived: " + str(
+            (clause.waiver or {}).get("justification", ""))).text = details
+    elif clause.status in (Status.MANUAL, Status.NOT_APPLICABLE):
+        message = ("manual: needs an attestation" if clause.status == Status.MANUAL
+                   else f"not applicable: {failing}")
+        ET.SubElement(case, "skipped", message=message).text = details
+    else:
+        ET.SubElement(case, "system-out").text = details

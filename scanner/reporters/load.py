@@ -33,7 +33,7 @@ def load_result(path: Path) -> ScanResult:
         profiles=data["profiles"], options=data["options"],
         complete=data["complete"], unscanned=data["unscanned"],
         targets=[TargetResult(target=t["target"], address=t["address"], probes=t["probes"],
-                              evidence=t["evidence"],
+                              evidence=t.get("evidence", {}), evidence_refs=t["evidence_refs"],
                               results=[_clause(c) for c in t["results"]])
                  for t in data["targets"]])
 
@@ -52,10 +52,14 @@ def _upgrade_1_0(data: dict) -> None:
 
 
 def _upgrade_1_1(data: dict) -> None:
-    """A 1.1 report predates interrupted scans: it was complete."""
+    """A 1.1 report predates interrupted scans (it was complete) and embeds its raw evidence
+    (none is stored apart: `report` stores it again)."""
     data["schema_version"] = "1.2"
     data.setdefault("complete", True)
     data.setdefault("unscanned", [])
+    for target in data.get("targets", []):
+        if isinstance(target, dict):
+            target.setdefault("evidence_refs", {})
 
 
 def _clause(raw: dict) -> ClauseResult:

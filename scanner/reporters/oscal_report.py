@@ -20,9 +20,10 @@ one has status "advisory" and never changes the finding.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
-from typing import Any
+from typing import Any, Iterator, TextIO
 
 from trestle.oscal.assessment_results import AssessmentResults, ImportAp, LocalDefinitions1, Result
 from trestle.oscal.common import (
@@ -35,10 +36,9 @@ from scanner import __version__
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
 from scanner.layout import attestation_path, evidence_path
-from scanner.oscal import (
-    control_ids, digest, metadata, moment, oneline, prop,
-    serialize, stable_uuid, statement_id)
-from scanner.reporters.json_report import as_dict
+from scanner.oscal import control_ids, metadata, moment, oneline, prop, stable_uuid, statement_id
+from scanner.reporters import json_report
+from scanner.reporters.jsonstream import Items, dump
 
 FORMAT = "oscal"
 EXTENSION = "oscal.json"
@@ -80,35 +80,20 @@ class _Run:
         return Origin(actors=[OriginActor(type="tool", actor_uuid=self.tool)])
 
 
-def render(result: ScanResult) -> str:
-    return serialize(assessment_results(result))
-
-
-def assessment_results(result: ScanResult) -> AssessmentResults:
-    if not any(t.results for t in result.targets):
+def write(result: ScanResult, out: TextIO) -> None:
+    """The document's frame is built and validated by trestle; its observations, risks,
+    findings and inventory are written target by target, each validated as its own model."""
+    run, scope = _Run(result), _Scope(result)
+    for target in result.targets:
+        scope.add(run, target)
+    if not scope.judged:
         raise ConfigError("OSCAL assessment-results: the result judged no clause on any target, "
                           "and OSCAL needs at least one reviewed control")
-    run = _Run(result)
-    ids = _profile_ids(result)
-    observations: list[Observation] = []
-    findings: list[Finding] = []
-    risks: list[Risk] = []
-    for target in result.targets:
-        subject = SubjectReference(subject_uuid=_item_uuid(target), type="inventory-item")
-        for clause in target.results:
-            seen = [_control_observation(run, target, clause, i, c, subject)
-                    for i, c in enumerate(clause.controls)]
-            if clause.attest:
-                seen.append(_attestation_observation(run, target, clause, subject))
-            risk = _waiver_risk(run, target, clause, seen) if clause.waiver else None
-            observations += seen
-            risks += [risk] if risk else []
-            findings.append(_finding(run, target, clause, ids[clause.profile][clause.clause_id],
-                                     seen, risk))
+    ids = {profile: control_ids(clauses) for profile, clauses in scope.clauses.items()}
     plan = run.uuid("plan")
-    return AssessmentResults(
-        # the same result rendered twice is the same document, hence the same UUID
-        uuid=stable_uuid("assessment-results", digest(as_dict(result))),
+    frame = AssessmentResults(
+        # the same result written twice is the same document, hence the same UUID
+        uuid=stable_uuid("assessment-results", _report_digest(result)),
         metadata=metadata(
             "annexscan assessment: " + "; ".join(p["title"] for p in result.profiles),
             __version__, run.collected, parties=list(run.parties.values()) or None,
@@ -117,25 +102,90 @@ def assessment_results(result: ScanResult) -> AssessmentResults:
             "annexscan keeps no separate OSCAL assessment plan: the plan is the scan itself, "
             "its profiles and options, described by the back-matter resource referenced here.")),
         results=[Result(
-            uuid=run.uuid("result"), title=f"annexscan scan of {len(result.targets)} target(s)",
+            uuid=run.uuid("result"), title=f"annexscan scan of {scope.targets} target(s)",
             description=_summary(result), start=moment(result.started_at, "started_at"),
             end=run.collected,
-            local_definitions=LocalDefinitions1(
-                components=[_tool_component(run)],
-                inventory_items=[_inventory_item(t) for t in result.targets] or None),
-            reviewed_controls=_reviewed(result, ids),
-            observations=observations or None, risks=risks or None, findings=findings or None)],
+            local_definitions=LocalDefinitions1(components=[_tool_component(run)]),
+            reviewed_controls=_reviewed(result, ids))],
         back_matter=BackMatter(resources=[_plan_resource(plan, result)]
                                + [_catalog_resource(p) for p in result.profiles]))
+    document = frame.oscal_dict()
+    streamed = {"observations": scope.observed and _parts(run, result, ids, 0),
+                "risks": scope.waived and _parts(run, result, ids, 1),
+                "findings": _parts(run, result, ids, 2)}
+    fields = [field.alias or name for name, field in Result.model_fields.items()]
+    section = document["assessment-results"]["results"][0]
+    if scope.targets:
+        section["local-definitions"]["inventory-items"] = Items(
+            _json(_inventory_item(t)) for t in result.targets)
+    section.update({name: items for name, items in streamed.items() if items})
+    document["assessment-results"]["results"][0] = {
+        name: section[name] for name in fields if name in section}
+    dump(document, out)
+    out.write("\n")
 
 
-def _profile_ids(result: ScanResult) -> dict[str, dict[str, str]]:
-    """Per profile: clause id -> control id, in the order the clauses were judged."""
-    clauses: dict[str, dict[str, None]] = {p["id"]: {} for p in result.profiles}
-    for target in result.targets:
+class _Scope:
+    """What the document's frame needs before any target is written, from one pass."""
+
+    def __init__(self, result: ScanResult):
+        self.clauses: dict[str, dict[str, None]] = {p["id"]: {} for p in result.profiles}
+        self.targets, self.judged, self.observed, self.waived = 0, False, False, False
+
+    def add(self, run: _Run, target: TargetResult) -> None:
+        self.targets += 1
         for clause in target.results:
-            clauses.setdefault(clause.profile, {})[clause.clause_id] = None
-    return {profile: control_ids(ids) for profile, ids in clauses.items()}
+            self.judged = True
+            self.observed = self.observed or bool(clause.controls or clause.attest)
+            self.waived = self.waived or bool(clause.waiver)
+            # per profile, clause id -> control id in the order the clauses were judged
+            self.clauses.setdefault(clause.profile, {})[clause.clause_id] = None
+            if clause.attest and (clause.attestation or {}).get("attested_by"):
+                run.party(clause.attestation["attested_by"])
+
+
+def _parts(run: _Run, result: ScanResult, ids: dict[str, dict[str, str]],
+           part: int) -> Items:
+    """Every target's observations (part 0), waiver risks (1) or findings (2)."""
+    def judged() -> Iterator[dict[str, Any]]:
+        for target in result.targets:
+            subject = SubjectReference(subject_uuid=_item_uuid(target), type="inventory-item")
+            for clause in target.results:
+                seen = [_control_observation(run, target, clause, i, c, subject)
+                        for i, c in enumerate(clause.controls)]
+                if clause.attest:
+                    seen.append(_attestation_observation(run, target, clause, subject))
+                risk = _waiver_risk(run, target, clause, seen) if clause.waiver else None
+                if part == 0:
+                    yield from map(_json, seen)
+                elif part == 1 and risk:
+                    yield _json(risk)
+                elif part == 2:
+                    yield _json(_finding(run, target, clause,
+                                         ids[clause.profile][clause.clause_id], seen, risk))
+    return Items(judged())
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class _Digest:
+    """A text sink that only hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+
+    def write(self, text: str) -> int:
+        self.sha256.update(text.encode("utf-8", "backslashreplace"))
+        return len(text)
+
+
+def _report_digest(result: ScanResult) -> str:
+    """SHA-256 of the result's JSON report, computed while writing it nowhere."""
+    sink = _Digest()
+    json_report.write(result, sink)  # type: ignore[arg-type]
+    return sink.sha256.hexdigest()
 
 
 def _reviewed(result: ScanResult, ids: dict[str, dict[str, str]]) -> ReviewedControls:

@@ -10,15 +10,15 @@ JUnit and CSV reports carry every verdict.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator, TextIO
 
 from scanner import __version__
 from scanner.catalog import load_catalog
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult, to_jsonable
 from scanner.profiles import builtin_profile_ids
+from scanner.reporters.jsonstream import Items, dump
 from scanner.resources import profiles_dir
 from scanner.yamldoc import load_yaml
 
@@ -37,31 +37,16 @@ _RESULT_LEVEL = {Status.FAIL: "error", Status.EXPIRED: "error", Status.WAIVED: "
                  Status.ERROR: "warning", Status.ADVISORY: "note"}
 
 
-def render(result: ScanResult) -> str:
-    return json.dumps(as_dict(result), indent=2, ensure_ascii=False, default=str) + "\n"
+def write(result: ScanResult, out: TextIO) -> None:
+    dump(document(result), out)
+    out.write("\n")
 
 
-def as_dict(result: ScanResult) -> dict[str, Any]:
+def document(result: ScanResult) -> dict[str, Any]:
+    """The SARIF log with its results and notifications as streams (jsonstream.Items)."""
     rules = _rules(result)
     index = {rule["id"]: i for i, rule in enumerate(rules)}
-    lines = _clause_lines({c.profile for t in result.targets for c in t.results})
-    results = []
-    for target in result.targets:
-        for clause in target.results:
-            line = lines.get((clause.profile, clause.clause_id), 1)
-            seen: Counter = Counter()
-            for control in clause.controls:
-                # a clause may list one control twice (annex and advice): one alert each
-                variant = _variant(control, seen)
-                if control.status in _RESULT_LEVEL:
-                    results.append(_result(target, clause, control.control_id, index, line,
-                                           control.status, control.reason or control.title,
-                                           {"expected": control.expected,
-                                            "observed": control.observed,
-                                            "basis": control.basis}, variant))
-            if clause.status == Status.EXPIRED:
-                results.append(_result(target, clause, ATTESTATION_RULE, index, line,
-                                       clause.status, _expiry_message(clause), {}))
+    lines = _clause_lines({p["id"] for p in result.profiles})
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -70,12 +55,31 @@ def as_dict(result: ScanResult) -> dict[str, Any]:
             "invocations": [{"executionSuccessful": True,
                              "startTimeUtc": _utc(result.started_at),
                              "endTimeUtc": _utc(result.finished_at),
-                             "toolExecutionNotifications": _probe_failures(result)}],
-            "results": results,
+                             "toolExecutionNotifications": Items(_probe_failures(result))}],
+            "results": Items(entry for target in result.targets
+                             for entry in _target_results(target, index, lines)),
             "properties": {"profiles": to_jsonable(result.profiles),
                            "summary": result.summary()},
         }],
     }
+
+
+def _target_results(target: TargetResult, index: dict[str, int],
+                    lines: dict[tuple[str, str], int]) -> Iterator[dict[str, Any]]:
+    for clause in target.results:
+        line = lines.get((clause.profile, clause.clause_id), 1)
+        seen: Counter = Counter()
+        for control in clause.controls:
+            # a clause may list one control twice (annex and advice): one alert each
+            variant = _variant(control, seen)
+            if control.status in _RESULT_LEVEL:
+                yield _result(target, clause, control.control_id, index, line,
+                              control.status, control.reason or control.title,
+                              {"expected": control.expected, "observed": control.observed,
+                               "basis": control.basis}, variant)
+        if clause.status == Status.EXPIRED:
+            yield _result(target, clause, ATTESTATION_RULE, index, line, clause.status,
+                          _expiry_message(clause), {})
 
 
 def _rules(result: ScanResult) -> list[dict[str, Any]]:
@@ -178,13 +182,13 @@ def _result(target: TargetResult, clause: ClauseResult, rule_id: str, index: dic
     return entry
 
 
-def _probe_failures(result: ScanResult) -> list[dict[str, Any]]:
+def _probe_failures(result: ScanResult) -> Iterator[dict[str, Any]]:
     """A probe that saw nothing on a target, once: its clauses' alerts only point to it."""
-    return [{"level": "error", "descriptor": {"id": f"probe.{name}"},
+    return ({"level": "error", "descriptor": {"id": f"probe.{name}"},
              "message": {"text": f"{target.target}: the {name} probe failed: {error}"},
              "locations": [{"logicalLocations": [{"name": target.target, "kind": "resource"}]}],
              "properties": {"target": target.target, "address": target.address}}
-            for target in result.targets for name, error in target.probe_errors().items()]
+            for target in result.targets for name, error in target.probe_errors().items())
 
 
 def _expiry_message(clause: ClauseResult) -> str:
