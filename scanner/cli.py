@@ -57,6 +57,10 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
     parser.add_argument("--sign-key", type=Path, metavar="KEY",
                         help="Ed25519 private key (PEM or OpenSSH) signing the bundle's manifest; "
                         "passphrase from ANNEXSCAN_SIGN_PASSPHRASE")
+    parser.add_argument("--embed-evidence", action="store_true",
+                        help="also embed each probe's raw output in the JSON report (by default "
+                        "it is stored once, compressed, under DIR/evidence/ and referenced by "
+                        "path and SHA-256); for small scans")
     add_access_options(parser)
 
 

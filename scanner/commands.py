@@ -25,7 +25,8 @@ from scanner.journal import VERSION as JOURNAL_VERSION, JournalWriter, journal_h
 from scanner.journal import key as journal_key, load as load_journal
 from scanner.model import ScanResult, TargetResult
 from scanner.profiles import Profile, builtin_profile_ids, load_profile
-from scanner.bundle import chain_head, load_signing_key, write_bundle
+from scanner.bundle import load_signing_key, write_bundle
+from scanner.bundle_verify import chain_head
 from scanner.outputs import check_outputs
 from scanner.pemfiles import check_ca_bundle
 from scanner.reporters import parse_formats, report_names, write_all
@@ -148,13 +149,12 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace, console: Consol
         writer.close(run.complete, run.unscanned)
         result = load_journal(home)
         reports = directory or (home if args.bundle else None)
-        paths = write_all(result, formats, reports) if reports else []
+        paths = write_all(result, formats, reports, args.embed_evidence) if reports else []
         for path in paths if directory else []:
             console.print(f"wrote {path}", highlight=False)
         if args.bundle:
             files = attestations.evidence_files(args.attestations, attested) if attested else []
-            rendered = {path.name: path.read_text(encoding="utf-8") for path in paths}
-            write_bundle(result, args.bundle, rendered, files, args.sign_key)
+            write_bundle(result, args.bundle, home, paths, files, args.sign_key)
             console.print(f"wrote {args.bundle} ({'signed' if args.sign_key else 'hash-chained'}"
                           f"; chain head {chain_head(args.bundle)}: keep it to compare at "
                           "verify)", highlight=False)
