@@ -356,7 +356,8 @@ def stop_on_signals(notice: Callable[[str], None]) -> Iterator[threading.Event]:
             signal.signal(sig, old)
         stop.set()
         notice(f"{signal.Signals(signum).name}: stopping: no new target starts, the running "
-               "ones finish; the reports will be marked incomplete (send it again to stop now)")
+               "ones finish; the reports will be marked incomplete (a second signal gives up "
+               "the reports; the journal keeps every finished target for --resume)")
 
     for sig in previous:
         signal.signal(sig, handler)
