@@ -74,6 +74,11 @@ def test_targets_stream_back_in_planned_order_with_evidence_stored_once(tmp_path
     assert b"PRIVATE KEY" not in lines_path(tmp_path).read_bytes()
 
 
+def test_a_1_1_report_reads_as_a_complete_scan():
+    result = sample_result()  # reports/samples: schema 1.1, before interrupted scans
+    assert result.complete and result.unscanned == [] and result.exit_code() == 1
+
+
 def test_each_line_is_written_as_its_target_finishes(tmp_path):
     planned = targets(2)
     writer = JournalWriter(tmp_path, header(planned))
