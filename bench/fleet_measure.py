@@ -1,5 +1,9 @@
-"""Measured child processes for the fleet benchmark: wall time, the main process's own peak RSS,
-and the peak RSS of its whole process tree, with a memory cap that kills the tree.
+"""Measured child processes for the fleet benchmark: wall time, CPU time of the whole process
+tree, the main process's own peak RSS, and the peak RSS of the tree, with a memory cap.
+
+CPU seconds come from a cgroup (v1 cpuacct) of the command's own: every process it starts is
+counted, even those no one waits for (the sslyze fork server and its children), and the
+figure barely moves with the load other users put on the machine, unlike wall time.
 
 The machine is shared: a scan whose memory grows by megabytes a host could take it all, so
 `Watch` kills the tree past `cap_mb` and the figure says so instead of the OOM killer choosing.
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 
@@ -30,6 +35,7 @@ class Measure:
     killed: bool  # past the memory cap
     err: str
     load: float  # the 1-minute load average when it started: the machine is shared
+    cpu_s: float  # CPU seconds of the whole tree, user + system (NaN without a cgroup)
 
 
 def _parents() -> dict[int, int]:
@@ -101,6 +107,41 @@ class Watch:
                         pass
 
 
+class CpuGroup:
+    """A cpuacct cgroup holding one command and everything it starts (`prefix` puts it there
+    before exec); `seconds` its CPU time once it is over. No cgroup: `prefix` is empty."""
+
+    _made = 0
+
+    def __init__(self) -> None:
+        self.seconds = float("nan")
+        CpuGroup._made += 1
+        self.path: Path | None = CPUACCT / f"annexscan-bench-{os.getpid()}-{CpuGroup._made}"
+        try:
+            self.path.mkdir()
+        except OSError:
+            self.path = None
+
+    def prefix(self) -> tuple[str, ...]:
+        if self.path is None:
+            return ()
+        return ("sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(self.path))
+
+    def __enter__(self) -> CpuGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is None:
+            return
+        self.seconds = int((self.path / "cpuacct.usage").read_text()) / 1e9
+        for _ in range(50):  # a fork server may outlive its parent by a moment
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
 def annexscan(args: list[str], cap_mb: float, timeout: float) -> Measure:
     """The real CLI in a child interpreter (tests/hostile_harness.py: its own VmHWM, read at
     exit; ru_maxrss would carry this process's over execve)."""
@@ -108,22 +149,22 @@ def annexscan(args: list[str], cap_mb: float, timeout: float) -> Measure:
     import hostile_harness
 
     load = os.getloadavg()[0]
-    with Watch(cap_mb) as watch:
-        run = hostile_harness.annexscan(*args, timeout=timeout)
+    with CpuGroup() as cpu, Watch(cap_mb) as watch:
+        run = hostile_harness.annexscan(*args, prefix=cpu.prefix(), timeout=timeout)
     return Measure(run.seconds, run.code, run.peak_mb, watch.peak_mb, watch.killed, run.err,
-                   load)
+                   load, cpu.seconds)
 
 
 def command(argv: list[str], cap_mb: float, timeout: float) -> Measure:
     """Any command, output discarded (stderr kept): wall time and the tree's sampled peak."""
     load = os.getloadavg()[0]
-    with Watch(cap_mb) as watch:
+    with CpuGroup() as cpu, Watch(cap_mb) as watch:
         start = time.perf_counter()
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        done = subprocess.run([*cpu.prefix(), *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, timeout=timeout)
         seconds = time.perf_counter() - start
     return Measure(seconds, done.returncode, float("nan"), watch.peak_mb, watch.killed,
-                   done.stderr.decode("utf-8", "replace"), load)
+                   done.stderr.decode("utf-8", "replace"), load, cpu.seconds)
 
 
 def sizes(directory: Path) -> dict[str, int]:
