@@ -20,7 +20,7 @@ from typing import Any
 from scanner.errors import ConfigError
 from scanner.profiles import builtin_profile_ids
 from scanner.targets import check_host
-from scanner.yamldoc import load_yaml, read_text_capped
+from scanner.yamldoc import load_yaml, quoted, read_text_capped
 
 ALIASES = {"ansible_host": "host", "ansible_user": "user", "ssh_user": "user",
            "ansible_port": "port", "ssh_port": "port", "ansible_ssh_private_key_file": "key",
@@ -50,7 +50,7 @@ def load_inventory(path: Path) -> list[InventoryHost]:
     for host in hosts:
         # validated like a command-line target, but one host only: never '@file', 'local'
         # (this machine) or a CIDR; the error names the host, never the value's target
-        where = f"inventory {path}: host {host.name[:80]!r}"
+        where = f"inventory {path}: host {quoted(host.name)}"
         if "host" not in host.vars:
             check_host(host.name, where)
         host.vars = _checked(host.vars, where)
@@ -158,12 +158,13 @@ def _load_yaml(path: Path) -> list[InventoryHost]:
         if group is None:
             return
         if not isinstance(group, dict):
-            raise ConfigError(f"{doc.where(path)}: group '{name}' must be a mapping of "
+            raise ConfigError(f"{doc.where(path)}: a group must be a mapping of "
                               "hosts/vars/children")
         unknown = set(group) - {"hosts", "vars", "children"}
         if unknown:
-            raise ConfigError(f"{doc.where(path)}: unknown key(s) {sorted(map(str, unknown))} in group "
-                              f"'{name}' (expected hosts, vars, children)")
+            names = ", ".join(sorted(quoted(key) for key in unknown))
+            raise ConfigError(f"{doc.where(path)}: unknown key(s) [{names}] in this group "
+                              "(expected hosts, vars, children)")
         merged = {**inherited, **_normalise(group.get("vars"), doc.where(path + ["vars"]))}
         for host, host_vars in mapping("hosts", group, path).items():
             entry = hosts.setdefault(str(host), InventoryHost(str(host)))
@@ -230,7 +231,7 @@ def _load_ini(path: Path) -> list[InventoryHost]:
         for name, pairs in group_hosts.items():
             entry = hosts.setdefault(name, InventoryHost(name))
             entry.vars = {**inherited, **entry.vars,
-                          **_normalise(pairs, f"{path}: host {name}")}
+                          **_normalise(pairs, f"{path}: host {quoted(name)}")}
             if group != "ungrouped":
                 entry.groups.append(group)
     return list(hosts.values())

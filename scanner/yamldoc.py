@@ -90,18 +90,51 @@ def _child(node: yaml.Node | None, step: Any) -> yaml.Node | None:
 def _dotted(path: list[Any]) -> str:
     out = ""
     for step in path:
+        step = _stand_in(step) or step
         out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
     return out
 
 
+# Characters of a value from the file that a message may quote: a file that is no YAML of the
+# expected kind (a private key, /etc/shadow, named by mistake or by `extends:`) is never
+# printed back into a terminal or a CI log, only described.
+MAX_QUOTED = 40
+
+
+def _stand_in(value: Any) -> str | None:
+    """What a message shows instead of `value` when it is too long to quote (None: quote it)."""
+    shown = repr(value)
+    if len(shown) <= MAX_QUOTED and shown.isprintable():
+        return None
+    return f"<{type(value).__name__} of {len(shown)} characters, not quoted>"
+
+
+def quoted(value: Any) -> str:
+    """`value` as a message may show it: its repr, or a stand-in when that is too long."""
+    return _stand_in(value) or repr(value)
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, with the values it quotes from the file replaced when long."""
+    message = error.message
+    extras = list(error.instance) if error.validator == "additionalProperties" and \
+        isinstance(error.instance, dict) else []
+    for value in [error.instance, *extras]:
+        stand_in = _stand_in(value)
+        if stand_in:
+            message = message.replace(repr(value), stand_in)
+    return message
+
+
 def _explain(error: jsonschema.ValidationError) -> str:
+    message = _message(error)
     if error.validator == "additionalProperties":
-        return f"{error.message} (allowed: {', '.join(sorted(error.schema.get('properties', {})))})"
+        return f"{message} (allowed: {', '.join(sorted(error.schema.get('properties', {})))})"
     if error.validator in ("oneOf", "anyOf") and error.context:
-        reasons = sorted({c.message for c in error.context})
-        return f"{error.message}; expected one of the alternatives: {'; '.join(reasons)}"
-    return f"expected {error.validator} {error.validator_value!r}: {error.message}" \
-        if error.validator in ("pattern", "enum", "const") else error.message
+        reasons = sorted({_message(c) for c in error.context})
+        return f"{message}; expected one of the alternatives: {'; '.join(reasons)}"
+    return f"expected {error.validator} {error.validator_value!r}: {message}" \
+        if error.validator in ("pattern", "enum", "const") else message
 
 
 # Bounds for files other people write (attestations, waivers, inventories): an alias bomb

@@ -218,6 +218,27 @@ def test_a_sound_document_loads_and_one_hostile_value_is_a_clean_error(workdir, 
     load_checked(workdir, name, load, dumped(replaced(SOUND[name], path, new)))
 
 
+MARKER = "fuzzsecretmarker"
+# Lines of a file that is no YAML of the expected kind (a private key, /etc/shadow), each
+# longer than a message may quote.
+secret_lines = st.lists(st.builds(
+    lambda head, tail: f"{head}{MARKER}{tail}", st.sampled_from(
+        ["root:$y$j9T$", "-----BEGIN OPENSSH PRIVATE KEY-----\n", "key: ", "- ", "? ", ""]),
+    st.text(st.characters(codec="ascii", exclude_characters="\n"), min_size=30, max_size=80)),
+    min_size=1, max_size=4).map("\n".join)
+
+
+@given(document=secret_lines)
+@example(document="-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE"
+         f"{MARKER}AAAAAAAAAB\n-----END OPENSSH PRIVATE KEY-----\n")  # was quoted whole
+@example(document=f"root:$y$j9T$2dJ1hxM7x1b4kQdnk5nvB/$y6{MARKER}U3Gx0Zz1:19000:0:99999:7:::")
+def test_a_file_that_is_no_such_yaml_is_never_quoted_back(workdir, catalog, document):
+    """Named by mistake or by `extends:`, a secret file's lines never reach a message."""
+    for name, load in loaders(workdir, catalog).items():
+        result = load_checked(workdir, name, load, document)
+        assert MARKER not in str(result) or not isinstance(result, ConfigError), str(result)
+
+
 @given(raw=st.binary(max_size=200))
 @example(raw=b"id: \xff\n")
 def test_bytes_that_are_not_utf8_are_a_clean_error(workdir, catalog, raw):
