@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--strict-targets", action="store_true",
                       help="stop before scanning when a host name does not resolve (default: "
                       "that target is reported as an error and the others are scanned)")
+    scan.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT",
+                      help="scan on the workers of this Dask cluster (annexscan[fleet] installed "
+                      "on each; files the scan names are read there at the same path, "
+                      "secrets from the workers' environment); --concurrency targets are "
+                      "handed to it at a time")
 
     profiles = sub.add_parser("profiles", help="list, show, validate profiles; clause coverage",
                               description="Inspect and validate profiles.")

@@ -21,6 +21,7 @@ from scanner.catalog import Catalog, load_catalog
 from scanner.engine import (ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan,
                             scan_settings, stop_on_signals)
 from scanner.errors import ConfigError
+from scanner.fleet.address import scheduler_address
 from scanner.journal import VERSION as JOURNAL_VERSION, JournalWriter, journal_home
 from scanner.journal import key as journal_key, load as load_journal
 from scanner.model import ScanResult, TargetResult
@@ -56,10 +57,12 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
     if args.ca_bundle:
         check_ca_bundle(args.ca_bundle, "--ca-bundle")
     check_options(args)
+    fleet = getattr(args, "dask_scheduler", None)  # `demo` has no such option
+    fleet = fleet and scheduler_address(fleet)
     return ScanOptions(timeout=args.timeout, ca_bundle=args.ca_bundle,
                        concurrency=args.concurrency, sudo=args.sudo, host_root=args.sysroot,
                        command_timeout=args.command_timeout,
-                       target_budget_s=args.target_budget)
+                       target_budget_s=args.target_budget, dask_scheduler=fleet)
 
 
 @dataclass
@@ -108,6 +111,9 @@ def plan_jobs(entries: list[Entry], catalog: Catalog, options: ScanOptions) -> l
             plans[key] = plan_scan(load_profiles(entry.profiles, catalog), catalog, options)
         if entry.access:
             check_access(entry.access, checked, entry.key_origin)
+        if options.dask_scheduler and entry.target.local:
+            raise ConfigError("the target 'local' would audit a Dask worker, not this "
+                              "machine: scan it without --dask-scheduler")
         jobs.append(ScanJob(entry.target, plans[key], entry.access))
     return jobs
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -47,6 +47,7 @@ class ScanOptions:
     host_root: str = "/"
     command_timeout: float = 30.0
     target_budget_s: float | None = None  # None: derived from the timeouts (probes/budget.py)
+    dask_scheduler: str | None = None  # tcp://HOST:PORT: targets scanned on its workers
 
 
 @dataclass
@@ -292,6 +293,16 @@ def scan_settings(jobs: list[ScanJob], options: ScanOptions
         "ca_bundle": ", ".join(sorted(bundles)) or None}
 
 
+def target_pool(options: ScanOptions, width: int, stop: threading.Event | None) -> Executor:
+    """Where `scan_target` runs: `width` threads of this process, or the workers of a Dask
+    cluster (scanner/fleet; `distributed` is imported then only), which sets `stop` if the
+    cluster is lost."""
+    if options.dask_scheduler:
+        from scanner.fleet.dask_runner import DaskTargetPool
+        return DaskTargetPool(options, stop)
+    return ThreadPoolExecutor(max_workers=width)
+
+
 def run_scan(jobs: list[ScanJob], options: ScanOptions,
              on_done: Callable[[TargetResult], None] | None = None,
              stop: threading.Event | None = None) -> ScanResult:
@@ -309,7 +320,7 @@ def run_scan(jobs: list[ScanJob], options: ScanOptions,
     unscanned: list[int] = []
     waiting = iter(enumerate(jobs))
     width = max(1, options.concurrency)
-    with ThreadPoolExecutor(max_workers=width) as pool:
+    with target_pool(options, width, stop) as pool:
         running: dict[Future[TargetResult], int] = {}
         while True:
             while len(running) < width and not (stop and stop.is_set()):
