@@ -38,11 +38,13 @@ class Web:
 
 @dataclass(frozen=True)
 class Listener:
-    """A raw TCP listener: sends `greeting` on accept, then holds the connection or closes it."""
+    """A raw TCP listener: sends `greeting` on accept, then holds the connection (answering
+    `answer` to whatever it receives) or closes it."""
 
     port: int
     greeting: bytes = b""
     hold: bool = True
+    answer: bytes = b""
 
 
 MODERN_SSH: dict[str, str] = {
@@ -127,7 +129,9 @@ HOSTS: dict[str, HostSpec] = {h.name: h for h in (
         web=(Web(80), Web(443, LEGACY_TLS), Web(8080)),
         ssh=LEGACY_SSH,
         listeners=(
-            Listener(21, b"220 legacy FTP ready\r\n"),
+            # vsftpd before login, TLS not configured: AUTH TLS is refused, so FTP is in clear.
+            Listener(21, b"220 legacy FTP ready\r\n",
+                     answer=b"530 Please login with USER and PASS.\r\n"),
             # The first bytes of a MySQL-style handshake, then the server hangs up.
             Listener(3306, b"\x0a\x00\x00\x00\x0a5.7.44-lab\x00", hold=False),
         ),

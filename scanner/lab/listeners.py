@@ -24,7 +24,8 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def spec_json(hosts: list[HostSpec]) -> str:
     return json.dumps([{"address": h.address, "port": lst.port, "greeting": lst.greeting.hex(),
-                        "hold": lst.hold} for h in hosts for lst in h.listeners])
+                        "hold": lst.hold, "answer": lst.answer.hex()}
+                       for h in hosts for lst in h.listeners])
 
 
 def start(workdir: Path, hosts: list[HostSpec]) -> Proc:
@@ -34,15 +35,17 @@ def start(workdir: Path, hosts: list[HostSpec]) -> Proc:
                               "--spec", spec_json(hosts)], workdir / "listeners.log", env=env)
 
 
-def _handler(greeting: bytes, hold: bool
+def _handler(greeting: bytes, hold: bool, answer: bytes
              ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             if greeting:
                 writer.write(greeting)
                 await writer.drain()
-            while hold and await reader.read(4096):  # discard input until the peer hangs up
-                pass
+            while hold and await reader.read(4096):  # until the peer hangs up
+                if answer:
+                    writer.write(answer)
+                    await writer.drain()
         except ConnectionError:
             pass
         finally:
@@ -52,7 +55,8 @@ def _handler(greeting: bytes, hold: bool
 
 async def _serve(spec: list[dict[str, object]]) -> None:
     servers = [await asyncio.start_server(
-        _handler(bytes.fromhex(str(item["greeting"])), bool(item["hold"])),
+        _handler(bytes.fromhex(str(item["greeting"])), bool(item["hold"]),
+                 bytes.fromhex(str(item.get("answer", "")))),
         str(item["address"]), int(str(item["port"])), reuse_address=True) for item in spec]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
