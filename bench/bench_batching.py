@@ -3,7 +3,8 @@
     python bench/bench_batching.py [--hosts 25] [--repeat 2]
 
 Same fleet as bench_fleet.py (one nginx and one sshd on every loopback address of a private
-namespace, hosts from 127.0.1.0). Times, best of --repeat:
+namespace, hosts from 127.0.1.0). Wall and CPU seconds (a cgroup per run: CPU time hardly moves
+with the load of a shared machine), of the run with the best wall time of --repeat:
   (a) nmap with annexscan's own arguments and 3douest's ports (every TCP port and its UDP list):
       one process per host, 8 at once (the engine's default concurrency, as today); hosts in
       chunks, one process a chunk, the chunks at once; all hosts in one process;
@@ -28,16 +29,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fleet import FLEET, fleet_host  # noqa: E402
-from fleet_measure import TESTS  # noqa: E402
+from fleet_measure import TESTS, CpuGroup  # noqa: E402
 from scanner.netns import can_isolate, isolated_command  # noqa: E402
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
+Figures = dict[str, tuple[float, float]]  # variant -> (wall seconds, CPU seconds), best run
+
+
+def best(fn: Callable[[tuple[str, ...]], float | None], repeat: int) -> tuple[float, float]:
+    """The fastest of `repeat` runs of `fn(prefix)`, every command it starts under `prefix`
+    (one cgroup a run); `fn` may return its own wall time (start-up left out)."""
     runs = []
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
+        with CpuGroup() as cpu:
+            start = time.perf_counter()
+            own = fn(cpu.prefix())
+            wall = time.perf_counter() - start if own is None else own
+        runs.append((wall, cpu.seconds))
     return min(runs)
 
 
@@ -45,7 +53,7 @@ def chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def nmap_runs(hosts: list[str], repeat: int) -> dict[str, float]:
+def nmap_runs(hosts: list[str], repeat: int) -> Figures:
     from scanner.catalog import load_catalog
     from scanner.engine import ScanOptions, plan_scan
     from scanner.probes.ports import nmap_arguments
@@ -56,11 +64,10 @@ def nmap_runs(hosts: list[str], repeat: int) -> dict[str, float]:
     base = ["nmap", *nmap_arguments(request, udp=True).split(), "-oX", os.devnull,
             "-p", f"T:{request.port_spec},U:{request.udp_port_spec}"]
 
-    def run(group: list[str]) -> None:
-        subprocess.run([*base, *group], stdout=subprocess.DEVNULL, check=True)
-
-    def batched(size: int, at_once: int) -> Callable[[], None]:
-        def go() -> None:
+    def batched(size: int, at_once: int) -> Callable[[tuple[str, ...]], None]:
+        def go(prefix: tuple[str, ...]) -> None:
+            def run(group: list[str]) -> None:
+                subprocess.run([*prefix, *base, *group], stdout=subprocess.DEVNULL, check=True)
             with ThreadPoolExecutor(at_once) as pool:
                 list(pool.map(run, chunks(hosts, size)))
         return go
@@ -75,17 +82,15 @@ def nmap_runs(hosts: list[str], repeat: int) -> dict[str, float]:
     return {name: best(fn, repeat) for name, fn in variants.items()}
 
 
-def sslyze_runs(hosts: list[str], repeat: int, timeout: float) -> dict[str, float]:
-    from scanner.probes import isolation
-    from sslyze_batch import scan_servers
+def sslyze_runs(hosts: list[str], repeat: int, timeout: float) -> Figures:
+    script = str(Path(__file__).resolve().parent / "sslyze_batch.py")
 
-    def batched(size: int, at_once: int, limit: int) -> Callable[[], None]:
-        def one(group: list[str]) -> None:
-            isolation.call(scan_servers, (group, limit, timeout), 600)
-
-        def go() -> None:
-            with ThreadPoolExecutor(at_once) as pool:
-                list(pool.map(one, chunks(hosts, size)))
+    def batched(size: int, at_once: int, limit: int) -> Callable[[tuple[str, ...]], float]:
+        def go(prefix: tuple[str, ...]) -> float:
+            out = subprocess.run([*prefix, sys.executable, script, str(size), str(at_once),
+                                  str(limit), str(timeout), *hosts],
+                                 capture_output=True, text=True, check=True).stdout
+            return float(out.split()[-1])
         return go
 
     n = len(hosts)
@@ -124,9 +129,9 @@ def main() -> int:
     with Lab(hosts=[fleet_host()]):
         for name, figures in (("nmap", nmap_runs(hosts, args.repeat)),
                               ("sslyze", sslyze_runs(hosts, args.repeat, args.timeout))):
-            for variant, seconds in figures.items():
-                print(f"  {name:6} {variant:58} {seconds:7.2f} s "
-                      f"{seconds / len(hosts):6.3f} s/host", flush=True)
+            for variant, (wall, cpu) in figures.items():
+                print(f"  {name:6} {variant:58} {wall:7.2f} s {wall / len(hosts):6.3f} s/host"
+                      f"   CPU {cpu:7.2f} s {cpu / len(hosts):6.3f} s/host", flush=True)
     return 0
 
 
