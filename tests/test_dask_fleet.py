@@ -22,10 +22,11 @@ from scanner.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
 from scanner.catalog import load_catalog
 from scanner.cli import main
 from scanner.demo import lab_known_hosts
-from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
+from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan, scan_target
 from scanner.errors import ConfigError
 from scanner.fleet import wire
 from scanner.fleet.address import scheduler_address
+from scanner.fleet.dask_runner import DaskTargetPool
 from scanner.journal import load
 from scanner.lab.procs import Proc
 from scanner.model import ScanResult, TargetResult, to_jsonable
@@ -229,6 +230,13 @@ def test_cli_refuses_a_bad_scheduler_before_any_traffic(capsys):
     assert code == 2 and "expected tcp://HOST:PORT" in capsys.readouterr().err
 
 
+def test_without_distributed_the_flag_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    code = main(["scan", "--profile", "3douest", "--no-progress", "--dask-scheduler",
+                 "tcp://127.0.0.230:8786", "127.0.0.250"])
+    assert code == 2 and "pip install 'annexscan[fleet]'" in capsys.readouterr().err
+
+
 def test_local_target_is_refused_on_a_cluster(capsys):
     code = main(["scan", "--profile", "3douest", "--no-progress", "--dask-scheduler",
                  "tcp://127.0.0.230:8786", "local"])
@@ -294,6 +302,11 @@ def test_a_target_a_worker_refuses_is_an_error_saying_why(lab, cluster, tmp_path
     assert why in target.probes["ports"]["error"] and why in target.probes["host"]["error"]
     statuses = {c.status.value for c in target.results}
     assert "pass" not in statuses and "error" in statuses
+    with DaskTargetPool(options) as pool:  # a target is scanned and delivered once
+        job = ScanJob(Target(lab.hosts["closed"].address, lab.hosts["closed"].address), plan)
+        assert pool.submit(scan_target, job).result().address == job.target.address
+        with pytest.raises(ValueError, match="submitted twice"):
+            pool.submit(scan_target, job)
 
 
 @pytest.mark.lab

@@ -3,6 +3,7 @@ a target's, so the only thing the client ever contacts is exactly what the user 
 
 from __future__ import annotations
 
+import importlib
 import re
 
 from scanner.errors import ConfigError
@@ -33,4 +34,13 @@ def scheduler_address(text: str) -> str:
         return f"tcp://[{address}]:{port}"
     host = check_host(host, WHERE)
     host = canonical_address(host) if is_address(host) else host.rstrip(".").lower()
+    _require_distributed()
     return f"tcp://{host}:{port}"
+
+
+def _require_distributed() -> None:
+    try:
+        importlib.import_module("distributed")
+    except ImportError:
+        raise ConfigError(f"{WHERE} needs Dask distributed: pip install 'annexscan[fleet]' "
+                          "(on this machine and on every worker)") from None
