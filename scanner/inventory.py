@@ -51,8 +51,8 @@ def load_inventory(path: Path) -> list[InventoryHost]:
         # validated like a command-line target, but one host only: never '@file', 'local'
         # (this machine) or a CIDR; the error names the host, never the value's target
         where = f"inventory {path}: host {quoted(host.name)}"
-        if "host" not in host.vars:
-            check_host(host.name, where)
+        if "host" not in host.vars or "." in host.name:  # a dotted alias names the target
+            host.name = check_host(host.name, where)
         host.vars = _checked(host.vars, where)
     return hosts
 

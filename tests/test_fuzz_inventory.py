@@ -123,10 +123,12 @@ def check(path: Path) -> None:
     assert result
     builtin = builtin_profile_ids()
     for host in result:
-        value = host.vars.get("host", host.name)
-        assert_safe(value)
-        assert value != "local" and "/" not in value
-        assert is_ip(value) or is_hostname(value), value
+        # the address scanned, and the alias when it names the target (TLS name, reports)
+        names = [host.name] if "." in host.name else []
+        for value in [host.vars.get("host", host.name), *names]:
+            assert_safe(value)
+            assert value != "local" and "/" not in value
+            assert is_ip(value) or is_hostname(value), value
         if "port" in host.vars:
             assert type(host.vars["port"]) is int and 0 < host.vars["port"] < 65536
         for name in ("user", "key", "jump"):
@@ -164,6 +166,8 @@ def test_ini_inventories_never_crash_nor_leak(workdir, text):
 @example(text="all:\n  hosts:\n    web1: {ansible_user: [x]}\n")
 @example(text="all:\n  hosts:\n    web1: {annexscan_profiles: 5}\n")
 @example(text="? ''\n: ? ''\n  : ''\n  0: null\n")  # unknown keys '' and 0 could not be sorted
+@example(text='all:\n  hosts:\n    "A\\r": {}\n')  # checked, but kept with its "\r"
+@example(text='all:\n  hosts:\n    "-oN x.y": {ansible_host: 127.0.0.2}\n')  # a dotted alias
 def test_yaml_inventories_never_crash_nor_leak(workdir, text):
     check(write(workdir / "hosts.yaml", text))
 
