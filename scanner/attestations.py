@@ -17,7 +17,7 @@ from typing import Any
 
 from scanner.catalog import Catalog
 from scanner.errors import ConfigError
-from scanner.model import ScanResult, Status, TargetResult, combine
+from scanner.model import CONTRACT, ClauseResult, ScanResult, Status, TargetResult, combine
 from scanner.profiles import Profile
 from scanner.resources import data_dir
 from scanner.yamldoc import YamlDoc, load_yaml
@@ -160,6 +160,15 @@ def apply_target(target: TargetResult, attestations: list[Record], waivers: list
                 best = max(found, key=lambda a: a.expires_at)
                 clause.attestation = best.shown(now)
                 clause.status = Status.EXPIRED if best.expired(now) else Status.ATTESTED
+
+
+def apply_contract(clauses: list[ClauseResult], attestations: list[Record],
+                   now: datetime) -> None:
+    """`apply` to the contract's clauses (judged once per scan, contract.judge_contract). Only an
+    attestation for every target (targets "*", the default) answers the contract: one naming
+    some hosts vouches for those hosts, not for the whole contract, so the clause stays manual."""
+    whole = [a for a in attestations if "*" in a.targets]
+    apply_target(TargetResult(CONTRACT, CONTRACT, clauses), whole, [], now)
 
 
 def _waive(clause, waivers: list[Record], now: datetime) -> None:

@@ -18,6 +18,7 @@ from rich.table import Table
 from scanner import attestations
 from scanner.access import build_access, check_access, check_options, ssh_alias_target
 from scanner.catalog import Catalog, load_catalog
+from scanner.contract import contract_of
 from scanner.engine import (ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan,
                             scan_settings, stop_on_signals)
 from scanner.errors import ConfigError
@@ -154,6 +155,8 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace, console: Consol
                      args, console)
         writer.close(run.complete, run.unscanned)
         result = load_journal(home)
+        result.contract = contract_of(jobs)  # judged once per scan, not on each target
+        attestations.apply_contract(result.contract, attested, now)
         reports = directory or (home if args.bundle else None)
         paths = write_all(result, formats, reports, args.embed_evidence) if reports else []
         for path in paths if directory else []:

@@ -12,7 +12,8 @@ Targets are matched by address and clauses by id. A change is judged by this ord
 
 It agrees with the model's worst-wins precedence (scanner.model.combine). A move to a higher
 rank is a regression (pass -> manual included: a clause verified before is no longer), to a lower
-rank an improvement. Clauses or targets only in NEW appeared; only in OLD, vanished.
+rank an improvement. Clauses or targets only in NEW appeared; only in OLD, vanished. The
+contract's clauses (judged once per scan) are compared as those of a target named `contract`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rich.table import Table
 
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ScanResult, Status, TargetResult
+from scanner.reporters import subjects
 from scanner.reporters.load import load_result
 from scanner.reporters.terminal import STYLE, shown
 
@@ -61,7 +63,7 @@ def judge(old: Status, new: Status) -> str:
 def _index(result: ScanResult, source: str) -> dict[str, tuple[TargetResult,
                                                                dict[str, ClauseResult]]]:
     index = {}
-    for target in result.targets:
+    for target in subjects(result):  # the contract's clauses too, as the subject `contract`
         if target.address in index:
             raise ConfigError(f"{source}: target address {target.address} appears twice; "
                               "diff matches targets by address")

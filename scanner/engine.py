@@ -18,13 +18,14 @@ from scanner import portspec
 from scanner.catalog import Catalog
 from scanner.checks import evaluate
 from scanner.checks.base import Observations, probe_failed
+from scanner.contract import clause_result, contract_of, is_contract, unprobed
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
-                           TargetResult, combine)
+                           TargetResult)
 from scanner.probes import Probe, ProbeRequest
 from scanner.probes.budget import target_budget
 from scanner.probes.registry import probe_registry
 from scanner.probes.ports import require_nmap
-from scanner.profiles import ANNEX, Clause, ControlRef, Profile
+from scanner.profiles import Clause, ControlRef, Profile
 from scanner.targets import Target
 from scanner.transports.ssh import SshAccess
 
@@ -227,11 +228,8 @@ def _within_budget(probe: Probe, target: Target, request: ProbeRequest) -> Probe
 
 def judge_clause(clause: Clause, profile: Profile, job: ScanJob,
                  observations: Observations) -> ClauseResult:
-    controls = [judge_control(ref, job, observations) for ref in clause.controls]
-    statuses = [c.status for c in controls if c.basis == ANNEX]
-    return ClauseResult(clause.id, profile.id, clause.section, clause.title, clause.requirement,
-                        combine(statuses + ([Status.MANUAL] if clause.manual else [])),
-                        controls, clause.attest, quote=list(clause.quote))
+    return clause_result(clause, profile,
+                         [judge_control(ref, job, observations) for ref in clause.controls])
 
 
 def judge_control(ref: ControlRef, job: ScanJob, observations: Observations) -> ControlResult:
@@ -241,9 +239,9 @@ def judge_control(ref: ControlRef, job: ScanJob, observations: Observations) -> 
                    parameters=ref.parameters, basis=ref.basis)
     skipped = skip_reason(control.probe, job.target, job.access)
     if not control.automated or skipped:
-        return made(status=Status.NOT_APPLICABLE if skipped == NO_NETWORK else Status.MANUAL,
-                    expected=control.pass_means,
-                    reason=skipped or "answered by an attestation")
+        return unprobed(ref, job.plan.catalog,
+                        Status.NOT_APPLICABLE if skipped == NO_NETWORK else Status.MANUAL,
+                        skipped or "answered by an attestation")
     started = time.perf_counter()
     verdict = evaluate(ref.control_id, observations, ref.parameters)
     elapsed = round(time.perf_counter() - started, 6)
@@ -273,7 +271,8 @@ def scan_target(job: ScanJob) -> TargetResult:
     for profile in job.plan.profiles:
         seen = job.plan.observations_for(profile, observations)
         for clause in profile.clauses:
-            result.results.append(judge_clause(clause, profile, job, seen))
+            if not is_contract(clause, job.plan.catalog):  # judged once: judge_contract
+                result.results.append(judge_clause(clause, profile, job, seen))
     return result
 
 
@@ -348,7 +347,9 @@ def run_scan(jobs: list[ScanJob], options: ScanOptions,
         options={**settings, "duration_s": round(time.perf_counter() - t0, 3)},
         complete=not unscanned,
         unscanned=[{"target": jobs[i].target.name, "address": jobs[i].target.address}
-                   for i in sorted(unscanned)])
+                   for i in sorted(unscanned)],
+        contract=contract_of(jobs))
+
 
 
 @contextmanager

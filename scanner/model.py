@@ -28,6 +28,7 @@ _PRECEDENCE = [Status.FAIL, Status.EXPIRED, Status.ERROR, Status.MANUAL, Status.
 CLAUSE_STATUSES = tuple(_PRECEDENCE)
 FAILING = (Status.FAIL, Status.EXPIRED)
 INTERRUPTED = 4  # exit code of a scan stopped by SIGINT/SIGTERM before every target was scanned
+CONTRACT = "contract"  # the subject reports list the contract's clauses under (once per scan)
 
 
 def combine(statuses: list[Status]) -> Status:
@@ -109,7 +110,7 @@ class TargetResult:
     results: list[ClauseResult] = field(default_factory=list)
     probes: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> {duration_s, error}
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> raw evidence
-    # probe -> {path, sha256, bytes} of its raw evidence stored once on disk (outputs.store_evidence)
+    # probe -> {path, sha256, bytes} of its raw evidence stored once (outputs.store_evidence)
     evidence_refs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def probe_errors(self) -> dict[str, str]:
@@ -118,11 +119,15 @@ class TargetResult:
 
     def counts(self) -> dict[str, int]:
         """Clauses per status, and `advisory`: the advice controls that failed."""
-        counts = {s.value: 0 for s in Status}
-        for clause in self.results:
-            counts[clause.status.value] += 1
-            counts[Status.ADVISORY.value] += len(clause.advisories())
-        return counts
+        return clause_counts(self.results)
+
+
+def clause_counts(clauses: Iterable[ClauseResult]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Status}
+    for clause in clauses:
+        counts[clause.status.value] += 1
+        counts[Status.ADVISORY.value] += len(clause.advisories())
+    return counts
 
 
 @dataclass
@@ -136,9 +141,12 @@ class ScanResult:
     options: dict[str, Any] = field(default_factory=dict)
     complete: bool = True  # False: interrupted, the targets in `unscanned` were not scanned
     unscanned: list[dict[str, str]] = field(default_factory=list)  # [{target, address}]
+    # clauses no probe answers (organisational, attested): the contract's, judged once per scan
+    contract: list[ClauseResult] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
-        total = {s.value: 0 for s in Status}
+        """Clauses per status over the contract (counted once) and every target."""
+        total = clause_counts(self.contract)
         for target in self.targets:
             for status, n in target.counts().items():
                 total[status] += n

@@ -27,11 +27,19 @@ def test_failing_host_exits_1_and_writes_reports(lab, tmp_path, capsys):
     report = json.loads((tmp_path / "annexscan.json").read_text())
     assert report["exit_code"] == 1 and {p["id"] for p in report["profiles"]} == {"all-network", "3douest"}
     suites = ET.parse(tmp_path / "annexscan.xml").getroot().findall("testsuite")
-    assert len(suites) == 4  # 2 targets x 2 profiles
+    # the contract's clauses once (per profile that has some), then 2 targets x 2 profiles
+    contract = sorted({c["profile"] for c in report["contract"]})
+    assert "3douest" in contract and len(suites) == len(contract) + 4
+    assert sorted(s.get("name") for s in suites[:len(contract)]) == [
+        f"contract / {p}" for p in contract]
+    assert report["contract"] and not {c["clause_id"] for c in report["contract"]} & {
+        c["clause_id"] for t in report["targets"] for c in t["results"]}
     for suite in suites:
         target, profile = suite.get("name").split(" / ")
-        result = next(t for t in report["targets"] if t["target"] == target)
-        clauses = [c for c in result["results"] if c["profile"] == profile]
+        clauses = [c for c in report["contract"] if c["profile"] == profile] \
+            if target == "contract" else [c for c in next(
+                t for t in report["targets"] if t["target"] == target)["results"]
+                if c["profile"] == profile]
         cases = suite.findall("testcase")
         assert len(cases) == len(clauses) == int(suite.get("tests"))
         assert all(c.get("name").startswith(f"[{cl['clause_id']}] {cl['section']}")

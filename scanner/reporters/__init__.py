@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 from scanner.bundle_keys import redact_private_keys
 from scanner.errors import ConfigError
 from scanner.layout import evidence_path
-from scanner.model import ScanResult, TargetResult, map_text, writable_text
+from scanner.model import CONTRACT, ScanResult, TargetResult, map_text, writable_text
 from scanner.outputs import (atomic_writer, check_output_dir, copy_evidence, load_evidence,
                              store_evidence)
 
@@ -45,6 +45,24 @@ def report_names(formats: list[str], stem: str = "annexscan") -> list[str]:
     """The file name of each format's report."""
     found = reporters()
     return [f"{stem}.{found[name][0]}" for name in formats]
+
+
+class _Subjects:
+    """The contract's clauses as a subject of their own, first, then every target."""
+
+    def __init__(self, result: ScanResult):
+        self.result = result
+
+    def __iter__(self) -> Iterator[TargetResult]:
+        if self.result.contract:
+            yield TargetResult(CONTRACT, CONTRACT, list(self.result.contract))
+        yield from self.result.targets
+
+
+def subjects(result: ScanResult) -> Iterable[TargetResult]:
+    """What a report lists clause by clause (re-iterable): the contract's clauses, judged once
+    per scan (contract.judge_contract), under the subject `contract`, then each target."""
+    return _Subjects(result)
 
 
 class _Prepared:
@@ -101,7 +119,8 @@ def prepare(result: ScanResult, directory: Path, embed: bool = False,
     if source and source.resolve() == directory.resolve():
         source = None
     return dataclasses.replace(
-        result, profiles=map_text(result.profiles, writable_text),
+        result, contract=map_text(result.contract, writable_text),
+        profiles=map_text(result.profiles, writable_text),
         options=map_text(result.options, writable_text),
         targets=_Prepared(result.targets, directory, embed, source))
 

@@ -9,6 +9,7 @@ import csv
 from typing import Any, TextIO
 
 from scanner.model import ClauseResult, ControlResult, ScanResult
+from scanner.reporters import subjects
 from scanner.reporters.terminal import printable
 
 FORMAT = "csv"
@@ -23,7 +24,7 @@ def write(result: ScanResult, out: TextIO) -> None:
     """Row by row, as each target is read."""
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    for target in result.targets:
+    for target in subjects(result):
         for clause in target.results:
             row = {"target": target.target, "address": target.address,
                    **_clause_cells(clause, target.probe_errors())}

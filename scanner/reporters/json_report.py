@@ -16,7 +16,8 @@ from scanner.reporters.jsonstream import Items, dump
 
 FORMAT = "json"
 EXTENSION = "json"
-SCHEMA_VERSION = "1.2"  # 1.1: quote, basis, advisory; 1.2: complete, unscanned, evidence_refs
+SCHEMA_VERSION = "1.2"  # 1.1: quote, basis, advisory; 1.2: complete, unscanned,
+#                          evidence_refs, contract
 
 
 def target_dict(target: TargetResult) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def document(result: ScanResult) -> dict[str, Any]:
         "exit_code": result.exit_code(),
         "complete": result.complete,
         "unscanned": result.unscanned,
+        "contract": to_jsonable(result.contract),
         "targets": Items(target_dict(t) for t in result.targets),
     }
 

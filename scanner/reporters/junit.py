@@ -1,4 +1,5 @@
-"""JUnit XML: one testsuite per target x profile, one testcase per clause (GitLab, Jenkins)."""
+"""JUnit XML: one testsuite per target x profile, one testcase per clause (GitLab, Jenkins); the
+contract's clauses (judged once per scan) in testsuites of their own, `contract / <profile>`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import xml.etree.ElementTree as ET
 from typing import Any, TextIO
 
 from scanner.model import ClauseResult, ScanResult, Status, TargetResult
+from scanner.reporters import subjects
 from scanner.reporters.terminal import printable
 
 FORMAT = "junit"
@@ -46,9 +48,11 @@ def write(result: ScanResult, out: TextIO) -> None:
     """One testsuite at a time, indented as ElementTree would indent the whole document."""
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     opened = False
-    for target in result.targets:
+    for target in subjects(result):
         for profile in result.profiles:
             suite = _suite(result, target, profile)
+            if not len(suite):  # e.g. a profile without clauses of the contract's
+                continue
             ET.indent(suite, level=1)
             out.write(("" if opened else '<testsuites name="annexscan">') + "\n  "
                       + _printable_xml(suite))

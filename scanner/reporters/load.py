@@ -32,6 +32,7 @@ def load_result(path: Path) -> ScanResult:
         started_at=data["started_at"], finished_at=data["finished_at"],
         profiles=data["profiles"], options=data["options"],
         complete=data["complete"], unscanned=data["unscanned"],
+        contract=[_clause(c) for c in data["contract"]],
         targets=[TargetResult(target=t["target"], address=t["address"], probes=t["probes"],
                               evidence=t.get("evidence", {}), evidence_refs=t["evidence_refs"],
                               results=[_clause(c) for c in t["results"]])
@@ -57,6 +58,7 @@ def _upgrade_1_1(data: dict) -> None:
     data["schema_version"] = "1.2"
     data.setdefault("complete", True)
     data.setdefault("unscanned", [])
+    data.setdefault("contract", [])  # its manual clauses were listed on each target
     for target in data.get("targets", []):
         if isinstance(target, dict):
             target.setdefault("evidence_refs", {})

@@ -37,7 +37,7 @@ from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
 from scanner.layout import attestation_path, evidence_path
 from scanner.oscal import control_ids, metadata, moment, oneline, prop, stable_uuid, statement_id
-from scanner.reporters import json_report
+from scanner.reporters import json_report, subjects
 from scanner.reporters.jsonstream import Items, dump
 
 FORMAT = "oscal"
@@ -84,7 +84,7 @@ def write(result: ScanResult, out: TextIO) -> None:
     """The document's frame is built and validated by trestle; its observations, risks,
     findings and inventory are written target by target, each validated as its own model."""
     run, scope = _Run(result), _Scope(result)
-    for target in result.targets:
+    for target in subjects(result):
         scope.add(run, target)
     if not scope.judged:
         raise ConfigError("OSCAL assessment-results: the result judged no clause on any target, "
@@ -117,7 +117,7 @@ def write(result: ScanResult, out: TextIO) -> None:
     section = document["assessment-results"]["results"][0]
     if scope.targets:
         section["local-definitions"]["inventory-items"] = Items(
-            _json(_inventory_item(t)) for t in result.targets)
+            _json(_inventory_item(t)) for t in subjects(result))
     section.update({name: items for name, items in streamed.items() if items})
     document["assessment-results"]["results"][0] = {
         name: section[name] for name in fields if name in section}
@@ -148,7 +148,7 @@ def _parts(run: _Run, result: ScanResult, ids: dict[str, dict[str, str]],
            part: int) -> Items:
     """Every target's observations (part 0), waiver risks (1) or findings (2)."""
     def judged() -> Iterator[dict[str, Any]]:
-        for target in result.targets:
+        for target in subjects(result):
             subject = SubjectReference(subject_uuid=_item_uuid(target), type="inventory-item")
             for clause in target.results:
                 seen = [_control_observation(run, target, clause, i, c, subject)

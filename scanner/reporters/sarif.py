@@ -17,6 +17,7 @@ from typing import Any, Iterator, TextIO
 from scanner import __version__
 from scanner.catalog import load_catalog
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult, to_jsonable
+from scanner.reporters import subjects
 from scanner.profiles import builtin_profile_ids
 from scanner.reporters.jsonstream import Items, dump
 from scanner.resources import profiles_dir
@@ -56,7 +57,7 @@ def document(result: ScanResult) -> dict[str, Any]:
                              "startTimeUtc": _utc(result.started_at),
                              "endTimeUtc": _utc(result.finished_at),
                              "toolExecutionNotifications": Items(_probe_failures(result))}],
-            "results": Items(entry for target in result.targets
+            "results": Items(entry for target in subjects(result)
                              for entry in _target_results(target, index, lines)),
             "properties": {"profiles": to_jsonable(result.profiles),
                            "summary": result.summary()},
@@ -85,7 +86,7 @@ def _target_results(target: TargetResult, index: dict[str, int],
 def _rules(result: ScanResult) -> list[dict[str, Any]]:
     seen: dict[str, ControlResult] = {}
     cited: dict[str, dict[tuple[str, str], ClauseResult]] = {}  # control -> (clause, basis)
-    for target in result.targets:
+    for target in subjects(result):
         for clause in target.results:
             for control in clause.controls:
                 seen.setdefault(control.control_id, control)

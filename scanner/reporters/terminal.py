@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanner.model import ClauseResult, ScanResult, Status
+from scanner.reporters import subjects
 
 ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.ATTESTED, Status.EXPIRED,
          Status.WAIVED, Status.NOT_APPLICABLE, Status.ADVISORY)
@@ -47,17 +48,17 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
     table.add_column("target", no_wrap=True)
     columns = [s for s in ORDER if s in (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL,
                                          Status.NOT_APPLICABLE)
-               or any(t.counts()[s.value] for t in result.targets)]
+               or any(t.counts()[s.value] for t in subjects(result))]
     for status in columns:
         table.add_column(status.value.replace("_", " "), justify="right", style=STYLE[status])
-    for target in result.targets:
+    for target in subjects(result):
         counts = target.counts()
         table.add_row(shown(_name(target)), *(str(counts[s.value]) for s in columns))
     console.print(table)
-    if any(t.counts()[Status.ADVISORY.value] for t in result.targets):
+    if any(t.counts()[Status.ADVISORY.value] for t in subjects(result)):
         console.print("advisory: hardening advice the annex does not state, not met; it never "
                       "fails a clause nor changes the exit code", highlight=False, style="blue")
-    for target in result.targets:
+    for target in subjects(result):
         explained = {id(c) for c in _print_probe_failures(target, console, max_listed)}
         bad = [c for c in target.results if c.status in SHOWN and id(c) not in explained]
         _print_advisories(target, console, max_listed, max_reason)
