@@ -244,8 +244,11 @@ def load_yaml(path: Path) -> YamlDoc:
                           f"U+{exc.character:04X} is not allowed in YAML") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from None
-    except (ValueError, OverflowError) as exc:  # e.g. a timestamp 2024-13-45, a +99:00 zone
-        raise ConfigError(f"{path}: malformed YAML: a value cannot be built ({exc})") from None
+    except (ValueError, OverflowError, IndexError, KeyError, AttributeError, TypeError) as exc:
+        # PyYAML's constructors trust their input: a timestamp 2024-13-45 (ValueError), an
+        # explicit tag on a value not of its form (`!!int ''`, `!!bool maybe`, `!!timestamp x`)
+        raise ConfigError(f"{path}: malformed YAML: a value cannot be built "
+                          f"({type(exc).__name__})") from None
     finally:
         if loader is not None:
             loader.dispose()
