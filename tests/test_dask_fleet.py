@@ -48,13 +48,17 @@ class Cluster:
         self.address = f"tcp://{SCHEDULER}:{port}"
         self.procs: list[Proc] = []
         workdir.mkdir(parents=True, exist_ok=True)
+        # Each on its own address, its HTTP endpoints (health, metrics) too: by default they
+        # listen on 0.0.0.0, open on every lab host.
         self._start("scheduler", [str(DASK), "scheduler", "--host", SCHEDULER, "--port",
-                                  str(port), "--no-dashboard", "--no-show"], workdir)
+                                  str(port), "--no-dashboard", "--dashboard-address",
+                                  f"{SCHEDULER}:0", "--no-show"], workdir)
         for n in range(workers):
-            self._start(f"worker{n}", [str(DASK), "worker", self.address, "--host",
-                                       f"127.0.0.{231 + n}", "--nthreads", str(THREADS), "--nanny",
-                                       "--no-dashboard", "--local-directory", str(workdir),
-                                       "--name", f"w{n}"], workdir)
+            host = f"127.0.0.{231 + n}"
+            self._start(f"worker{n}", [str(DASK), "worker", self.address, "--host", host,
+                                       "--nthreads", str(THREADS), "--nanny", "--no-dashboard",
+                                       "--dashboard-address", f"{host}:0", "--local-directory",
+                                       str(workdir), "--name", f"w{n}"], workdir)
         from distributed import Client
 
         self.client = Client(self.address, timeout=START_S, set_as_default=False,
@@ -116,6 +120,8 @@ def reasons(targets) -> dict:
 
 @pytest.fixture(scope="module")
 def local_scan(lab) -> tuple[ScanResult, float]:
+    """Asked for before `cluster`, so it runs first: a Dask process listening where the lab's
+    hosts are scanned would show in the cluster's scan only, and fail the comparison."""
     options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle, command_timeout=COMMAND_S)
     started = time.perf_counter()
     result = run_scan(lab_jobs(lab, options), options)
@@ -132,7 +138,7 @@ def inventory(lab, path: Path) -> Path:
 
 
 @pytest.mark.lab
-def test_cli_scan_on_two_workers_equals_a_local_scan(lab, cluster, local_scan, tmp_path):
+def test_cli_scan_on_two_workers_equals_a_local_scan(lab, local_scan, cluster, tmp_path):
     """The flag end to end: two real workers scan the lab (TLS in sslyze's forkserver child
     inside a worker, host checks over SSH) and the report's verdicts equal the local scan's."""
     local, local_s = local_scan
@@ -165,7 +171,7 @@ def dask_jobs(lab, address: str, **options) -> tuple[list[ScanJob], ScanOptions]
 
 
 @pytest.mark.lab
-def test_a_worker_killed_mid_scan_costs_nothing(lab, cluster, local_scan):
+def test_a_worker_killed_mid_scan_costs_nothing(lab, local_scan, cluster):
     """SIGKILL to a worker running targets once the first result is back: its targets run
     again on the other worker, each target is delivered once, with the local verdicts (each
     profile is judged on its own, so the network profile's verdicts are those of the local

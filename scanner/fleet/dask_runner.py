@@ -21,7 +21,7 @@ import multiprocessing
 import threading
 import time
 import uuid
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -134,13 +134,19 @@ class DaskTargetPool(Executor):
             local, job, _ = self._pending.pop(remote.key, (None, None, None))
         if local is None or local.done():
             return
+        lost = f"the Dask scheduler {self.address} dropped it"
         if remote.status == "cancelled":
-            self._lost([(local, job, remote)], f"the Dask scheduler {self.address} dropped it")
+            self._lost([(local, job, remote)], lost)
             return
         try:
-            local.set_result(_collect(remote, job))
+            result = _collect(remote, job)
+        except (CancelledError, OSError) as exc:  # the scheduler went away while fetching it
+            self._lost([(local, job, remote)], f"{lost} ({type(exc).__name__})")
+            return
         except BaseException as exc:  # noqa: BLE001 - the engine's loop re-raises it
             local.set_exception(exc)
+            return
+        local.set_result(result)
         remote.release()
 
     def _watch_workers(self) -> None:
