@@ -1,6 +1,7 @@
 """The JSON report: the whole result model, validated by reports/schema/report.schema.json.
 
-Written target by target (scanner.reporters.jsonstream). Raw evidence is referenced, not
+Written target by target (scanner.reporters.jsonstream), each on one line of its own (the rest
+is indented). Raw evidence is referenced, not
 embedded: each target's `evidence_refs` gives the path, SHA-256 and size of every probe's
 output stored once under evidence/ (scanner.outputs.store_evidence); a target that still
 carries its evidence (`--embed-evidence`) has it under `evidence` as well.
@@ -12,7 +13,7 @@ from typing import Any, TextIO
 
 from scanner import __version__
 from scanner.model import ScanResult, TargetResult, to_jsonable
-from scanner.reporters.jsonstream import Items, dump
+from scanner.reporters.jsonstream import Compact, Items, dump
 
 FORMAT = "json"
 EXTENSION = "json"
@@ -43,7 +44,8 @@ def document(result: ScanResult) -> dict[str, Any]:
         "complete": result.complete,
         "unscanned": result.unscanned,
         "contract": to_jsonable(result.contract),
-        "targets": Items(target_dict(t) for t in result.targets),
+        # one line per target: a fleet's report stays small (indenting them added half again)
+        "targets": Items(Compact(target_dict(t)) for t in result.targets),
     }
 
 

@@ -2,7 +2,8 @@
 
 `dump(document, out)` writes exactly what `json.dumps(document, indent=2, ensure_ascii=False,
 default=str)` would, except that an `Items` anywhere in it is an array whose items are taken
-from an iterable one at a time: a report over a thousand targets never holds them all.
+from an iterable one at a time (a report over a thousand targets never holds them all), and a
+`Compact` value is written on one line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ class Items:
         self.items = items
 
 
+class Compact:
+    """A value written on one line, without spaces (an array item read by programs, not
+    people: a target of a fleet's report)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
 def _streams(value: Any) -> bool:
     if isinstance(value, Items):
         return True
@@ -30,6 +39,9 @@ def _streams(value: Any) -> bool:
 
 def dump(value: Any, out: TextIO, level: int = 0) -> None:
     """Write value as indented JSON at nesting `level` (the caller has written the indent)."""
+    if isinstance(value, Compact):
+        out.write(json.dumps(value.value, ensure_ascii=False, separators=(",", ":"), default=str))
+        return
     if not _streams(value):
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
         out.write(text.replace("\n", "\n" + "  " * level) if level else text)
