@@ -44,7 +44,8 @@ START_S = 60.0
 class Cluster:
     """A real scheduler and `workers` real workers (each under its nanny) on loopback."""
 
-    def __init__(self, workdir: Path, workers: int = 2, port: int = 8786) -> None:
+    def __init__(self, workdir: Path, workers: int = 2, port: int = 8786,
+                 scheduler_env: dict[str, str] | None = None) -> None:
         self.address = f"tcp://{SCHEDULER}:{port}"
         self.procs: list[Proc] = []
         workdir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +53,7 @@ class Cluster:
         # listen on 0.0.0.0, open on every lab host.
         self._start("scheduler", [str(DASK), "scheduler", "--host", SCHEDULER, "--port",
                                   str(port), "--no-dashboard", "--dashboard-address",
-                                  f"{SCHEDULER}:0", "--no-show"], workdir)
+                                  f"{SCHEDULER}:0", "--no-show"], workdir, scheduler_env)
         for n in range(workers):
             host = f"127.0.0.{231 + n}"
             self._start(f"worker{n}", [str(DASK), "worker", self.address, "--host", host,
@@ -69,9 +70,10 @@ class Cluster:
             self.stop()
             raise
 
-    def _start(self, name: str, cmd: list[str], workdir: Path) -> None:
-        self.procs.append(Proc(name, cmd, workdir / f"{name}.log", env={**os.environ},
-                               death_signal=signal.SIGKILL))
+    def _start(self, name: str, cmd: list[str], workdir: Path,
+               env: dict[str, str] | None = None) -> None:
+        self.procs.append(Proc(name, cmd, workdir / f"{name}.log",
+                               env={**os.environ, **(env or {})}, death_signal=signal.SIGKILL))
 
     def worker_pid(self, address: str) -> int:
         """The pid of the process running a worker's tasks (under its nanny)."""
@@ -192,6 +194,35 @@ def test_a_worker_killed_mid_scan_costs_nothing(lab, local_scan, cluster):
     assert killed and killed[0][1], "the killed worker had targets running"
     assert sorted(t.address for t in delivered) == sorted(t.address for t in local.targets)
     assert verdicts(delivered) == verdicts(local.targets, "all-network")
+
+
+@pytest.mark.lab
+def test_a_target_whose_workers_die_is_an_error(lab, tmp_path):
+    """A scheduler allowing no failure: the targets of a worker SIGKILLed mid-scan are errors
+    saying their workers died (never a pass), the others are scanned as usual, each once."""
+    fleet = Cluster(tmp_path / "dask", port=8789,
+                    scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    on_victim: list[str] = []  # the addresses the killed worker held
+    delivered: list[TargetResult] = []
+
+    def on_done(result: TargetResult) -> None:
+        delivered.append(result)
+        if not on_victim:
+            busy = {w: keys for w, keys in fleet.client.processing().items() if keys}
+            victim = max(busy, key=lambda w: len(busy[w]))
+            on_victim.extend(str(key).rsplit("-", 1)[1] for key in busy[victim])
+            os.kill(fleet.worker_pid(victim), signal.SIGKILL)
+
+    try:
+        run_scan(*dask_jobs(lab, fleet.address), on_done)
+    finally:
+        fleet.stop()
+    assert sorted(t.address for t in delivered) == sorted(h.address for h in lab.hosts.values())
+    died = [t for t in delivered if "Dask worker that scanned it died" in
+            (t.probes["ports"]["error"] or "")]
+    assert died and {t.address for t in died} <= set(on_victim)
+    for target in died:
+        assert "pass" not in {c.status.value for c in target.results}
 
 
 @pytest.mark.lab
