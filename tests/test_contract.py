@@ -97,6 +97,7 @@ def test_each_format_lists_a_contract_clause_once_and_a_mixed_clause_per_host(
 
     page = out["html"].read_text("utf-8")
     assert page.count(f'id="{CONTRACT}/{ORGANISATIONAL}"') == 1
+    assert page.count("<h2>The contract: clauses no probe answers") == 1
     assert page.count(f'/{MIXED}"') >= HOSTS
 
     oscal = AssessmentResults.oscal_read(out["oscal.json"])

@@ -47,6 +47,10 @@ def report_names(formats: list[str], stem: str = "annexscan") -> list[str]:
     return [f"{stem}.{found[name][0]}" for name in formats]
 
 
+class Contract(TargetResult):
+    """The contract's clauses, listed as a subject of their own (no host, no probe)."""
+
+
 class _Subjects:
     """The contract's clauses as a subject of their own, first, then every target."""
 
@@ -55,7 +59,7 @@ class _Subjects:
 
     def __iter__(self) -> Iterator[TargetResult]:
         if self.result.contract:
-            yield TargetResult(CONTRACT, CONTRACT, list(self.result.contract))
+            yield Contract(CONTRACT, CONTRACT, list(self.result.contract))
         yield from self.result.targets
 
 

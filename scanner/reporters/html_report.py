@@ -19,7 +19,7 @@ from urllib.parse import quote
 from scanner import __version__
 from scanner.layout import evidence_path
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
-from scanner.reporters import subjects
+from scanner.reporters import Contract, subjects
 from scanner.reporters.html_template import COLORS, CSS, MEANING, ORDER, SCRIPT, status_css
 from scanner.reporters.html_values import esc, json_block, record_box
 
@@ -258,7 +258,8 @@ def target_section(index: int, target: TargetResult, result: ScanResult) -> str:
         f"{esc(evidence_href(target.address, name))}</a></td></tr>"
         for name, info in target.probes.items())
     body = [f'<section class="card target" id="target-{index}" data-target="{esc(target.target)}">'
-            f"<h2>Target {target_name(target)}</h2>"]
+            + ("<h2>The contract: clauses no probe answers, judged once for every target</h2>"
+               if isinstance(target, Contract) else f"<h2>Target {target_name(target)}</h2>")]
     if probes:
         body.append(table('<th>Probe</th><th class="n">Duration</th><th>Outcome</th>'
                           "<th>Raw evidence</th>", [probes], "probes"))
