@@ -32,7 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet_measure import Measure, annexscan, command, probe_seconds, sizes  # noqa: E402
+from fleet_measure import (Measure, annexscan, command, probe_seconds,  # noqa: E402
+                           scan_phase_seconds, sizes)
 from scanner.netns import can_isolate, isolated_command  # noqa: E402
 
 FLEET = [f"127.0.{i}.{j}" for i in range(1, 5) for j in range(256)]
@@ -104,6 +105,10 @@ def bench_size(n: int, work: Path, ca: Path, args: argparse.Namespace) -> list[s
         files = sizes(out) if out.is_dir() else {}
         for name, size in files.items():
             print(f"    {name:28} {size:>13,} B  {size / n / 1024:9.1f} KB/host")
+        phase = scan_phase_seconds(out) if out.is_dir() else None
+        if phase is not None:
+            print(f"    the scan itself (journal): {phase:.1f} s; start-up and reports: "
+                  f"{scan.seconds - phase:.1f} s")
         busy = probe_seconds(out) if out.is_dir() else {}
         if busy:
             print("    probe time summed over hosts (s): " + ", ".join(

@@ -204,3 +204,13 @@ def probe_seconds(directory: Path, max_json: int = 100 << 20) -> dict[str, float
 def _probes(target: dict) -> dict[str, float]:
     return {name: probe.get("duration_s") or 0.0
             for name, probe in (target.get("probes") or {}).items()}
+
+
+def scan_phase_seconds(directory: Path) -> float | None:
+    """From the journal: seconds between the header and the end record, the scan itself
+    (start-up before it, the reports after it, are the rest of the wall time)."""
+    try:
+        end = json.loads((directory / "journal" / "end.json").read_text(encoding="utf-8"))
+        return float(end["duration_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
