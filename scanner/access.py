@@ -138,8 +138,9 @@ def _not_a_private_key(key: Path, data: bytes) -> str | None:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    if args.command_timeout <= 0:
-        raise ConfigError(f"--command-timeout must be positive, got {args.command_timeout}")
+    if not 0 < args.command_timeout < float("inf"):  # nan too: it compares false
+        raise ConfigError(f"--command-timeout must be a positive number of seconds, "
+                          f"got {args.command_timeout}")
     if args.ssh_port is not None and not 0 < args.ssh_port < 65536:
         raise ConfigError(f"--ssh-port must be 1-65535, got {args.ssh_port}")
     if args.ssh_config and not args.ssh_config.is_file():

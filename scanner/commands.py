@@ -48,7 +48,7 @@ def load_profiles(refs: list[str], catalog: Catalog) -> list[Profile]:
 
 
 def scan_options(args: argparse.Namespace) -> ScanOptions:
-    if args.timeout <= 0:
+    if not 0 < args.timeout < float("inf"):  # nan too: it compares false
         raise ConfigError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     if args.concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {args.concurrency}")

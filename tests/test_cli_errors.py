@@ -98,6 +98,15 @@ def test_bad_options(capsys):
     assert code == 2 and "--timeout" in out
 
 
+@pytest.mark.parametrize("option", ["--timeout", "--command-timeout", "--target-budget"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_seconds_must_be_positive_and_finite(capsys, option, value):
+    """nan compares false with everything: a `<= 0` check let it through, and every probe then
+    failed mid-scan."""
+    code, out = run(["scan", "--profile", "3douest", option, value, "127.0.0.1"], capsys)
+    assert code == 2 and f"{option} must be a positive number of seconds, got" in out, out
+
+
 def test_missing_nmap_names_the_package(tmp_path):
     """With nmap absent from PATH the scan stops before any traffic, naming the apt package."""
     env = {**os.environ, "PATH": str(tmp_path)}
