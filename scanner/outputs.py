@@ -95,33 +95,42 @@ def write_file(path: Path, data: bytes, option: str) -> Path:
 
 @contextmanager
 def atomic_writer(path: Path, option: str) -> Iterator[BinaryIO]:
-    """A binary stream to write path by pieces (a report of any size, never held whole):
-    a fresh temporary file (O_EXCL|O_NOFOLLOW) in the path's directory, fsync'd and renamed
-    over path when the block ends; removed, with path untouched, when the block raises."""
+    """A binary stream to write path by pieces (a report of any size, never held whole),
+    creating its last directory level if missing (see _replacing)."""
     check_output_file(path, option)
     try:
         path.parent.mkdir(exist_ok=True)
         folder = os.open(path.parent, _DIR_FLAGS)
     except OSError as exc:
         raise ConfigError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
-    temporary = f".{path.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        with _replacing(folder, path.name, f"{option} {path}") as stream:
+            yield stream
+    finally:
+        os.close(folder)
+
+
+@contextmanager
+def _replacing(folder: int, name: str, shown: str) -> Iterator[BinaryIO]:
+    """A fresh temporary file (O_EXCL|O_NOFOLLOW) beside `name` in the directory `folder`,
+    fsync'd and renamed over `name` when the block ends; removed, with `name` untouched, when
+    the block raises. A symlink at `name` is refused, never written through."""
+    temporary = f".{name}.{secrets.token_hex(8)}.tmp"
     try:
         handle = os.open(temporary, _NEW_FLAGS, 0o644, dir_fd=folder)
         with os.fdopen(handle, "wb") as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        if stat.S_ISLNK(_lstat_mode(path.name, folder)):
-            raise ConfigError(f"{option} {path}: became a symbolic link; refusing to write")
-        os.rename(temporary, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+        if stat.S_ISLNK(_lstat_mode(name, folder)):
+            raise ConfigError(f"{shown}: became a symbolic link; refusing to write")
+        os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError as exc:
         _discard(temporary, folder)
-        raise ConfigError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+        raise ConfigError(f"{shown}: cannot write: {_why(exc)}") from None
     except BaseException:
         _discard(temporary, folder)
         raise
-    finally:
-        os.close(folder)
 
 
 def store_evidence(directory: Path, address: str, probe: str, data: Any) -> dict[str, Any]:
@@ -244,19 +253,9 @@ def open_file_at(folder: int, name: str, flags: int, shown: str) -> int:
 
 
 def write_at(folder: int, name: str, data: bytes, shown: str) -> None:
-    """`data` written as `name` in the directory `folder`: a fresh temporary file, fsync'd and
-    renamed over it, never through a symlink."""
-    temporary = f".{name}.{secrets.token_hex(8)}.tmp"
-    try:
-        handle = os.open(temporary, _NEW_FLAGS, 0o644, dir_fd=folder)
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.rename(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
-    except OSError as exc:
-        _discard(temporary, folder)
-        raise ConfigError(f"{shown}: cannot write: {_why(exc)}") from None
+    """`data` written as `name` in the directory `folder`, atomically (see _replacing)."""
+    with _replacing(folder, name, shown) as stream:
+        stream.write(data)
 
 
 def _why(exc: OSError) -> str:

@@ -213,15 +213,16 @@ def test_symlink_planted_at_the_lines_file_is_refused_and_its_target_untouched(t
     assert victim.read_text() == "precious\n"
 
 
-def test_symlink_planted_at_the_header_is_replaced_not_followed(tmp_path):
+def test_symlink_planted_at_the_header_is_refused_not_followed(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     out = tmp_path / "out"
     (out / "journal").mkdir(parents=True)
     (out / "journal" / "scan.json").symlink_to(victim)
-    JournalWriter(out, header(targets(1))).close(True, [])
+    with pytest.raises(ConfigError, match="symbolic link; refusing to write"):
+        JournalWriter(out, header(targets(1)))
     assert victim.read_text() == "precious\n"
-    assert not (out / "journal" / "scan.json").is_symlink()
+    assert (out / "journal" / "scan.json").is_symlink(), "left as found, for the audit trail"
 
 
 def test_symlinked_journal_directory_is_refused_both_ways(tmp_path):
