@@ -158,8 +158,9 @@ def test_cli_scan_on_two_workers_equals_a_local_scan(lab, local_scan, cluster, t
     assert verdicts(scanned) == verdicts(local.targets), sorted(mismatched)
     good = next(t for t in scanned if t.address == lab.hosts["good"].address)
     assert good.probes["tls"]["error"] is None and good.evidence_refs["tls"]
-    print(f"\nlab scan, {len(scanned)} hosts, network + SSH host checks: local {local_s:.1f} s, "
-          f"2 Dask workers x {THREADS} threads {dask_s:.1f} s")
+    print(f"\nlab scan, {len(scanned)} hosts, network + SSH host checks: run_scan locally "
+          f"{local_s:.1f} s; the CLI on 2 Dask workers x {THREADS} threads, journal and report "
+          f"included, {dask_s:.1f} s")
 
 
 def dask_jobs(lab, address: str, **options) -> tuple[list[ScanJob], ScanOptions]:
