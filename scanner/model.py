@@ -152,12 +152,13 @@ class ScanResult:
                 total[status] += n
         return total
 
-    def exit_code(self) -> int:
+    def exit_code(self, summary: dict[str, int] | None = None) -> int:
         """0 all automated clauses pass, 1 any fail (or expired attestation), 3 no fail but
-        an error, 4 interrupted (whatever the targets scanned say, the scan is not whole)."""
+        an error, 4 interrupted (whatever the targets scanned say, the scan is not whole).
+        `summary`: this result's, when the caller has it (each count re-reads the targets)."""
         if not self.complete:
             return INTERRUPTED
-        summary = self.summary()
+        summary = summary or self.summary()
         if any(summary[s.value] for s in FAILING):
             return 1
         if summary[Status.ERROR.value]:

@@ -46,16 +46,18 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
                   max_reason: int = 160) -> None:
     table = Table(title="annexscan summary: clauses per target")
     table.add_column("target", no_wrap=True)
+    # One pass for the counts, one for the details: each pass re-reads a fleet's journal.
+    rows = [(_name(target), target.counts()) for target in subjects(result)]
     columns = [s for s in ORDER if s in (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL,
                                          Status.NOT_APPLICABLE)
-               or any(t.counts()[s.value] for t in subjects(result))]
+               or any(counts[s.value] for _, counts in rows)]
     for status in columns:
         table.add_column(status.value.replace("_", " "), justify="right", style=STYLE[status])
-    for target in subjects(result):
-        counts = target.counts()
-        table.add_row(shown(_name(target)), *(str(counts[s.value]) for s in columns))
+    for name, counts in rows:
+        table.add_row(shown(name), *(str(counts[s.value]) for s in columns))
     console.print(table)
-    if any(t.counts()[Status.ADVISORY.value] for t in subjects(result)):
+    total = {s.value: sum(counts[s.value] for _, counts in rows) for s in Status}
+    if total[Status.ADVISORY.value]:
         console.print("advisory: hardening advice the annex does not state, not met; it never "
                       "fails a clause nor changes the exit code", highlight=False, style="blue")
     for target in subjects(result):
@@ -85,9 +87,8 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
                                   highlight=False, overflow="fold")
         if len(bad) > max_listed:
             console.print(f"  ... and {len(bad) - max_listed} more (see the JSON report)")
-    total = result.summary()
     console.print("total: " + " ".join(f"[{STYLE[Status(k)]}]{k}={v}[/]" for k, v in total.items())
-                  + f"  -> exit code {result.exit_code()}", highlight=False)
+                  + f"  -> exit code {result.exit_code(total)}", highlight=False)
     if not result.complete:
         _print_incomplete(result, console, max_listed)
 
