@@ -30,7 +30,7 @@ from scanner.layout import evidence_path
 from scanner.model import ScanResult, TargetResult, to_jsonable
 from scanner.outputs import open_file_at, open_folder, store_evidence, write_at
 from scanner.reporters import clean_target
-from scanner.reporters.load import _clause
+from scanner.reporters.load import clause_from_json
 from scanner.resources import report_schema_path
 from scanner.yamldoc import json_path, schema_error
 
@@ -312,7 +312,7 @@ def _line_schema() -> dict[str, Any]:
 
 def _target(line: dict[str, Any]) -> TargetResult:
     return TargetResult(target=line["target"], address=line["address"], probes=line["probes"],
-                        results=[_clause(c) for c in line["results"]],
+                        results=[clause_from_json(c) for c in line["results"]],
                         evidence_refs=line["evidence_refs"])
 
 

@@ -21,7 +21,7 @@ from scanner import __version__
 from scanner.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
 from scanner.engine import ScanPlan
 from scanner.model import TargetResult, to_jsonable
-from scanner.reporters.load import _clause as clause_from_json
+from scanner.reporters.load import clause_from_json
 from scanner.transports.ssh import SshAccess
 
 MAX_RESULT = 32 << 20  # bytes of one target's result as JSON, before compression

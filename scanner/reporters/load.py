@@ -32,10 +32,10 @@ def load_result(path: Path) -> ScanResult:
         started_at=data["started_at"], finished_at=data["finished_at"],
         profiles=data["profiles"], options=data["options"],
         complete=data["complete"], unscanned=data["unscanned"],
-        contract=[_clause(c) for c in data["contract"]],
+        contract=[clause_from_json(c) for c in data["contract"]],
         targets=[TargetResult(target=t["target"], address=t["address"], probes=t["probes"],
                               evidence=t.get("evidence", {}), evidence_refs=t["evidence_refs"],
-                              results=[_clause(c) for c in t["results"]])
+                              results=[clause_from_json(c) for c in t["results"]])
                  for t in data["targets"]])
 
 
@@ -64,6 +64,6 @@ def _upgrade_1_1(data: dict) -> None:
             target.setdefault("evidence_refs", {})
 
 
-def _clause(raw: dict) -> ClauseResult:
+def clause_from_json(raw: dict) -> ClauseResult:
     controls = [ControlResult(**{**c, "status": Status(c["status"])}) for c in raw["controls"]]
     return ClauseResult(**{**raw, "status": Status(raw["status"]), "controls": controls})
