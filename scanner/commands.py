@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -18,9 +20,8 @@ from rich.table import Table
 from scanner import attestations
 from scanner.access import build_access, check_access, check_options, ssh_alias_target
 from scanner.catalog import Catalog, load_catalog
-from scanner.contract import contract_of
-from scanner.engine import (ScanJob, ScanOptions, ScanPlan, plan_scan, preflight, run_scan,
-                            scan_settings, stop_on_signals)
+from scanner.engine import (ScanJob, ScanOptions, ScanPlan, contract_of, plan_scan, preflight,
+                            run_scan, scan_settings, stop_on_signals)
 from scanner.errors import ConfigError
 from scanner.fleet.address import scheduler_address
 from scanner.journal import VERSION as JOURNAL_VERSION, JournalWriter, journal_home
@@ -215,7 +216,16 @@ def _probe(jobs: list[ScanJob], options: ScanOptions, writer: JournalWriter,
             console.print(f"annexscan: {text}", highlight=False, markup=False, soft_wrap=True)
 
         with stop_on_signals(notice) as stop:
-            return run_scan(jobs, options, on_done=finished, stop=stop)
+            return run_scan(jobs, options, on_done=finished, stop=stop,
+                            pool=_cluster(options, stop))
+
+
+def _cluster(options: ScanOptions, stop: threading.Event) -> Executor | None:
+    """The Dask cluster's pool for --dask-scheduler (distributed is imported then only)."""
+    if not options.dask_scheduler:
+        return None
+    from scanner.fleet.dask_runner import DaskTargetPool
+    return DaskTargetPool(options, stop)
 
 
 def scan_command(args: argparse.Namespace, console: Console) -> int:

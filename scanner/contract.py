@@ -7,14 +7,11 @@ with an attestation, or with automated advice, stays on each host.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from scanner.catalog import Catalog
 from scanner.model import ClauseResult, ControlResult, Status, combine
 from scanner.profiles import ANNEX, Clause, ControlRef, Profile
-
-if TYPE_CHECKING:
-    from scanner.engine import ScanJob
 
 
 def is_contract(clause: Clause, catalog: Catalog) -> bool:
@@ -31,9 +28,9 @@ def judge_contract(profiles: list[Profile], catalog: Catalog) -> list[ClauseResu
             for profile in profiles for clause in profile.clauses if is_contract(clause, catalog)]
 
 
-def contract_of(jobs: list[ScanJob]) -> list[ClauseResult]:
-    """judge_contract over every profile the jobs use, each once."""
-    profiles = {p.id: (p, job.plan.catalog) for job in jobs for p in job.plan.profiles}
+def contract_once(planned: Iterable[tuple[Profile, Catalog]]) -> list[ClauseResult]:
+    """judge_contract over every profile given, each once (by id)."""
+    profiles = {p.id: (p, catalog) for p, catalog in planned}
     return [clause for profile, catalog in profiles.values()
             for clause in judge_contract([profile], catalog)]
 

@@ -18,7 +18,7 @@ from scanner import portspec
 from scanner.catalog import Catalog
 from scanner.checks import evaluate
 from scanner.checks.base import Observations, probe_failed
-from scanner.contract import clause_result, contract_of, is_contract, unprobed
+from scanner.contract import clause_result, contract_once, is_contract, unprobed
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult)
 from scanner.probes import Probe, ProbeRequest
@@ -292,19 +292,9 @@ def scan_settings(jobs: list[ScanJob], options: ScanOptions
         "ca_bundle": ", ".join(sorted(bundles)) or None}
 
 
-def target_pool(options: ScanOptions, width: int, stop: threading.Event | None) -> Executor:
-    """Where `scan_target` runs: `width` threads of this process, or the workers of a Dask
-    cluster (scanner/fleet; `distributed` is imported then only), which sets `stop` if the
-    cluster is lost."""
-    if options.dask_scheduler:
-        from scanner.fleet.dask_runner import DaskTargetPool
-        return DaskTargetPool(options, stop)
-    return ThreadPoolExecutor(max_workers=width)
-
-
 def run_scan(jobs: list[ScanJob], options: ScanOptions,
              on_done: Callable[[TargetResult], None] | None = None,
-             stop: threading.Event | None = None) -> ScanResult:
+             stop: threading.Event | None = None, pool: Executor | None = None) -> ScanResult:
     """Scan every job, `options.concurrency` targets at once. Each finished target goes to
     `on_done` (the journal) and is dropped, so the returned result's `targets` is empty; without
     `on_done` they are kept in a list, in the jobs' order (a few targets: tests, library use).
@@ -312,14 +302,21 @@ def run_scan(jobs: list[ScanJob], options: ScanOptions,
     Once `stop` is set no new target starts; the running ones finish (within their time
     budget). Those that come back with a failed probe are not kept, since the interruption may
     be the cause (Ctrl-C reaches nmap and sslyze too): they are listed as unscanned with the
-    targets never started, and the result is marked incomplete."""
+    targets never started, and the result is marked incomplete.
+
+    `pool` is where `scan_target` runs: by default threads of this process; for
+    `options.dask_scheduler`, the caller's scanner.fleet DaskTargetPool (which sets `stop` if
+    the cluster is lost)."""
+    if options.dask_scheduler and pool is None:
+        raise ValueError("options.dask_scheduler: pass pool=DaskTargetPool(options, stop) "
+                         "(scanner.fleet.dask_runner), or the scan would run here")
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     kept: list[tuple[int, TargetResult]] = []
     unscanned: list[int] = []
     waiting = iter(enumerate(jobs))
     width = max(1, options.concurrency)
-    with target_pool(options, width, stop) as pool:
+    with pool or ThreadPoolExecutor(max_workers=width) as pool:
         running: dict[Future[TargetResult], int] = {}
         while True:
             while len(running) < width and not (stop and stop.is_set()):
@@ -349,6 +346,11 @@ def run_scan(jobs: list[ScanJob], options: ScanOptions,
         unscanned=[{"target": jobs[i].target.name, "address": jobs[i].target.address}
                    for i in sorted(unscanned)],
         contract=contract_of(jobs))
+
+
+def contract_of(jobs: list[ScanJob]) -> list[ClauseResult]:
+    """The contract's clauses of every profile the jobs use, judged once."""
+    return contract_once((p, job.plan.catalog) for job in jobs for p in job.plan.profiles)
 
 
 

@@ -9,6 +9,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -163,6 +164,12 @@ def test_cli_scan_on_two_workers_equals_a_local_scan(lab, local_scan, cluster, t
           f"included, {dask_s:.1f} s")
 
 
+def on_cluster(jobs: list[ScanJob], options: ScanOptions, on_done=None,
+               stop: threading.Event | None = None):
+    """run_scan with the cluster's pool, as `scan --dask-scheduler` does."""
+    return run_scan(jobs, options, on_done, stop, pool=DaskTargetPool(options, stop))
+
+
 def dask_jobs(lab, address: str, **options) -> tuple[list[ScanJob], ScanOptions]:
     """Every lab host with the network profile alone (faster: no host checks)."""
     options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle, dask_scheduler=address,
@@ -190,7 +197,7 @@ def test_a_worker_killed_mid_scan_costs_nothing(lab, local_scan, cluster):
             os.kill(cluster.worker_pid(victim), signal.SIGKILL)
             killed.append((victim, busy[victim]))
 
-    run_scan(*dask_jobs(lab, cluster.address), on_done)
+    on_cluster(*dask_jobs(lab, cluster.address), on_done)
     assert killed and killed[0][1], "the killed worker had targets running"
     assert sorted(t.address for t in delivered) == sorted(t.address for t in local.targets)
     assert verdicts(delivered) == verdicts(local.targets, "all-network")
@@ -214,7 +221,7 @@ def test_a_target_whose_workers_die_is_an_error(lab, tmp_path):
             os.kill(fleet.worker_pid(victim), signal.SIGKILL)
 
     try:
-        run_scan(*dask_jobs(lab, fleet.address), on_done)
+        on_cluster(*dask_jobs(lab, fleet.address), on_done)
     finally:
         fleet.stop()
     assert sorted(t.address for t in delivered) == sorted(h.address for h in lab.hosts.values())
@@ -233,7 +240,7 @@ def test_a_workers_probes_keep_the_target_budget(lab, cluster):
     the verdicts are not compared with a local run here."""
     jobs, options = dask_jobs(lab, cluster.address, target_budget_s=3.0)
     silent = [j for j in jobs if j.target.address == lab.hosts["silent"].address]
-    (target,) = run_scan(silent, options).targets
+    (target,) = on_cluster(silent, options).targets
     assert any("time budget of 3 s" in error for error in target.probe_errors().values())
     assert sum(p["duration_s"] for p in target.probes.values()) <= 3.0 + 2.0 + 1.0
 
@@ -332,7 +339,7 @@ def test_a_target_a_worker_refuses_is_an_error_saying_why(lab, cluster, tmp_path
     address = lab.hosts["good"].address
     access = SshAccess(user="root", key_file=lab.ssh_client_key, use_agent=False,
                        known_hosts=tmp_path / "not-here")
-    (target,) = run_scan([ScanJob(Target(address, address), plan, access)], options).targets
+    (target,) = on_cluster([ScanJob(Target(address, address), plan, access)], options).targets
     why = f"not on the worker: --known-hosts {tmp_path}/not-here"
     assert all(p["error"] for p in target.probes.values())
     assert why in target.probes["ports"]["error"] and why in target.probes["host"]["error"]
@@ -366,7 +373,7 @@ def test_a_lost_cluster_interrupts_the_scan(lab, tmp_path, monkeypatch):
     stop = threading.Event()
     started = time.perf_counter()
     try:
-        result = run_scan(*dask_jobs(lab, fleet.address), on_done, stop)
+        result = on_cluster(*dask_jobs(lab, fleet.address), on_done, stop)
     finally:
         fleet.stop()
     assert stop.is_set() and not result.complete and result.unscanned
