@@ -37,6 +37,9 @@ from fleet_measure import (Measure, annexscan, command, probe_seconds,  # noqa: 
 from scanner.netns import can_isolate, isolated_command  # noqa: E402
 
 FLEET = [f"127.0.{i}.{j}" for i in range(1, 5) for j in range(256)]
+NAN = float("nan")
+NOT_RUN = Measure(seconds=NAN, code=0, peak_mb=NAN, tree_peak_mb=NAN, killed=False, err="",
+                  load=NAN, cpu_s=NAN)  # --skip-bare: the table shows nan
 SSLYZE_FLAGS = ["--sslv2", "--sslv3", "--tlsv1", "--tlsv1_1", "--tlsv1_2", "--tlsv1_3",
                 "--certinfo", "--compression", "--heartbleed", "--robot", "--openssl_ccs",
                 "--reneg", "--mozilla_config", "disable", "--quiet"]  # tls.py's commands
@@ -76,18 +79,20 @@ def bench_size(n: int, work: Path, ca: Path, args: argparse.Namespace) -> list[s
     endpoints = work / f"tls-{n}.txt"
     endpoints.write_text("".join(f"{h}:443\n" for h in hosts))
     bound = 600 + 20 * n  # seconds: a run this long has gone wrong, even on a busy machine
-    nmap = command(["nmap", "-sS", "-p-", "-n", "-iL", str(listing), "-oX", os.devnull],
-                   args.max_rss_mb, bound)
-    sslyze = command([sys.executable, "-m", "sslyze", *SSLYZE_FLAGS, "--certinfo_ca_file",
-                      str(ca), "--json_out", str(work / f"sslyze-{n}.json"),
-                      "--targets_in", str(endpoints)], args.max_rss_mb, bound)
-    for name, m in (("nmap", nmap), ("sslyze", sslyze)):
-        print(f"  N={n} bare {name}: {m.seconds:.1f} s, CPU {m.cpu_s:.1f} s, tree peak {_mb(m.tree_peak_mb)} MB, "
-              f"{_status(m)}, load {m.load:.1f}", flush=True)
-        if m.code or m.killed:
-            print(m.err[-2000:], file=sys.stderr)
-    sslyze_json = (work / f"sslyze-{n}.json").stat().st_size
-    print(f"  N={n} bare sslyze JSON: {sslyze_json / n / 1024:.1f} KB/host")
+    nmap, sslyze = NOT_RUN, NOT_RUN
+    if not args.skip_bare:
+        nmap = command(["nmap", "-sS", "-p-", "-n", "-iL", str(listing), "-oX", os.devnull],
+                       args.max_rss_mb, bound)
+        sslyze = command([sys.executable, "-m", "sslyze", *SSLYZE_FLAGS, "--certinfo_ca_file",
+                          str(ca), "--json_out", str(work / f"sslyze-{n}.json"),
+                          "--targets_in", str(endpoints)], args.max_rss_mb, bound)
+        for name, m in (("nmap", nmap), ("sslyze", sslyze)):
+            print(f"  N={n} bare {name}: {m.seconds:.1f} s, CPU {m.cpu_s:.1f} s, tree peak "
+                  f"{_mb(m.tree_peak_mb)} MB, {_status(m)}, load {m.load:.1f}", flush=True)
+            if m.code or m.killed:
+                print(m.err[-2000:], file=sys.stderr)
+        sslyze_json = (work / f"sslyze-{n}.json").stat().st_size
+        print(f"  N={n} bare sslyze JSON: {sslyze_json / n / 1024:.1f} KB/host")
     bare = nmap.seconds + sslyze.seconds
     rows = []
     for concurrency in args.concurrency:
@@ -132,6 +137,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=_ints, default=[8],
                         help="annexscan --concurrency values to run at each size (default 8)")
     parser.add_argument("--formats", default="json,junit", help="annexscan --format")
+    parser.add_argument("--skip-bare", action="store_true",
+                        help="annexscan alone (memory and sizes at a large N), no bare tools")
     parser.add_argument("--max-rss-mb", type=float, default=None,
                         help="kill a measured process tree past this RSS (default: 70%% of "
                              "the memory available at start)")

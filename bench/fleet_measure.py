@@ -160,8 +160,8 @@ def command(argv: list[str], cap_mb: float, timeout: float) -> Measure:
     load = os.getloadavg()[0]
     with CpuGroup() as cpu, Watch(cap_mb) as watch:
         start = time.perf_counter()
-        done = subprocess.run([*cpu.prefix(), *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, timeout=timeout)
+        done = subprocess.run([*cpu.prefix(), *argv], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
         seconds = time.perf_counter() - start
     return Measure(seconds, done.returncode, float("nan"), watch.peak_mb, watch.killed,
                    done.stderr.decode("utf-8", "replace"), load, cpu.seconds)
