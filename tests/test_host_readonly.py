@@ -80,6 +80,7 @@ def scan_argv(out: Path, backups: Path, *extra: str) -> list[str]:
     profiles = [a for name in host_profiles() for a in ("--profile", name)]
     return [PYTHON, "-m", "scanner.cli", "scan", *profiles, "--profile", str(backups),
             "--no-progress", "--format", "json", "-o", str(out), "--command-timeout", "20",
+            "--embed-evidence",  # assert_ran reads the host commands from the report
             *extra]
 
 
