@@ -15,6 +15,7 @@ read capped, every line validated, errors naming the file and the line).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -142,7 +143,8 @@ class Journal:
         self.notes: list[str] = []
         self.header = self._read_json(HEADER, _HEADER_SCHEMA, required=True)
         self.end = self._read_json(END, _END_SCHEMA, required=False)
-        self._index: dict[Key, tuple[int, int]] | None = None  # key -> (offset, line number)
+        # key -> (offset, line number, SHA-256 of the line as checked when indexed)
+        self._index: dict[Key, tuple[int, int, bytes]] | None = None
         self._length = 0
 
     def planned(self) -> list[Key]:
@@ -188,12 +190,18 @@ class Journal:
                           targets=JournalTargets(self), complete=end["complete"] and not unscanned,
                           unscanned=unscanned)
 
-    def read_target(self, offset: int, number: int) -> TargetResult:
+    def read_target(self, offset: int, number: int, digest: bytes) -> TargetResult:
+        """The line checked at indexing, read again: the same bytes (by hash) are not checked
+        twice (a fleet's reports read every line several times); changed ones are refused."""
         with self._open_lines() as lines:
             lines.seek(offset)
-            return _target(self._parse(lines.readline(MAX_LINE + 1), number))
+            raw = lines.readline(MAX_LINE + 1)
+        if hashlib.sha256(raw).digest() != digest:
+            raise ConfigError(f"{self._where(LINES, number)}: changed while the reports were "
+                              "being written")
+        return _target(_loads(raw, self._where(LINES, number)))
 
-    def _indexed(self) -> dict[Key, tuple[int, int]]:
+    def _indexed(self) -> dict[Key, tuple[int, int, bytes]]:
         if self._index is not None:
             return self._index
         planned, index, offset = set(self.planned()), {}, 0
@@ -209,7 +217,7 @@ class Journal:
                 if found not in planned:
                     raise ConfigError(f"{self._where(LINES, number)}: target {found[0]!r} "
                                       f"({found[1]}) is not among the planned targets of {HEADER}")
-                index.setdefault(found, (offset, number))
+                index.setdefault(found, (offset, number, hashlib.sha256(raw).digest()))
                 offset += len(raw)
         self._index, self._length = index, offset
         return index

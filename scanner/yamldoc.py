@@ -52,8 +52,24 @@ class YamlDoc:
 
 def schema_error(data: Any, schema: dict) -> jsonschema.ValidationError | None:
     """The best-placed violation of `schema` (draft 2020-12), or None when `data` is valid."""
-    return jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(data))
+    validator = _validator(schema)
+    if validator.is_valid(data):
+        return None
+    return jsonschema.exceptions.best_match(validator.iter_errors(data))
+
+
+_VALIDATORS: dict[int, tuple[dict, jsonschema.Draft202012Validator]] = {}
+
+
+def _validator(schema: dict) -> jsonschema.Draft202012Validator:
+    """One validator per schema object (kept alive here, so its id stays its own): a fresh one
+    re-resolves every $ref, which dominated reading a fleet's journal."""
+    kept = _VALIDATORS.get(id(schema))
+    if kept is None or kept[0] is not schema:
+        if len(_VALIDATORS) >= 256:  # schemas built on the fly (a parameter's) are not kept
+            _VALIDATORS.clear()
+        kept = _VALIDATORS[id(schema)] = (schema, jsonschema.Draft202012Validator(schema))
+    return kept[1]
 
 
 def json_path(error: jsonschema.ValidationError) -> str:

@@ -245,3 +245,19 @@ def test_a_fifo_as_the_lines_file_is_refused_without_blocking(tmp_path):
     os.mkfifo(lines_path(tmp_path))
     with pytest.raises(ConfigError, match="not a regular file"):
         journal.load(tmp_path)
+
+
+def test_a_line_changed_after_it_was_checked_is_refused(tmp_path):
+    """Lines are checked once, when indexed, then recognised by their hash: the reports read
+    every line several times, and must not read one that changed in between."""
+    planned = targets(2)
+    writer = JournalWriter(tmp_path, header(planned))
+    for target in planned:
+        writer.append(copy.deepcopy(target))
+    writer.close(True, [])
+    result = journal.load(tmp_path)
+    assert [t.address for t in result.targets] == ["127.0.9.1", "127.0.9.2"]
+    path = lines_path(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b'"pass"', b'"fail"', 1))
+    with pytest.raises(ConfigError, match=r"targets.jsonl:1: changed while the reports"):
+        list(result.targets)
