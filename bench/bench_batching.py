@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fleet import FLEET, fleet_host  # noqa: E402
 from fleet_measure import TESTS, CpuGroup  # noqa: E402
-from scanner.netns import can_isolate, isolated_command  # noqa: E402
+from scanner.netns import reenter_isolated  # noqa: E402
 
 
 Figures = dict[str, tuple[float, float]]  # variant -> (wall seconds, CPU seconds), best run
@@ -112,12 +112,9 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.hosts <= len(FLEET):
         parser.error(f"--hosts must be within 1-{len(FLEET)}")
-    isolate, why = can_isolate()
-    if isolate:
-        return subprocess.call(isolated_command([sys.executable, *sys.argv]))
-    if os.environ.get("ANNEXSCAN_NETNS") != "1":
-        print(f"bench needs a private network namespace: {why}", file=sys.stderr)
-        return 2
+    code = reenter_isolated([sys.executable, *sys.argv], "bench")
+    if code is not None:
+        return code
 
     # The sslyze fork server imports scan_servers by name: it must find this tree and bench/.
     os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS.parent), str(TESTS.parent / "bench")])

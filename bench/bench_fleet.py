@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet_measure import (Measure, annexscan, command, probe_seconds,  # noqa: E402
                            scan_phase_seconds, sizes)
-from scanner.netns import can_isolate, isolated_command  # noqa: E402
+from scanner.netns import reenter_isolated  # noqa: E402
 
 FLEET = [f"127.0.{i}.{j}" for i in range(1, 5) for j in range(256)]
 NAN = float("nan")
@@ -149,12 +149,9 @@ def main() -> int:
     args = parser.parse_args()
     if max(args.sizes) > len(FLEET) or min(args.sizes) < 1:
         parser.error(f"sizes must be within 1-{len(FLEET)}")
-    isolate, why = can_isolate()
-    if isolate:
-        return subprocess.call(isolated_command([sys.executable, *sys.argv]))
-    if os.environ.get("ANNEXSCAN_NETNS") != "1":
-        print(f"bench needs a private network namespace: {why}", file=sys.stderr)
-        return 2
+    code = reenter_isolated([sys.executable, *sys.argv], "bench")
+    if code is not None:
+        return code
     if args.max_rss_mb is None:
         args.max_rss_mb = 0.7 * _mem_available_mb()
 

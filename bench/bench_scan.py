@@ -15,14 +15,13 @@ import argparse
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scanner.netns import can_isolate, isolated_command  # noqa: E402
+from scanner.netns import reenter_isolated  # noqa: E402
 
 
 def timed(fn, repeat: int) -> float:
@@ -52,12 +51,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measure (median kept)")
     parser.add_argument("--profile", default="3douest", help="profile annexscan runs")
     args = parser.parse_args()
-    isolate, why = can_isolate()
-    if isolate:
-        return subprocess.call(isolated_command([sys.executable, *sys.argv]))
-    if os.environ.get("ANNEXSCAN_NETNS") != "1":
-        print(f"bench needs the lab in a private network namespace: {why}", file=sys.stderr)
-        return 2
+    code = reenter_isolated([sys.executable, *sys.argv], "bench (the lab)")
+    if code is not None:
+        return code
 
     import nmap
     from sslyze import Scanner, ServerNetworkConfiguration, ServerNetworkLocation, ServerScanRequest
