@@ -22,7 +22,7 @@ import pytest
 
 from conftest import sample_result
 from hostile_bundle_support import lie_about_size, loopback_packets, replace_entry
-from hostile_harness import annexscan, record
+from hostile_harness import Run, annexscan, record
 from test_bundle import bundled, pem_key
 
 from scanner.errors import ConfigError
@@ -43,11 +43,17 @@ def signed(tmp_path) -> tuple[Path, Path]:
     return bundled(result, tmp_path / "bundle.zip", [], private), public
 
 
+def verify_bounded(bundle: Path, public: Path) -> Run:
+    """`verify` of a hostile bundle, within the time and memory bounds."""
+    run = annexscan("verify", str(bundle), "--pubkey", str(public))
+    assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    return run
+
+
 def test_zip_bomb_with_honest_header_is_refused_before_inflating(signed):
     bundle, public = signed
     replace_entry(bundle, EVIDENCE, BOMB)
-    run = annexscan("verify", str(bundle), "--pubkey", str(public))
-    assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    run = verify_bounded(bundle, public)
     assert run.code == 1, run.err
     assert f"altered  {EVIDENCE}" in run.out and "not inflated" in run.out
     record("6", "zip bomb, honest header (512 MiB inflated)", run, status=f"exit {run.code}")
@@ -60,8 +66,7 @@ def test_zip_bomb_lying_about_its_size_is_read_no_further(signed):
     size = next(f["size"] for f in size if f["name"] == EVIDENCE)
     replace_entry(bundle, EVIDENCE, BOMB)
     lie_about_size(bundle, EVIDENCE, size)
-    run = annexscan("verify", str(bundle), "--pubkey", str(public))
-    assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    run = verify_bounded(bundle, public)
     assert run.code == 1, run.err
     assert f"altered  {EVIDENCE}" in run.out and "zip bomb" in run.out
     record("6", "zip bomb lying about its size", run, status=f"exit {run.code}")
@@ -70,8 +75,7 @@ def test_zip_bomb_lying_about_its_size_is_read_no_further(signed):
 def test_manifest_bomb_is_not_read(signed):
     bundle, public = signed
     replace_entry(bundle, "manifest.json", BOMB)
-    run = annexscan("verify", str(bundle), "--pubkey", str(public))
-    assert run.seconds < CLI_SECONDS and run.peak_mb < PEAK_MB, (run.seconds, run.peak_mb)
+    run = verify_bounded(bundle, public)
     assert run.code == 2 and "manifest.json declares" in run.err, run.err
     record("6", "manifest.json bomb", run, status=f"exit {run.code}")
 
