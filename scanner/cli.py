@@ -40,8 +40,8 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
                         help="trust these CAs instead of the default store for tls.certificate")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
                         help="timeout of every network operation, in seconds (default: 5)")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N",
-                        help="targets scanned at once (default: 8)")
+    parser.add_argument("--concurrency", type=int, default=16, metavar="N",  # see ScanOptions
+                        help="targets scanned at once (default: 16)")
     parser.add_argument("--target-budget", type=float, metavar="S",
                         help="seconds all probes of one target may take together; past it the "
                         "probes left are errors (default: derived from the timeouts, shown "
