@@ -179,6 +179,14 @@ def dask_jobs(lab, address: str, **options) -> tuple[list[ScanJob], ScanOptions]
     return [ScanJob(Target(h.address, h.address), plan) for h in lab.hosts.values()], options
 
 
+def kill_busiest_worker(cluster) -> tuple[str, list]:
+    """SIGKILL the worker running the most targets: its address and the task keys it held."""
+    busy = {w: keys for w, keys in cluster.client.processing().items() if keys}
+    victim = max(busy, key=lambda w: len(busy[w]))
+    os.kill(cluster.worker_pid(victim), signal.SIGKILL)
+    return victim, list(busy[victim])
+
+
 @pytest.mark.lab
 def test_a_worker_killed_mid_scan_costs_nothing(lab, local_scan, cluster):
     """SIGKILL to a worker running targets once the first result is back: its targets run
@@ -192,10 +200,7 @@ def test_a_worker_killed_mid_scan_costs_nothing(lab, local_scan, cluster):
     def on_done(result: TargetResult) -> None:
         delivered.append(result)
         if not killed:
-            busy = {w: keys for w, keys in cluster.client.processing().items() if keys}
-            victim = max(busy, key=lambda w: len(busy[w]))
-            os.kill(cluster.worker_pid(victim), signal.SIGKILL)
-            killed.append((victim, busy[victim]))
+            killed.append(kill_busiest_worker(cluster))
 
     on_cluster(*dask_jobs(lab, cluster.address), on_done)
     assert killed and killed[0][1], "the killed worker had targets running"
@@ -215,10 +220,8 @@ def test_a_target_whose_workers_die_is_an_error(lab, tmp_path):
     def on_done(result: TargetResult) -> None:
         delivered.append(result)
         if not on_victim:
-            busy = {w: keys for w, keys in fleet.client.processing().items() if keys}
-            victim = max(busy, key=lambda w: len(busy[w]))
-            on_victim.extend(str(key).rsplit("-", 1)[1] for key in busy[victim])
-            os.kill(fleet.worker_pid(victim), signal.SIGKILL)
+            _, keys = kill_busiest_worker(fleet)
+            on_victim.extend(str(key).rsplit("-", 1)[1] for key in keys)
 
     try:
         on_cluster(*dask_jobs(lab, fleet.address), on_done)
