@@ -77,6 +77,7 @@ class _Prepared:
                  source: Path | None):
         self.targets, self.directory, self.embed, self.source = targets, directory, embed, source
         self.stored: dict[tuple[str, str], dict[str, Any]] = {}  # refs, for the next pass
+        self.copied: set[tuple[str, str]] = set()  # from `source`, on the first pass
 
     def __iter__(self) -> Iterator[TargetResult]:
         for target in self.targets:
@@ -89,7 +90,9 @@ class _Prepared:
                     if ref["path"] != expected:
                         raise ConfigError(f"{target.address}: evidence of {probe} at "
                                           f"{ref['path']!r}, not {expected}")
-                    copy_evidence(self.source, self.directory, ref)
+                    if (target.address, probe) not in self.copied:  # once, not per pass
+                        copy_evidence(self.source, self.directory, ref)
+                        self.copied.add((target.address, probe))
             evidence = target.evidence if self.embed else {}
             if self.embed and not evidence:
                 evidence = {probe: load_evidence(self.directory, ref)
