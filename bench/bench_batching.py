@@ -54,10 +54,10 @@ def chunks(items: list[str], size: int) -> list[list[str]]:
 
 
 def nmap_runs(hosts: list[str], repeat: int) -> Figures:
-    from scanner.catalog import load_catalog
+    from scanner.catalog.controls import load_catalog
     from scanner.engine import ScanOptions, plan_scan
     from scanner.probes.ports import nmap_arguments
-    from scanner.profiles import load_profile
+    from scanner.catalog.profiles import load_profile
 
     catalog = load_catalog()
     request = plan_scan([load_profile("3douest", catalog)], catalog, ScanOptions()).request

@@ -58,15 +58,15 @@ def main() -> int:
     import nmap
     from sslyze import Scanner, ServerNetworkConfiguration, ServerNetworkLocation, ServerScanRequest
 
-    from scanner.catalog import load_catalog
+    from scanner.catalog.controls import load_catalog
     from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
     from scanner.lab import Lab
     from scanner.probes.ports import nmap_arguments
     from scanner.probes.ssh import auth_view
     from scanner.probes.tls import OTHER_COMMANDS, VERSION_COMMANDS
-    from scanner.demo import lab_known_hosts
-    from scanner.profiles import load_profile
-    from scanner.targets import Target
+    from scanner.cli.demo import lab_known_hosts
+    from scanner.catalog.profiles import load_profile
+    from scanner.scope.targets import Target
     from scanner.transports.ssh import SshAccess, SshTransport
 
     with Lab() as lab:

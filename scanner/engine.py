@@ -14,19 +14,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from scanner import portspec
-from scanner.catalog import Catalog
-from scanner.checks import evaluate
+from scanner.scope import portspec
+from scanner.catalog.controls import Catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations, probe_failed
-from scanner.contract import clause_result, contract_once, is_contract, unprobed
+from scanner.catalog.contract import clause_result, contract_once, is_contract, unprobed
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult)
 from scanner.probes import Probe, ProbeRequest
 from scanner.probes.budget import target_budget
 from scanner.probes.registry import probe_registry
 from scanner.probes.ports import require_nmap
-from scanner.profiles import Clause, ControlRef, Profile
-from scanner.targets import Target
+from scanner.catalog.profiles import Clause, ControlRef, Profile
+from scanner.scope.targets import Target
 from scanner.transports.ssh import SshAccess
 
 # Probes every network probe builds on, in order: what is open, then what each open port speaks.

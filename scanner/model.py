@@ -135,7 +135,7 @@ class ScanResult:
     started_at: str
     finished_at: str
     profiles: list[dict[str, Any]]
-    # any re-iterable: a list, or a stream over the scan's journal (scanner/journal.py) holding
+    # any re-iterable: a list, or a stream over the scan's journal (scanner/evidence/journal.py) holding
     # one target in memory at a time; iterate it, never index it or keep every target
     targets: Iterable[TargetResult]
     options: dict[str, Any] = field(default_factory=dict)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence
 
 from scanner.errors import ConfigError
-from scanner.layout import evidence_path
+from scanner.evidence.layout import evidence_path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

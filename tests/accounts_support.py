@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner.checks import evaluate
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
-from scanner.hostprobes import Collected, collector_registry
+from scanner.hostprobes import Collected
+from scanner.hostprobes.registry import collector_registry
 from scanner.model import ProbeResult, Status, to_jsonable
 from scanner.transports.base import HostContext
 from scanner.transports.local import LocalTransport

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from scanner.catalog import load_catalog
+from scanner.catalog.controls import load_catalog
 from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.model import ControlResult, ScanResult
-from scanner.profiles import load_profile
-from scanner.targets import Target
+from scanner.catalog.profiles import load_profile
+from scanner.scope.targets import Target
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = Path(__file__).parent.parent / "reports" / "samples" / "annexscan.json"

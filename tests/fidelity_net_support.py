@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from net_support import Responder, UdpService
-from scanner.catalog import Catalog
+from scanner.catalog.controls import Catalog
 from scanner.checks.base import Observations
 from scanner.engine import ScanJob, ScanOptions, judge_control, plan_scan, probe_target
 from scanner.lab import HOSTS, Lab
@@ -24,8 +24,8 @@ from scanner.lab.certs import LabCA
 from scanner.lab.hosts import CertKind, HostSpec, Listener, Web
 from scanner.lab.starttls import StarttlsServer, server_context
 from scanner.model import ControlResult
-from scanner.profiles import ControlRef, Profile
-from scanner.targets import Target
+from scanner.catalog.profiles import ControlRef, Profile
+from scanner.scope.targets import Target
 
 ADDRESSES = [f"127.0.0.{i}" for i in range(140, 160)]
 IGNORE_ALL = Path("/proc/sys/net/ipv4/icmp_echo_ignore_all")

@@ -54,7 +54,7 @@ hostile_text = st.one_of(
 )
 
 
-# The target rule, written here independently of scanner/targets.py: a loosened regex there fails.
+# The target rule, written here independently of scanner/scope/targets.py: a loosened regex there fails.
 LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")  # an interface name
 

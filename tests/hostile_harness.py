@@ -31,7 +31,7 @@ finally:
     _status = open("/proc/self/status").read()
     sys.stderr.write("\\nPEAK_RSS_KB=" + re.search(r"VmHWM:\\s+(\\d+)", _status)[1] + "\\n")
 """
-_CLI = "import sys\nfrom scanner.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+_CLI = "import sys\nfrom scanner.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 @dataclass

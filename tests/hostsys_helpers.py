@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
-from scanner.hostprobes import Collected, collector_registry
+from scanner.hostprobes import Collected
+from scanner.hostprobes.registry import collector_registry
 from scanner.model import ProbeResult
 from scanner.transports.base import CommandResult, HostContext
 from scanner.transports.local import LocalTransport
@@ -167,7 +168,7 @@ def make_journal(root: Path, ages_days: list[float], name: str = "system.journal
 
 SNIPPET = ("import json, sys; from scanner.transports.local import LocalTransport; "
            "from scanner.transports.base import HostContext; "
-           "from scanner.hostprobes import collector_registry; "
+           "from scanner.hostprobes.registry import collector_registry; "
            "c = collector_registry()[sys.argv[1]](HostContext(LocalTransport(), timeout=10), "
            "json.loads(sys.argv[2])); "
            "print(json.dumps({'data': c.data, 'error': c.error, "

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner.checks import evaluate
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
-from scanner.hostprobes import collector_registry
+from scanner.hostprobes.registry import collector_registry
 from scanner.model import ProbeResult
 from scanner.transports.base import CommandResult, HostContext
 from scanner.transports.local import LocalTransport

@@ -18,11 +18,11 @@ from rich.console import Console
 
 from conftest import scan_lab_with
 
-from scanner.attestations import Record, apply
+from scanner.evidence.attestations import Record, apply
 from scanner.errors import ConfigError
 from scanner.model import Status
-from scanner.profiles import load_profile
-from scanner.reporters import reporters, write_all
+from scanner.catalog.profiles import load_profile
+from scanner.reporters.registry import reporters, write_all
 from scanner.reporters.terminal import print_summary
 
 QUOTE = "Le protocole TLS 1.2 à minima sur tous les flux"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.profiles import load_profile
+from scanner.catalog.profiles import load_profile
 from test_profile_quotes import normalise
 
 DAILY_99 = [{"every_days": 1, "days": 99}]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner import attestations
-from scanner.cli import main
+from scanner.evidence import attestations
+from scanner.cli.main import main
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
 
@@ -93,7 +93,7 @@ def test_attestation_limited_to_targets(tmp_path):
 
 
 def waivers(tmp_path, body: str) -> list:
-    from scanner.catalog import load_catalog
+    from scanner.catalog.controls import load_catalog
 
     return attestations.load_waivers(write(tmp_path, "w.yaml", "waivers:\n" + body), IDS,
                                      load_catalog())

@@ -19,13 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
-from scanner.bundle import write_bundle
-from scanner.bundle_verify import Problem, verify_bundle
-from scanner.bundle_keys import PASSPHRASE_ENV
-from scanner.bundle_command import add_verify_parser, verify_command
+from scanner.evidence.bundle import write_bundle
+from scanner.evidence.bundle_verify import Problem, verify_bundle
+from scanner.evidence.bundle_keys import PASSPHRASE_ENV
+from scanner.cli.bundle_command import add_verify_parser, verify_command
 from scanner.errors import ConfigError
 from scanner.model import ScanResult
-from scanner.reporters import reporters, write_all
+from scanner.reporters.registry import reporters, write_all
 
 EVIDENCE = "evidence/127.0.0.2/tls.json.gz"
 LAST = ["signer.pub", "manifest.json", "manifest.sig"]  # written once every file is hashed

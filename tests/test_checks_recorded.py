@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.checks import evaluate
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import ProbeResult, Status
 

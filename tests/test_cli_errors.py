@@ -13,7 +13,7 @@ import pytest
 
 from conftest import DATA
 from scanner.checks.base import probe_failed
-from scanner.cli import main
+from scanner.cli.main import main
 from scanner.lab import in_private_netns
 
 GOOD_PROFILE = DATA / "all-network.yaml"

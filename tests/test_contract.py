@@ -17,13 +17,13 @@ import pytest
 from conftest import sample_result
 from trestle.oscal.assessment_results import AssessmentResults
 
-from scanner import attestations
-from scanner.attestations import Record
-from scanner.catalog import load_catalog
-from scanner.contract import is_contract, judge_contract
+from scanner.evidence import attestations
+from scanner.evidence.attestations import Record
+from scanner.catalog.controls import load_catalog
+from scanner.catalog.contract import is_contract, judge_contract
 from scanner.model import CONTRACT, ScanResult, Status
-from scanner.profiles import load_profile
-from scanner.reporters import reporters, write_all
+from scanner.catalog.profiles import load_profile
+from scanner.reporters.registry import reporters, write_all
 from scanner.reporters.load import load_result
 from scanner.reporters.terminal import print_summary
 from rich.console import Console

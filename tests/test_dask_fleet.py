@@ -18,20 +18,20 @@ import pytest
 
 from conftest import DATA
 from scanner import __version__
-from scanner.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
-from scanner.catalog import load_catalog
-from scanner.cli import main
-from scanner.demo import lab_known_hosts
+from scanner.scope.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
+from scanner.catalog.controls import load_catalog
+from scanner.cli.main import main
+from scanner.cli.demo import lab_known_hosts
 from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan, scan_target
 from scanner.errors import ConfigError
 from scanner.fleet import wire
 from scanner.fleet.address import scheduler_address
 from scanner.fleet.dask_runner import DaskTargetPool
-from scanner.journal import load
+from scanner.evidence.journal import load
 from scanner.lab.procs import Proc
 from scanner.model import ScanResult, TargetResult, to_jsonable
-from scanner.profiles import load_profile
-from scanner.targets import Target
+from scanner.catalog.profiles import load_profile
+from scanner.scope.targets import Target
 from scanner.transports.ssh import SshAccess
 
 DASK = Path(sys.executable).with_name("dask")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import test_fidelity_host as host
 import test_fidelity_network as network
 
-from scanner.profiles import builtin_profile_ids, load_profile
+from scanner.catalog.profiles import builtin_profile_ids, load_profile
 
 
 def annex_refs(catalog) -> set[tuple[str, str, str, int]]:

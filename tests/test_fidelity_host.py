@@ -18,12 +18,12 @@ import pytest
 import fidelity_host_daemons as daemons
 import fidelity_host_support as trees
 from fidelity_host_support import Case, Unsupported
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
-from scanner.hostprobes import collector_registry
+from scanner.hostprobes.registry import collector_registry
 from scanner.model import ProbeResult, Status
-from scanner.profiles import builtin_profile_ids, load_profile
+from scanner.catalog.profiles import builtin_profile_ids, load_profile
 
 Key = tuple[str, str, str, int]  # (profile, clause, control, position in the clause)
 FACTORIES: dict[str, Callable[[dict], list[Case]]] = {

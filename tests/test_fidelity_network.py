@@ -19,15 +19,15 @@ from typing import Callable
 import pytest
 
 from fidelity_net_support import TIMEOUT, Ask, Box, Service, fleet, judge_all, lab_box
-from scanner import portspec
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.scope import portspec
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.checks.tls import VERSIONS
 from scanner.engine import NETWORK_PROBES
 from scanner.lab.hosts import HOSTS, MODERN_SSH, MODERN_TLS, Listener, TlsProfile, Web
 from scanner.model import ProbeResult, Status
-from scanner.profiles import ControlRef, Profile, builtin_profile_ids, load_profile
+from scanner.catalog.profiles import ControlRef, Profile, builtin_profile_ids, load_profile
 from tls_helpers import needs_netns
 
 Key = tuple[str, str, str, int]  # profile, clause, control, position in the clause

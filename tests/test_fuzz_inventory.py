@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from fuzz_support import assert_safe, hostile_text, is_hostname, is_ip, outcome
 from scanner.errors import ConfigError
-from scanner.inventory import ALIASES, load_inventory
-from scanner.profiles import builtin_profile_ids
+from scanner.scope.inventory import ALIASES, load_inventory
+from scanner.catalog.profiles import builtin_profile_ids
 
 # the strategies' reprs (hostile pieces, nested one_of) are long: not worth a warning
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 
 from fuzz_support import (HOSTILE_PIECES, assert_safe, hostile_text, is_canonical_ip,
                           is_hostname, outcome)
-from scanner.access import ssh_alias_target
+from scanner.scope.access import ssh_alias_target
 from scanner.errors import ConfigError
 from scanner.probes.base import ProbeRequest
 from scanner.probes.ports import PortsProbe, nmap_arguments
-from scanner.targets import LOCAL, Target, parse_targets
+from scanner.scope.targets import LOCAL, Target, parse_targets
 from scanner.transports.ssh import SshAccess
 
 SECRET = "root:$y$j9T$fuzzsecretmarker:19000:0:99999:7:::"

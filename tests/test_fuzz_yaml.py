@@ -1,4 +1,4 @@
-"""Fuzzing the YAML loaders (issue 8 part 3): scanner/yamldoc.py and every loader of YAML a user
+"""Fuzzing the YAML loaders (issue 8 part 3): scanner/catalog/yamldoc.py and every loader of YAML a user
 writes (profiles, attestations, waivers, a controls catalog, YAML inventories) fed YAML-ish
 token soup, raw text, arbitrary nested structures dumped to YAML, and documents of the right
 shape with hostile values. Each either loads or raises ConfigError naming the file (with a
@@ -18,13 +18,13 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from fuzz_support import hostile_text, outcome
-from scanner import attestations
-from scanner.catalog import load_catalog
+from scanner.evidence import attestations
+from scanner.catalog.controls import load_catalog
 from scanner.errors import ConfigError
-from scanner.inventory import load_inventory
-from scanner.profiles import load_profile
-from scanner.resources import controls_dir
-from scanner.yamldoc import load_yaml
+from scanner.scope.inventory import load_inventory
+from scanner.catalog.profiles import load_profile
+from scanner.catalog.resources import controls_dir
+from scanner.catalog.yamldoc import load_yaml
 
 # the strategies' reprs (nested one_of of hostile pieces) are long: not worth a warning
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.checks import evaluate
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.hostprobes.keys import parse_key_line
 from scanner.hostprobes.sockets import parse_proc_net_tcp, parse_ss

@@ -26,7 +26,7 @@ import yaml
 
 from hostile_harness import record
 from hostsys_helpers import apt_root, collect_in_netns, judge, make_journal
-from scanner.catalog import load_catalog
+from scanner.catalog.controls import load_catalog
 from scanner.hostprobes.packages import APT_READ_ONLY
 from scanner.lab.procs import Proc, _tree
 from scanner.model import Status
@@ -78,7 +78,7 @@ def backups_profile(tmp: Path, location: str, root: Path = Path("/")) -> Path:
 
 def scan_argv(out: Path, backups: Path, *extra: str) -> list[str]:
     profiles = [a for name in host_profiles() for a in ("--profile", name)]
-    return [PYTHON, "-m", "scanner.cli", "scan", *profiles, "--profile", str(backups),
+    return [PYTHON, "-m", "scanner.cli.main", "scan", *profiles, "--profile", str(backups),
             "--no-progress", "--format", "json", "-o", str(out), "--command-timeout", "20",
             "--embed-evidence",  # assert_ran reads the host commands from the report
             *extra]

@@ -15,7 +15,7 @@ import yaml
 
 from hostsys_helpers import (COLLECTOR, NFT_DROP, RECORDED, collect, collect_in_netns, judge,
                              local, nft_setup, recorded, replay)
-from scanner.catalog import load_catalog
+from scanner.catalog.controls import load_catalog
 from scanner.model import Status
 
 # ---------------------------------------------------------------- firewall
@@ -95,7 +95,7 @@ def test_no_secret_in_data_or_evidence(tmp_path):
 ])
 def test_no_observation_tool_is_an_error_never_a_fail(control, collector_name, data):
     """Issue rule: a missing tool proves nothing about the host; error, never fail or pass."""
-    from scanner.checks import evaluate
+    from scanner.checks.registry import evaluate
     from scanner.checks.base import Observations
     from scanner.model import ProbeResult
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import control_result
-from scanner.cli import main
+from scanner.cli.main import main
 from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.model import Status
-from scanner.profiles import load_profile
-from scanner.targets import Target
+from scanner.catalog.profiles import load_profile
+from scanner.scope.targets import Target
 from scanner.transports.local import LocalTransport
 from scanner.transports.ssh import SshAccess, SshTransport
 
@@ -30,7 +30,7 @@ def keygen(path: Path, passphrase: str = "") -> Path:
 
 @pytest.fixture(scope="module")
 def known_hosts(lab) -> Path:
-    from scanner.demo import lab_known_hosts
+    from scanner.cli.demo import lab_known_hosts
 
     return lab_known_hosts(lab)
 

@@ -26,7 +26,7 @@ from hostile_harness import Run, annexscan, record
 from test_bundle import bundled, pem_key
 
 from scanner.errors import ConfigError
-from scanner.reporters import write_all
+from scanner.reporters.registry import write_all
 
 EVIDENCE = "evidence/127.0.0.2/tls.json.gz"
 SCANNED = "127.0.0.175"  # not a lab address: the lab may be up in the same namespace

@@ -23,7 +23,7 @@ SECONDS = 20.0  # a child Python, a few find/head commands, 2 busy cores
 PEAK_MB = 150.0
 # The control's real collector then its check, on a sysroot, as the host probe runs them.
 CHECK = """import json, sys
-from scanner.catalog import load_catalog
+from scanner.catalog.controls import load_catalog
 from accounts_support import collect_and_check
 collected, verdict = collect_and_check(load_catalog(), sys.argv[1], sys.argv[2],
                                        **json.loads(sys.argv[3]))

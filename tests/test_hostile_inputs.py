@@ -19,18 +19,18 @@ from rich.console import Console
 
 from hostile_harness import annexscan, record
 
-from scanner import attestations
-from scanner.checks import evaluate
+from scanner.evidence import attestations
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
-from scanner.cli import main
-from scanner.diff import diff_results, print_diff
+from scanner.cli.main import main
+from scanner.evidence.diff import diff_results, print_diff
 from scanner.errors import ConfigError
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult)
 from scanner.probes.ssh import _probe_port
-from scanner.reporters import write_all
+from scanner.reporters.registry import write_all
 from scanner.reporters.terminal import print_summary
-from scanner.yamldoc import load_yaml
+from scanner.catalog.yamldoc import load_yaml
 from test_ssh_network import FULL, kexinit_server  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,15 +10,15 @@ from typing import Callable, Iterator
 
 import pytest
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import Status
 from scanner.probes.base import ProbeRequest
 from scanner.probes.web import fetch
 from scanner.probes.service import ServiceProbe, identify
 from scanner.probes.ssh import SshProbe
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 TIMEOUT = 1.0
 BOUND = 4 * TIMEOUT  # generous: the point is "bounded", not fast

@@ -18,7 +18,7 @@ from hostile_harness import Run, annexscan, record
 from scanner.errors import ConfigError
 from scanner.probes.base import ProbeRequest
 from scanner.probes.ports import PortsProbe
-from scanner.targets import Target, parse_targets
+from scanner.scope.targets import Target, parse_targets
 
 TIME_BOUND_S = 20.0  # the refusal comes before any probe: seconds, not a scan
 PEAK_MB = 150.0  # the CLI alone: a refusal reads no more than the file it names

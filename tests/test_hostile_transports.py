@@ -54,7 +54,7 @@ def run_in_child(command: str, ssh: dict | None = None, timeout: float = 10.0) -
 
 @pytest.fixture(scope="module")
 def lab_ssh(lab) -> dict:
-    from scanner.demo import lab_known_hosts
+    from scanner.cli.demo import lab_known_hosts
 
     return {"address": lab.hosts["good"].address, "key": str(lab.ssh_client_key),
             "known_hosts": str(lab_known_hosts(lab))}

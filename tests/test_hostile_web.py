@@ -14,7 +14,7 @@ import pytest
 
 from scanner.lab.certs import LabCA
 from scanner.probes.web import fetch
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from tls_helpers import needs_netns
 
 pytestmark = needs_netns

@@ -15,7 +15,7 @@ from conftest import ARTIFACTS
 from report_support import text as written
 from scanner.model import (CLAUSE_STATUSES, ClauseResult, ControlResult, ScanResult, Status,
                            TargetResult)
-from scanner.reporters import reporters, write_all
+from scanner.reporters.registry import reporters, write_all
 from scanner.reporters.html_report import section_group, write
 from scanner.reporters.html_template import COLORS, MEANING, ORDER
 from scanner.reporters.load import load_result
@@ -166,7 +166,7 @@ def test_evidence_links_follow_the_bundle_layout():
     hrefs = Page(render(every_status_result())).urls
     assert "evidence/10.0.0.5/ssh.json.gz" in hrefs and "evidence/10.0.0.5/tls.json.gz" in hrefs
     # an IPv6 address is percent-encoded in the link and names the same file once decoded
-    assert "evidence/fd00__5/tls.json.gz" in hrefs  # the bundle's own name for it (scanner.layout)
+    assert "evidence/fd00__5/tls.json.gz" in hrefs  # the bundle's own name for it (scanner.evidence.layout)
 
 
 def test_matrix_links_every_clause_of_every_target():
@@ -231,7 +231,7 @@ def test_sample_report_in_headless_chromium(tmp_path):
 
 
 def test_attestation_evidence_links_to_its_copy_in_the_bundle():
-    from scanner.layout import attestation_path
+    from scanner.evidence.layout import attestation_path
     from scanner.model import ClauseResult, ScanResult, Status, TargetResult
     clause = ClauseResult("P-1", "p", "§1", "Breach", "Breach notice in 24 h.", Status.ATTESTED, [],
                           "The procedure.", {"attested_by": "A. Auditor", "role": "DPO",

@@ -13,8 +13,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.lab.certs import self_signed
@@ -22,8 +22,8 @@ from scanner.model import Status, Verdict
 from scanner.probes.base import ProbeRequest
 from scanner.probes.http import HttpProbe
 from scanner.probes.service import ServiceProbe
-from scanner.profiles import Profile, load_profile
-from scanner.targets import Target
+from scanner.catalog.profiles import Profile, load_profile
+from scanner.scope.targets import Target
 from tls_helpers import needs_netns, wait_accepting
 
 CONTROL = "http.forms_over_tls"

@@ -3,8 +3,8 @@ and the check on a recorded crawl. The real-server tests are in test_http_forms.
 
 from __future__ import annotations
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import ProbeResult, Status, Verdict
 from scanner.probes.pagereader import MAX_FORMS, MAX_LINKS, parse

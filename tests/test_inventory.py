@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner.cli import main
+from scanner.cli.main import main
 from scanner.errors import ConfigError
-from scanner.inventory import load_inventory
+from scanner.scope.inventory import load_inventory
 
 INI = """web1.example.org ansible_host=127.0.0.2 ansible_user=audit
 

@@ -1,4 +1,4 @@
-"""The scan journal (scanner/journal.py) on real file trees: written target by target, read
+"""The scan journal (scanner/evidence/journal.py) on real file trees: written target by target, read
 back in planned order one target at a time, resumed after a crash, and read as hostile input."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import sample_result
-from scanner import journal
-from scanner.bundle_keys import REDACTED
+from scanner.evidence import journal
+from scanner.evidence.bundle_keys import REDACTED
 from scanner.errors import ConfigError
-from scanner.journal import Journal, JournalWriter
+from scanner.evidence.journal import Journal, JournalWriter
 from scanner.model import INTERRUPTED, TargetResult
 
 KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"

@@ -12,7 +12,7 @@ from conftest import control_result
 from scanner.model import Status
 from report_support import text
 from scanner.reporters import json_report
-from scanner.resources import report_schema_path
+from scanner.catalog.resources import report_schema_path
 
 P, F, E, NA = Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE
 CONTROLS = ["net.allowed_ports", "net.no_admin_exposure", "net.no_cleartext_services",

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from scanner.checks import evaluate
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.probes.base import ProbeRequest
 from scanner.probes.host import HostProbe
 from scanner.model import Status
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from scanner.transports.local import LocalTransport
 from scanner.transports.ssh import SshAccess
 from test_host_accounts import NobodyTransport, collect_and_check, need, write_tree

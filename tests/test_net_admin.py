@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import Status
 from scanner.probes.base import ProbeRequest
 from scanner.probes.fingerprint import FingerprintProbe
 from scanner.probes.service import ServiceProbe
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 ADDRESS = "127.0.0.98"
 DEFAULTS = load_catalog().get("net.no_admin_exposure").defaults()

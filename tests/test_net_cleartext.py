@@ -13,8 +13,8 @@ from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
 from scanner.lab.certs import LabCA
 from scanner.lab.starttls import StarttlsServer, server_context
 from scanner.model import Status
-from scanner.profiles import load_profile
-from scanner.targets import Target
+from scanner.catalog.profiles import load_profile
+from scanner.scope.targets import Target
 from tls_helpers import judge, needs_netns, observe
 
 pytestmark = [pytest.mark.lab, needs_netns]

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from scanner.checks import evaluate
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import ProbeResult, Status
 from scanner.probes.base import ProbeRequest
 from scanner.probes.latency import LatencyProbe
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from net_support import Responder
 
 IGNORE_ALL = Path("/proc/sys/net/ipv4/icmp_echo_ignore_all")

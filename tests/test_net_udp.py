@@ -7,13 +7,13 @@ import os
 
 import pytest
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import ProbeResult, Status
 from scanner.probes.base import ProbeRequest
 from scanner.probes.ports import PortsProbe
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from net_support import UdpService
 
 DEFAULTS = load_catalog().get("net.allowed_ports").defaults()

@@ -18,13 +18,13 @@ from trestle.oscal.assessment_results import AssessmentResults
 from trestle.oscal.catalog import Catalog as OscalCatalog, Control as OscalControl
 
 from report_support import text
-from scanner import attestations
+from scanner.evidence import attestations
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, Status
-from scanner.oscal import control_ids, profile_catalog, render_catalog, token
-from scanner.oscal_command import add_export_parser, profiles_export_command
-from scanner.profiles import builtin_profile_ids, load_profile
-from scanner.reporters import reporters
+from scanner.evidence.oscal import control_ids, profile_catalog, render_catalog, token
+from scanner.cli.oscal_command import add_export_parser, profiles_export_command
+from scanner.catalog.profiles import builtin_profile_ids, load_profile
+from scanner.reporters.registry import reporters
 from scanner.reporters.oscal_report import write
 
 

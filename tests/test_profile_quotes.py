@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.profiles import builtin_profile_ids, load_profile
-from scanner.resources import profiles_dir
-from scanner.yamldoc import load_yaml
+from scanner.catalog.profiles import builtin_profile_ids, load_profile
+from scanner.catalog.resources import profiles_dir
+from scanner.catalog.yamldoc import load_yaml
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.cli import main
-from scanner.profiles import builtin_profile_ids, load_profile
+from scanner.cli.main import main
+from scanner.catalog.profiles import builtin_profile_ids, load_profile
 
 BUILTIN = ["3douest", "sistec", "slime", "teranga", "zenlocassur"]
 

@@ -14,10 +14,10 @@ from typing import Iterator
 
 from conftest import sample_result
 
-from scanner.bundle import write_bundle
-from scanner.bundle_verify import verify_bundle
+from scanner.evidence.bundle import write_bundle
+from scanner.evidence.bundle_verify import verify_bundle
 from scanner.model import ScanResult, TargetResult
-from scanner.reporters import reporters, write_all
+from scanner.reporters.registry import reporters, write_all
 
 TARGETS = 8
 HEAVY = 1 << 18  # bytes of random text in each target's results and in its raw evidence

@@ -26,14 +26,14 @@ import pytest
 from rich.console import Console
 
 from report_support import text as written
-from scanner.attestations import Record, apply
+from scanner.evidence.attestations import Record, apply
 from scanner.checks.base import probe_failed
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, Status
-from scanner.report_command import add_report_parser, report_command
+from scanner.cli.report_command import add_report_parser, report_command
 from scanner.reporters import csv_report, junit, sarif
 from scanner.reporters.load import load_result
-from scanner.resources import profiles_dir
+from scanner.catalog.resources import profiles_dir
 
 SAMPLE = Path(__file__).resolve().parent.parent / "reports" / "samples" / "annexscan.json"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import DATA
-from scanner.cli import main
+from scanner.cli.main import main
 
 
 def scan(lab, hosts, tmp_path, capsys, *extra):
@@ -76,7 +76,7 @@ def test_scan_bundle_verifies_and_names_a_tampered_file(lab, tmp_path, capsys):
     one byte of one evidence file is changed."""
     import zipfile
 
-    from scanner.demo import demo_signing_key
+    from scanner.cli.demo import demo_signing_key
 
     key = demo_signing_key(tmp_path, tmp_path / "pub")
     bundle = tmp_path / "evidence.zip"

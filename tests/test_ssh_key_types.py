@@ -11,7 +11,7 @@ import pytest
 from accounts_support import (PrivateRunTransport, collect_and_check, debian_root,
                               need_root_sshd, ssh_key)
 from scanner.model import Status
-from scanner.profiles import load_profile
+from scanner.catalog.profiles import load_profile
 
 P, F, E = Status.PASS, Status.FAIL, Status.ERROR
 # 3DOUEST-11.3-SSH-KEYS: what the annex says (binding), and "only RSA" (advice)

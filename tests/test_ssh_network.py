@@ -11,7 +11,7 @@ import threading
 import paramiko
 import pytest
 
-from scanner.checks import evaluate
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import ProbeResult, Status
 from scanner.probes.ssh import _probe_port

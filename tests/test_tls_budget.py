@@ -24,7 +24,7 @@ from hostile_harness import Run, annexscan, record
 from scanner.lab.certs import LabCA
 from scanner.probes.base import ProbeRequest
 from scanner.probes.tls import bounded_scan, port_bound, scan_port
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from tls_helpers import needs_netns, wait_accepting
 
 pytestmark = needs_netns

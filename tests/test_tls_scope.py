@@ -8,8 +8,8 @@ from dataclasses import asdict
 import pytest
 
 from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
-from scanner.profiles import load_profile
-from scanner.targets import Target
+from scanner.catalog.profiles import load_profile
+from scanner.scope.targets import Target
 
 PROFILE = """\
 id: scope-{lid}

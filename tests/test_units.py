@@ -6,11 +6,11 @@ import socket
 
 import pytest
 
-from scanner import portspec
+from scanner.scope import portspec
 from scanner.errors import ConfigError
 from scanner.model import Status, combine
 from scanner.probes.service import classify, client_hello
-from scanner.targets import parse_targets, scanned_once
+from scanner.scope.targets import parse_targets, scanned_once
 
 
 def no_dns(*_args, **_kwargs):

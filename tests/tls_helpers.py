@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.model import Verdict
 from scanner.probes.base import ProbeRequest
 from scanner.probes.service import ServiceProbe
 from scanner.probes.tls import TlsProbe
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 needs_netns = pytest.mark.skipif(
     os.environ.get("ANNEXSCAN_NETNS") != "1" or os.geteuid() != 0,

@@ -1,5 +1,5 @@
-"""Checks: turn probe observations into a verdict per control. No network access here."""
+"""Checks: turn probe observations into a verdict per control. No network access here.
 
-from scanner.checks.base import evaluate, check_registry
-
-__all__ = ["evaluate", "check_registry"]
+A check is a function decorated with `@check(control_id)` in one of this package's modules;
+scanner.checks.registry lists those modules.
+"""

@@ -67,25 +67,6 @@ def check(control_id: str) -> Callable[[Check], Check]:
     return decorate
 
 
-def check_registry() -> dict[str, Check]:
-    from scanner.plugins import submodules
-
-    submodules("scanner.checks")
-    return _CHECKS
-
-
-def evaluate(control_id: str, observations: Observations, params: dict[str, Any]) -> Verdict:
-    fn = check_registry().get(control_id)
-    if fn is None:
-        return Verdict(Status.ERROR, reason=f"no check implements control {control_id}")
-    try:
-        return fn(observations, params)
-    except MissingData as exc:
-        return Verdict(Status.ERROR, reason=str(exc))
-    except Exception as exc:  # noqa: BLE001 - a check bug must not abort the scan
-        return Verdict(Status.ERROR, reason=f"check crashed: {type(exc).__name__}: {exc}")
-
-
 @dataclass
 class Finding:
     """One port's (or one item's) contribution to a verdict."""

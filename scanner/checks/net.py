@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scanner import portspec
+from scanner.scope import portspec
 from scanner.checks.base import Observations, check, passed
 from scanner.model import Status, Verdict
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from scanner import portspec
+from scanner.scope import portspec
 from scanner.checks.base import Finding, Observations, aggregate, check
 from scanner.model import Status, Verdict
 from scanner.probes.service import WELL_KNOWN_TLS_PORTS
-from scanner.targets import is_address
+from scanner.scope.targets import is_address
 
 VERSIONS = ["SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"]
 NO_TLS = "the target has no open port speaking TLS"

@@ -7,7 +7,7 @@ import importlib
 import re
 
 from scanner.errors import ConfigError
-from scanner.targets import canonical_address, check_host, is_address
+from scanner.scope.targets import canonical_address, check_host, is_address
 
 # host: a bracketed IPv6 address or anything without a colon, slash, @, ?, # or whitespace
 _ADDRESS = re.compile(r"tcp://(\[[^\]/@?#\s]+\]|[^\[\]:/@?#\s]+):([0-9]{1,5})\Z")

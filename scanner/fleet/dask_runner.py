@@ -33,7 +33,7 @@ from scanner.engine import ScanJob, ScanOptions, ScanPlan, scan_target
 from scanner.errors import ConfigError
 from scanner.fleet import wire
 from scanner.model import TargetResult
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from scanner.transports.ssh import SshAccess
 
 NO_WORKER_S = 60.0  # how long a scan waits with no worker at all before it gives up

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from scanner import __version__
-from scanner.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
+from scanner.scope.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
 from scanner.engine import ScanPlan
 from scanner.model import TargetResult, to_jsonable
 from scanner.reporters.load import clause_from_json

@@ -40,10 +40,3 @@ def collector(name: str) -> Callable[[Collector], Collector]:
         _COLLECTORS[name] = fn
         return fn
     return decorate
-
-
-def collector_registry() -> dict[str, Collector]:
-    from scanner.plugins import submodules
-
-    submodules(__name__)
-    return _COLLECTORS

@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from scanner.targets import is_address
+from scanner.scope.targets import is_address
 
 # `-C` keys; values for criteria a block does not use (TEST-NET addresses, a reserved name).
 FILLER = {"user": "annexscan-other", "host": "annexscan-other.invalid", "addr": "192.0.2.1",

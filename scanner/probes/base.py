@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from scanner.model import ProbeResult
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from scanner.transports.ssh import SshAccess  # noqa: F401 - used in a type annotation
 
 

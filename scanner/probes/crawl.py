@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from scanner.probes.web import authority, fetch
 from scanner.probes.pagereader import MAX_ATTR, ReadFailure, read_page
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 REDIRECTS = {301, 302, 303, 307, 308}
 HTML_TYPES = ("text/html", "application/xhtml+xml")

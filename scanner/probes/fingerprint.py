@@ -20,9 +20,9 @@ from typing import Any, Callable
 from scanner.model import ProbeResult
 from scanner.probes.base import Deadline, ProbeRequest, timed
 from scanner.probes.web import fetch
-from scanner.resources import controls_dir
-from scanner.targets import Target
-from scanner.yamldoc import load_json_schema, load_yaml
+from scanner.catalog.resources import controls_dir
+from scanner.scope.targets import Target
+from scanner.catalog.yamldoc import load_json_schema, load_yaml
 
 MAX_ANSWER = 512        # bytes read from a client-first exchange
 MAX_PAGE = 256 * 1024   # bytes of a page kept for matching

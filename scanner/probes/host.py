@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from scanner.hostprobes import collector_registry
+from scanner.hostprobes.registry import collector_registry
 from scanner.model import ProbeResult
 from scanner.probes.base import ProbeRequest, timed
-from scanner.targets import Target
+from scanner.scope.targets import Target
 from scanner.transports.base import HostContext, Transport, TransportError
 from scanner.transports.local import LocalTransport
 from scanner.transports.ssh import SshTransport

@@ -6,7 +6,7 @@ from scanner.model import ProbeResult
 from scanner.probes.base import ProbeRequest, timed
 from scanner.probes.crawl import Limits, crawl
 from scanner.probes.web import fetch
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 
 class HttpProbe:

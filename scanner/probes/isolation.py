@@ -26,7 +26,7 @@ from typing import Any, Callable
 # Imported once by the fork server rather than once per child: what the children run, and
 # what the `annexscan` script imports (multiprocessing runs a main script again in each child,
 # as `__mp_main__`: the script is guarded, and its imports are then already done).
-PRELOAD = ["scanner.probes.tls", "scanner.probes.pagereader", "scanner.cli"]
+PRELOAD = ["scanner.probes.tls", "scanner.probes.pagereader", "scanner.cli.main"]
 MAX_ANSWER = 8 << 20  # bytes of JSON a child may send back
 # Address space of a child: sslyze's threads reserve arenas and stacks (about 0.6 GB of address
 # space measured during a lab scan, 70 MB resident); a hostile server cannot make it grow past.

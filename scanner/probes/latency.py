@@ -10,7 +10,7 @@ import time
 from scanner.model import ProbeResult
 from scanner.probes.base import ProbeRequest, timed
 from scanner.probes.icmp import IcmpUnavailable, echo_ms
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 
 def connect_time_ms(address: str, port: int, timeout: float) -> tuple[float | None, str]:

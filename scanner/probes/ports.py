@@ -13,7 +13,7 @@ import nmap
 from scanner.errors import ConfigError
 from scanner.model import ProbeResult
 from scanner.probes.base import ProbeRequest, timed
-from scanner.targets import Target, canonical_address
+from scanner.scope.targets import Target, canonical_address
 
 _PORT_SPEC = re.compile(r"[TU]?:?[0-9][0-9,-]*(,[TU]:[0-9][0-9,-]*)*\Z")  # \Z: no final newline
 

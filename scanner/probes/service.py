@@ -13,7 +13,7 @@ import ssl
 from scanner.model import ProbeResult
 from scanner.probes import starttls
 from scanner.probes.base import Deadline, ProbeRequest, timed
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 # Protocol knowledge, not an annex rule: ports where clients expect TLS from the first byte.
 WELL_KNOWN_TLS_PORTS = frozenset({443, 465, 636, 853, 990, 992, 993, 995, 5061, 5986, 8443, 9443})

@@ -14,7 +14,7 @@ import paramiko
 
 from scanner.model import ProbeResult
 from scanner.probes.base import Deadline, ProbeRequest, timed
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 

@@ -19,7 +19,7 @@ from sslyze import (ProtocolWithOpportunisticTlsEnum, ScanCommand,
 from scanner.model import ProbeResult
 from scanner.probes import isolation, tls_trust
 from scanner.probes.base import ProbeRequest, timed
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 VERSION_COMMANDS = {
     "SSL 2.0": ScanCommand.SSL_2_0_CIPHER_SUITES, "SSL 3.0": ScanCommand.SSL_3_0_CIPHER_SUITES,

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from scanner.probes.base import Deadline
-from scanner.targets import Target
+from scanner.scope.targets import Target
 
 MAX_BODY = 5 * 1024 * 1024
 USER_AGENT = "annexscan-probe"

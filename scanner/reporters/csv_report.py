@@ -9,7 +9,7 @@ import csv
 from typing import Any, TextIO
 
 from scanner.model import ClauseResult, ControlResult, ScanResult
-from scanner.reporters import subjects
+from scanner.reporters.base import subjects
 from scanner.reporters.terminal import printable
 
 FORMAT = "csv"

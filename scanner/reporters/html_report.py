@@ -17,9 +17,9 @@ from typing import Any, Iterable, TextIO
 from urllib.parse import quote
 
 from scanner import __version__
-from scanner.layout import evidence_path
+from scanner.evidence.layout import evidence_path
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
-from scanner.reporters import Contract, subjects
+from scanner.reporters.base import Contract, subjects
 from scanner.reporters.html_template import COLORS, CSS, MEANING, ORDER, SCRIPT, status_css
 from scanner.reporters.html_values import esc, json_block, record_box
 

@@ -8,7 +8,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from scanner.layout import attestation_path
+from scanner.evidence.layout import attestation_path
 
 SUMMARY_CHARS = 110  # compact JSON shown in a collapsed <details> summary
 TEXT_CHARS = 400     # longer text is collapsed too

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from typing import Any, TextIO
 
 from scanner.model import ClauseResult, ScanResult, Status, TargetResult
-from scanner.reporters import subjects
+from scanner.reporters.base import subjects
 from scanner.reporters.terminal import printable
 
 FORMAT = "junit"

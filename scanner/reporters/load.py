@@ -8,8 +8,8 @@ from pathlib import Path
 
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
-from scanner.resources import report_schema_path
-from scanner.yamldoc import json_path, schema_error
+from scanner.catalog.resources import report_schema_path
+from scanner.catalog.yamldoc import json_path, schema_error
 
 
 def load_result(path: Path) -> ScanResult:

@@ -35,9 +35,10 @@ from trestle.oscal.common import (
 from scanner import __version__
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult
-from scanner.layout import attestation_path, evidence_path
-from scanner.oscal import control_ids, metadata, moment, oneline, prop, stable_uuid, statement_id
-from scanner.reporters import json_report, subjects
+from scanner.evidence.layout import attestation_path, evidence_path
+from scanner.evidence.oscal import control_ids, metadata, moment, oneline, prop, stable_uuid, statement_id
+from scanner.reporters import json_report
+from scanner.reporters.base import subjects
 from scanner.reporters.jsonstream import Items, dump
 
 FORMAT = "oscal"

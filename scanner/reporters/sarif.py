@@ -15,13 +15,13 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, TextIO
 
 from scanner import __version__
-from scanner.catalog import load_catalog
+from scanner.catalog.controls import load_catalog
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult, to_jsonable
-from scanner.reporters import subjects
-from scanner.profiles import builtin_profile_ids
+from scanner.reporters.base import subjects
+from scanner.catalog.profiles import builtin_profile_ids
 from scanner.reporters.jsonstream import Items, dump
-from scanner.resources import profiles_dir
-from scanner.yamldoc import load_yaml
+from scanner.catalog.resources import profiles_dir
+from scanner.catalog.yamldoc import load_yaml
 
 FORMAT = "sarif"
 EXTENSION = "sarif"

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanner.model import ClauseResult, ScanResult, Status
-from scanner.reporters import subjects
+from scanner.reporters.base import subjects
 
 ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.ATTESTED, Status.EXPIRED,
          Status.WAIVED, Status.NOT_APPLICABLE, Status.ADVISORY)

@@ -12,10 +12,10 @@ import socket
 import sys
 from pathlib import Path
 
-from scanner.catalog import load_catalog
-from scanner.checks import evaluate
+from scanner.catalog.controls import load_catalog
+from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
-from scanner.hostprobes import collector_registry
+from scanner.hostprobes.registry import collector_registry
 from scanner.model import ProbeResult, to_jsonable
 from scanner.transports.base import HostContext
 from scanner.transports.local import LocalTransport

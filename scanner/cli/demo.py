@@ -11,7 +11,7 @@ from rich.table import Table
 
 from scanner.errors import ConfigError
 from scanner.outputs import write_file
-from scanner.reporters import reporters
+from scanner.reporters.registry import reporters
 from scanner.netns import can_isolate, isolated_command
 
 DEFAULT_PROFILES = ["3douest"]
@@ -26,9 +26,9 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
         import subprocess
 
         return subprocess.call(isolated_command([sys.executable, "-m", "scanner", *sys.argv[1:]]))
-    from scanner.commands import Entry, execute_scan
+    from scanner.cli.commands import Entry, execute_scan
     from scanner.lab import Lab, LabError, lab_available
-    from scanner.targets import Target
+    from scanner.scope.targets import Target
     from scanner.transports.ssh import SshAccess
 
     ok, why = lab_available()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]
 _PACKAGES = {"controls": "annexscan_controls", "profiles": "annexscan_profiles",
              "reports/schema": "annexscan_report_schema"}
 

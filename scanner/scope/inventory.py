@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError
-from scanner.profiles import builtin_profile_ids
-from scanner.targets import check_host
-from scanner.yamldoc import load_yaml, quoted, read_text_capped
+from scanner.catalog.profiles import builtin_profile_ids
+from scanner.scope.targets import check_host
+from scanner.catalog.yamldoc import load_yaml, quoted, read_text_capped
 
 ALIASES = {"ansible_host": "host", "ansible_user": "user", "ssh_user": "user",
            "ansible_port": "port", "ssh_port": "port", "ansible_ssh_private_key_file": "key",

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from scanner.bundle_verify import Verification, verify_bundle
+from scanner.evidence.bundle_verify import Verification, verify_bundle
 
 VERIFY_EXIT_CODES = """exit codes:
   0  intact and authentic: every file matches the manifest, the chain holds, and the

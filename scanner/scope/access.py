@@ -16,8 +16,8 @@ from typing import Any
 import paramiko
 
 from scanner.errors import ConfigError
-from scanner.pemfiles import pem_labels, read_capped
-from scanner.targets import check_host
+from scanner.scope.pemfiles import pem_labels, read_capped
+from scanner.scope.targets import check_host
 from scanner.transports.ssh import SshAccess, host_config, load_key
 
 ENV_PASSPHRASE = "ANNEXSCAN_SSH_PASSPHRASE"

@@ -17,25 +17,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scanner import attestations
-from scanner.access import build_access, check_access, check_options, ssh_alias_target
-from scanner.catalog import Catalog, load_catalog
+from scanner.evidence import attestations
+from scanner.scope.access import build_access, check_access, check_options, ssh_alias_target
+from scanner.catalog.controls import Catalog, load_catalog
 from scanner.engine import (ScanJob, ScanOptions, ScanPlan, contract_of, plan_scan, preflight,
                             run_scan, scan_settings, stop_on_signals)
 from scanner.errors import ConfigError
 from scanner.fleet.address import scheduler_address
-from scanner.journal import VERSION as JOURNAL_VERSION, JournalWriter, journal_home
-from scanner.journal import key as journal_key, load as load_journal
+from scanner.evidence.journal import VERSION as JOURNAL_VERSION, JournalWriter, journal_home
+from scanner.evidence.journal import key as journal_key, load as load_journal
 from scanner.model import ScanResult, TargetResult
-from scanner.profiles import Profile, builtin_profile_ids, load_profile
-from scanner.bundle import load_signing_key, write_bundle
-from scanner.bundle_verify import chain_head
+from scanner.catalog.profiles import Profile, builtin_profile_ids, load_profile
+from scanner.evidence.bundle import load_signing_key, write_bundle
+from scanner.evidence.bundle_verify import chain_head
 from scanner.outputs import check_outputs
-from scanner.pemfiles import check_ca_bundle
-from scanner.reporters import parse_formats, report_names, write_all
+from scanner.scope.pemfiles import check_ca_bundle
+from scanner.reporters.registry import parse_formats, report_names, write_all
 from scanner.reporters.terminal import print_summary
-from scanner.inventory import load_inventory
-from scanner.targets import Target, parse_targets, scanned_once
+from scanner.scope.inventory import load_inventory
+from scanner.scope.targets import Target, parse_targets, scanned_once
 from scanner.transports.ssh import SshAccess
 
 
@@ -259,7 +259,7 @@ def profiles_command(args: argparse.Namespace, console: Console) -> int:
     elif args.action == "coverage":
         coverage_table(args.profiles or builtin_profile_ids(), catalog, console)
     elif args.action == "export":
-        from scanner.oscal_command import profiles_export_command
+        from scanner.cli.oscal_command import profiles_export_command
         return profiles_export_command(args, console)
     return 0
 

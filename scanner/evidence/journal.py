@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from scanner.errors import ConfigError
-from scanner.layout import evidence_path
+from scanner.evidence.layout import evidence_path
 from scanner.model import ScanResult, TargetResult, to_jsonable
 from scanner.outputs import open_file_at, open_folder, store_evidence, write_at
-from scanner.reporters import clean_target
+from scanner.reporters.base import clean_target
 from scanner.reporters.load import clause_from_json
-from scanner.resources import report_schema_path
-from scanner.yamldoc import json_path, schema_error
+from scanner.catalog.resources import report_schema_path
+from scanner.catalog.yamldoc import json_path, schema_error
 
 FOLDER, HEADER, LINES, END = "journal", "scan.json", "targets.jsonl", "end.json"
 VERSION = 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from scanner.errors import ConfigError
-from scanner.yamldoc import read_text_capped
+from scanner.catalog.yamldoc import read_text_capped
 
 MAX_CIDR_HOSTS = 4096
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from scanner.errors import ConfigError
 from scanner.outputs import check_outputs
-from scanner.reporters import parse_formats, report_names, reporters, write_all
+from scanner.reporters.registry import parse_formats, report_names, reporters, write_all
 from scanner.reporters.load import load_result
 
 

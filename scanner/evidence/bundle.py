@@ -13,7 +13,7 @@ signature (checked against a key obtained out of band) proves who wrote the bund
 The bundle is written by streaming, one file at a time from disk (the reports, the stored
 evidence), hashing as it goes: its size is not bounded by memory. Zip entries have fixed
 timestamps and a fixed order: the same result gives the same bytes. Checking is
-scanner.bundle_verify.
+scanner.evidence.bundle_verify.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import IO, Any, BinaryIO, Iterator
 from cryptography.hazmat.primitives import serialization
 
 from scanner import __version__
-from scanner.bundle_keys import PRIVATE_KEY, fingerprint, load_signing_key
+from scanner.evidence.bundle_keys import PRIVATE_KEY, fingerprint, load_signing_key
 from scanner.errors import ConfigError
-from scanner.layout import attestation_path, evidence_path, safe
+from scanner.evidence.layout import attestation_path, evidence_path, safe
 from scanner.model import ScanResult
 from scanner.outputs import atomic_writer
 
@@ -189,7 +189,8 @@ def write_bundle(result: ScanResult, path: Path, directory: Path, reports: list[
     report files `reports` and the attestation files, atomically and never through a symlink;
     return its path. A file holding private-key text is refused (target text was redacted
     before it was stored)."""
-    from scanner.reporters import json_report, prepare
+    from scanner.reporters import json_report
+    from scanner.reporters.base import prepare
 
     private = load_signing_key(sign_key) if sign_key else None
     prepared = prepare(result, directory, embed=False)

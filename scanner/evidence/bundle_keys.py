@@ -2,7 +2,7 @@
 
 The bundle never carries a private key. Text that looks like one in what targets sent is
 redacted (a hostile server must not be able to block the bundle by sending such text); a file
-of the scanner's own, such as the signing key, is refused outright (scanner.bundle).
+of the scanner's own, such as the signing key, is refused outright (scanner.evidence.bundle).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from rich.table import Table
 
 from scanner.errors import ConfigError
 from scanner.model import ClauseResult, ScanResult, Status, TargetResult
-from scanner.reporters import subjects
+from scanner.reporters.base import subjects
 from scanner.reporters.load import load_result
 from scanner.reporters.terminal import STYLE, shown
 

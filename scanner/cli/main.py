@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner import __version__
-from scanner.access import add_access_options
+from scanner.scope.access import add_access_options
 from scanner.errors import ConfigError
 
 EXIT_CODES = """exit codes:
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Per profile: clauses, automated, mixed, manual.")
     coverage.add_argument("profiles", nargs="*", metavar="ID|PATH",
                           help="profiles (default: every built-in)")
-    from scanner.oscal_command import add_export_parser
+    from scanner.cli.oscal_command import add_export_parser
     add_export_parser(psub)
 
     controls = sub.add_parser("controls", help="the control catalog",
@@ -129,9 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # command -> (module, parser adder); each module's `<command>_command(args, console)` runs it.
-EXTRA_COMMANDS = {"report": ("scanner.report_command", "add_report_parser"),
-                  "verify": ("scanner.bundle_command", "add_verify_parser"),
-                  "diff": ("scanner.diff", "add_diff_parser")}
+EXTRA_COMMANDS = {"report": ("scanner.cli.report_command", "add_report_parser"),
+                  "verify": ("scanner.cli.bundle_command", "add_verify_parser"),
+                  "diff": ("scanner.evidence.diff", "add_diff_parser")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,16 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     errors = Console(stderr=True)
     try:
         if args.command == "scan":
-            from scanner.commands import scan_command
+            from scanner.cli.commands import scan_command
             return scan_command(args, console)
         if args.command == "profiles":
-            from scanner.commands import profiles_command
+            from scanner.cli.commands import profiles_command
             return profiles_command(args, console)
         if args.command == "controls":
-            from scanner.commands import controls_command
+            from scanner.cli.commands import controls_command
             return controls_command(args, console)
         if args.command == "demo":
-            from scanner.demo import demo_command
+            from scanner.cli.demo import demo_command
             return demo_command(args, console)
         if args.command in EXTRA_COMMANDS:
             module = importlib.import_module(EXTRA_COMMANDS[args.command][0])

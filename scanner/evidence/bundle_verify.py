@@ -1,4 +1,4 @@
-"""Checking an evidence bundle (scanner.bundle): every file against the manifest, the hash
+"""Checking an evidence bundle (scanner.evidence.bundle): every file against the manifest, the hash
 chain, and the signature, with memory and work bounded whatever the zip claims."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from scanner.bundle import (FORMAT, GENESIS, MANIFEST, SIGNATURE, SIGNER, VERSION,
+from scanner.evidence.bundle import (FORMAT, GENESIS, MANIFEST, SIGNATURE, SIGNER, VERSION,
                             chain_hash)
-from scanner.bundle_keys import fingerprint, load_public_key
+from scanner.evidence.bundle_keys import fingerprint, load_public_key
 from scanner.errors import ConfigError
-from scanner.yamldoc import json_path, schema_error
-from scanner.zipstream import inflated
+from scanner.catalog.yamldoc import json_path, schema_error
+from scanner.evidence.zipstream import inflated
 
 MAX_MANIFEST = 64 << 20  # bytes: ~250 per file listed
 

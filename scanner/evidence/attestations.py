@@ -15,12 +15,12 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from scanner.catalog import Catalog
+from scanner.catalog.controls import Catalog
 from scanner.errors import ConfigError
 from scanner.model import CONTRACT, ClauseResult, ScanResult, Status, TargetResult, combine
-from scanner.profiles import Profile
-from scanner.resources import data_dir
-from scanner.yamldoc import YamlDoc, load_yaml
+from scanner.catalog.profiles import Profile
+from scanner.catalog.resources import data_dir
+from scanner.catalog.yamldoc import YamlDoc, load_yaml
 
 END_OF_DAY_NOTE = "no time given: taken as the end of that day, UTC"
 

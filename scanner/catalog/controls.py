@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 
 from scanner.errors import ConfigError
-from scanner.resources import controls_dir
-from scanner.yamldoc import YamlDoc, load_json_schema, load_yaml
+from scanner.catalog.resources import controls_dir
+from scanner.catalog.yamldoc import YamlDoc, load_json_schema, load_yaml
 
 
 @dataclass(frozen=True)

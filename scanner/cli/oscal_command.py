@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scanner.catalog import load_catalog
+from scanner.catalog.controls import load_catalog
 from scanner.outputs import write_file
-from scanner.oscal import render_catalog
-from scanner.profiles import load_profile
+from scanner.evidence.oscal import render_catalog
+from scanner.catalog.profiles import load_profile
 
 EXPORT_FORMATS = ("oscal",)
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanner.catalog import Catalog
+from scanner.catalog.controls import Catalog
 from scanner.errors import ConfigError
-from scanner.resources import profiles_dir
-from scanner.pemfiles import check_ca_bundle
-from scanner.yamldoc import YamlDoc, load_json_schema, load_yaml
+from scanner.catalog.resources import profiles_dir
+from scanner.scope.pemfiles import check_ca_bundle
+from scanner.catalog.yamldoc import YamlDoc, load_json_schema, load_yaml
 
 
 ANNEX, ADVICE = "annex", "advice"

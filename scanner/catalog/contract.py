@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from scanner.catalog import Catalog
+from scanner.catalog.controls import Catalog
 from scanner.model import ClauseResult, ControlResult, Status, combine
-from scanner.profiles import ANNEX, Clause, ControlRef, Profile
+from scanner.catalog.profiles import ANNEX, Clause, ControlRef, Profile
 
 
 def is_contract(clause: Clause, catalog: Catalog) -> bool:

@@ -28,9 +28,9 @@ from trestle.oscal.common import BackMatter, Citation, Metadata, Part, Property,
 from trestle.core.base_model import OscalBaseModel
 
 from scanner import __version__
-from scanner.catalog import Catalog, Control
+from scanner.catalog.controls import Catalog, Control
 from scanner.errors import ConfigError
-from scanner.profiles import Clause, ControlRef, Profile
+from scanner.catalog.profiles import Clause, ControlRef, Profile
 
 NS = "https://annexscan.dev/ns/oscal"  # namespace of annexscan's own props
 UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, NS)

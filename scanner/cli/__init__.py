@@ -1,0 +1,1 @@
+"""The command layer: argument parsing and one module per command group."""

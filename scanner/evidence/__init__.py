@@ -1,0 +1,1 @@
+"""Evidence: the scan journal, bundles and their verification, attestations, OSCAL, diff."""

@@ -1,0 +1,53 @@
+"""Every report format, listed: a new format is a reporter module and a line here."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable, TextIO
+
+from scanner.errors import ConfigError
+from scanner.model import ScanResult
+from scanner.outputs import atomic_writer, check_output_dir
+from scanner.reporters import csv_report, html_report, json_report, junit, oscal_report, sarif
+from scanner.reporters.base import prepare
+
+Writer = Callable[[ScanResult, TextIO], None]
+FORMATS = (json_report, csv_report, html_report, junit, oscal_report, sarif)
+
+
+def reporters() -> dict[str, tuple[str, Writer]]:
+    """format name -> (file extension, writer), JSON first."""
+    return {module.FORMAT: (module.EXTENSION, module.write) for module in FORMATS}
+
+
+def parse_formats(spec: str) -> list[str]:
+    formats = [f.strip() for f in spec.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in reporters()]
+    if unknown or not formats:
+        raise ConfigError(f"--format: unknown format {', '.join(unknown) or '(empty)'}; "
+                          f"expected a comma-separated list of {', '.join(reporters())}")
+    return formats
+
+
+def report_names(formats: list[str], stem: str = "annexscan") -> list[str]:
+    """The file name of each format's report."""
+    found = reporters()
+    return [f"{stem}.{found[name][0]}" for name in formats]
+
+
+def write_all(result: ScanResult, formats: list[str], directory: Path,
+              embed_evidence: bool = False, source: Path | None = None) -> list[Path]:
+    """Each format's report written to directory by streaming, atomically and never through a
+    symlink (scanner.outputs), from the `prepare`d result."""
+    check_output_dir(directory, "-o")
+    prepared = prepare(result, directory, embed_evidence, source)
+    found, paths = reporters(), []
+    for name, file in zip(formats, report_names(formats)):
+        with atomic_writer(directory / file, "-o") as raw:
+            out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            found[name][1](prepared, out)
+            out.flush()
+            out.detach()  # the writer closes the file, after its fsync
+        paths.append(directory / file)
+    return paths
