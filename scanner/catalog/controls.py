@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 
 from scanner.errors import ConfigError
+from scanner.catalog.remediation import RemediationError, check_templates
 from scanner.catalog.resources import controls_dir
 from scanner.catalog.yamldoc import YamlDoc, load_json_schema, load_yaml
 
@@ -34,6 +35,8 @@ class Control:
     collector: str | None = None
     parameters: dict[str, Parameter] = field(default_factory=dict)
     source: str = ""
+    # the raw `remediation` section: Jinja2 templates (scanner.catalog.remediation renders them)
+    remediation: dict[str, Any] | None = None
 
     @property
     def automated(self) -> bool:
@@ -93,7 +96,12 @@ def load_catalog(directory: Path | None = None) -> Catalog:
                 kind=raw["kind"], severity=raw["severity"], pass_means=raw["pass"],
                 fail_means=raw["fail"], probe=raw.get("probe"), collector=raw.get("collector"),
                 parameters=params,
-                source=str(path))
+                source=str(path), remediation=raw.get("remediation"))
+            try:
+                check_templates(controls[raw["id"]])
+            except RemediationError as exc:
+                raise ConfigError(f"{doc.where(['controls', index, 'remediation', *exc.part])}:"
+                                  f" {exc}") from None
     return Catalog(controls)
 
 
