@@ -54,15 +54,39 @@ def ceil_div(value: float, by: float) -> int:
     return math.ceil(value / by)
 
 
-def schedule_days(schedule: list[dict[str, Any]] | None, at_least: int | None = None) -> int:
-    """Days a backup series must reach back: the schedule's steps (an open last step counts
-    one interval), and at least `at_least`."""
-    days = sum(step["days"] or step["every_days"] for step in schedule or [])
-    return max(days, at_least or 0)
+def schedule_days(schedule: list[dict[str, Any]] | None, at_least: int | None = None
+                  ) -> int | None:
+    """Days a backup series must reach back, the bound for pruning: its steps' days, and at
+    least `at_least`. None when nothing bounds it (a last step without days runs back to the
+    oldest backup kept, so pruning could only break it)."""
+    if schedule and schedule[-1]["days"] is None:
+        return at_least
+    return max(sum(step["days"] for step in schedule or []), at_least or 0) or None
+
+
+def every(days: int) -> str:
+    """A backup step's rhythm in words: daily, weekly, every 3 days."""
+    return {1: "daily", 7: "weekly"}.get(days, f"every {days} days")
+
+
+# IANA cipher suite name components -> the OpenSSL cipher-string aliases that exclude them
+_OPENSSL_ALIASES = {"NULL": "eNULL", "anon": "aNULL", "EXPORT": "EXP", "EXPORT40": "EXP",
+                    "EXPORT1024": "EXP", "DES40": "EXP", "RC4": "RC4", "RC2": "RC2",
+                    "DES": "DES", "3DES": "3DES", "IDEA": "IDEA", "MD5": "MD5"}
+
+
+def openssl_ciphers(forbidden: list[str] | None, forward_secrecy: bool | None) -> str:
+    """An OpenSSL cipher string (nginx, Apache, HAProxy): AEAD suites with ECDHE/DHE when
+    forward secrecy is required, else HIGH; the forbidden components excluded."""
+    base = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20" if forward_secrecy else "HIGH"
+    excluded = dict.fromkeys(["aNULL", "eNULL"] + [_OPENSSL_ALIASES[c] for c in forbidden or []
+                                                    if c in _OPENSSL_ALIASES])
+    return ":".join([base, *(f"!{alias}" for alias in excluded)])
 
 
 _HELPERS = {"tls_protocols": tls_protocols, "comma": comma, "ceil_div": ceil_div,
-            "schedule_days": schedule_days, "quote": shlex.quote}
+            "schedule_days": schedule_days, "every": every, "openssl_ciphers": openssl_ciphers,
+            "quote": shlex.quote}
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
                             trim_blocks=True, lstrip_blocks=True)
 _ENV.globals.update(_HELPERS)
