@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 from scanner.scope import portspec
 from scanner.catalog.controls import Catalog
+from scanner.catalog.remediation import check_remediation, render_remediation
 from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations, probe_failed
 from scanner.catalog.contract import clause_result, contract_once, is_contract, unprobed
@@ -36,6 +37,7 @@ PROBE_ORDER = NETWORK_PROBES + ("host",)
 NO_NETWORK = "network probes do not run on the local target"
 NO_ACCESS = ("host checks need SSH access (--ssh-user/--ssh-key or an inventory); "
              "until then this is for an attestation")
+TO_FIX = (Status.FAIL, Status.ADVISORY)  # the verdicts that carry their control's remediation
 
 
 @dataclass
@@ -127,6 +129,9 @@ def plan_scan(profiles: list[Profile], catalog: Catalog, options: ScanOptions) -
         sudo=options.sudo, host_root=options.host_root,
         command_timeout=options.command_timeout))
     needed = {catalog.get(ref.control_id).probe for ref in plan.refs()}
+    for profile in profiles:  # a profile's parameters may break a template: said before probing
+        for ref in plan.refs(profile):
+            check_remediation(catalog.get(ref.control_id), ref.parameters, profile.id)
     if needed & set(NETWORK_PROBES):
         needed |= set(FOUNDATION)
     for ref in plan.refs():
@@ -257,10 +262,11 @@ def judge_control(ref: ControlRef, job: ScanJob, observations: Observations) -> 
     failed = next((p for p in probes if observations.failure(p)), None)
     if status == Status.ERROR and failed:  # said once, in the target's probe errors
         reason, evidence["failed_probe"] = probe_failed(failed), failed
+    fix = render_remediation(control, ref.parameters) if status in TO_FIX else None
     return made(status=status, expected=verdict.expected, observed=verdict.observed,
                 reason=reason, evidence=evidence, duration_s=elapsed,
                 probe_duration_s=round(sum(observations.results[p].duration_s
-                                           for p in probes), 3))
+                                           for p in probes), 3), remediation=fix)
 
 
 def scan_target(job: ScanJob) -> TargetResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterable
 
@@ -79,6 +79,9 @@ class ControlResult:
     duration_s: float = 0.0        # evaluating the observations
     probe_duration_s: float = 0.0  # the probes it rests on (a probe shared by controls counts in each)
     basis: str = "annex"           # annex: decides the clause; advice: at worst advisory
+    # how to fix it, {text, snippets} (scanner.catalog.remediation): on fail and advisory only;
+    # left out of the JSON when None, which keeps a fleet's per-host lines small
+    remediation: dict[str, Any] | None = field(default=None, metadata={"omit_none": True})
 
 
 @dataclass
@@ -194,8 +197,9 @@ def to_jsonable(obj: Any) -> Any:
     """Dataclasses and enums to plain JSON types."""
     if isinstance(obj, Enum):
         return obj.value
-    if hasattr(obj, "__dataclass_fields__"):
-        return {k: to_jsonable(v) for k, v in asdict(obj).items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_none") and getattr(obj, f.name) is None)}
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set)):

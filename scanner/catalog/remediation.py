@@ -18,6 +18,8 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from scanner.errors import ConfigError
+
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 
 
@@ -29,14 +31,14 @@ class Remediable(Protocol):
     def defaults(self) -> dict[str, Any]: ...
 
 
-class RemediationError(ValueError):
+class RemediationError(ConfigError):
     """A template that does not parse or render; `part` is its place in the section
     (["text"], ["snippets", 1, "text"])."""
 
     def __init__(self, control_id: str, part: list[Any], message: str) -> None:
         named = ".".join(str(step) for step in part)
         super().__init__(f"control {control_id}: remediation.{named}: {message}")
-        self.part = part
+        self.part, self.detail = part, message
 
 
 def tls_protocols(minimum: str) -> list[str]:
@@ -147,3 +149,13 @@ def check_templates(control: Remediable) -> None:
                                    f"unknown name(s) {', '.join(unknown)} (parameters: "
                                    f"{', '.join(sorted(control.defaults())) or 'none'})")
     render_remediation(control, {})
+
+
+def check_remediation(control: Remediable, params: dict[str, Any], profile_id: str) -> None:
+    """Render once with a profile's parameters, before any probe: a value a template cannot
+    take (an empty list it indexes) is a configuration error naming the profile."""
+    try:
+        render_remediation(control, params)
+    except RemediationError as exc:
+        raise RemediationError(control.id, exc.part,
+                               f"{exc.detail} (parameters of profile {profile_id})") from None

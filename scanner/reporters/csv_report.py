@@ -1,6 +1,7 @@
 """CSV for spreadsheets: one row per target x clause (RFC 4180 quoting, UTF-8, CRLF rows).
 
-Multi-valued cells (controls, reasons) hold one item per line inside the quoted cell.
+Multi-valued cells (controls, reasons, remediation) hold one item per line inside the quoted
+cell.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from scanner.reporters.terminal import printable
 FORMAT = "csv"
 EXTENSION = "csv"
 COLUMNS = ["target", "address", "profile", "clause_id", "section", "title", "status", "controls",
-           "reasons", "advisories", "attestation", "waiver", "requirement", "quote"]
+           "reasons", "advisories", "attestation", "waiver", "requirement", "quote",
+           "remediation"]
 # A cell starting with one of these is run as a formula by spreadsheet programs (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -49,6 +51,9 @@ def _clause_cells(clause: ClauseResult, probe_errors: dict[str, str]) -> dict[st
         "waiver": _record(clause.waiver, "approver", "justification"),
         "requirement": clause.requirement,
         "quote": "\n".join(clause.quote),
+        # what to change for each failing or advisory control; the snippets are in JSON, HTML
+        "remediation": "\n".join(f"{c.control_id}: {c.remediation['text']}"
+                                 for c in clause.controls if c.remediation),
     }
 
 

@@ -17,8 +17,8 @@ from scanner.reporters.jsonstream import Compact, Items, dump
 
 FORMAT = "json"
 EXTENSION = "json"
-SCHEMA_VERSION = "1.2"  # 1.1: quote, basis, advisory; 1.2: complete, unscanned,
-#                          evidence_refs, contract
+SCHEMA_VERSION = "1.3"  # 1.1: quote, basis, advisory; 1.2: complete, unscanned,
+#                          evidence_refs, contract; 1.3: remediation of failing/advisory controls
 
 
 def target_dict(target: TargetResult) -> dict[str, Any]:

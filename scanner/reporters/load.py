@@ -23,6 +23,8 @@ def load_result(path: Path) -> ScanResult:
         _upgrade_1_0(data)
     if isinstance(data, dict) and data.get("schema_version") == "1.1":
         _upgrade_1_1(data)
+    if isinstance(data, dict) and data.get("schema_version") == "1.2":
+        data["schema_version"] = "1.3"  # 1.3 only adds remediation, which a 1.2 report lacks
     schema = json.loads(report_schema_path().read_text(encoding="utf-8"))
     error = schema_error(data, schema)
     if error is not None:

@@ -5,11 +5,19 @@ Only problems become results: failures, errors, waived failures (kept visible, w
 suppression) and expired attestations. GitHub turns every result into an alert whatever its
 `kind`, so passes, manual clauses and valid attestations would bury the failures; the JSON,
 JUnit and CSV reports carry every verdict.
+
+Remediation goes in the rule's `help` (text, and markdown with the snippets in fenced code
+blocks: GitHub shows it with the alert), one "How to fix" per distinct parameter set, and in
+each result's `properties.remediation`. Not in SARIF `fixes`: a fix is a set of artifactChanges
+(byte ranges replaced in files of the analysed repository), and the files to change are on a
+remote host, not in the repository the log describes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Iterator, TextIO
@@ -74,10 +82,11 @@ def _target_results(target: TargetResult, index: dict[str, int],
             # a clause may list one control twice (annex and advice): one alert each
             variant = _variant(control, seen)
             if control.status in _RESULT_LEVEL:
+                extra = {"remediation": control.remediation} if control.remediation else {}
                 yield _result(target, clause, control.control_id, index, line,
                               control.status, control.reason or control.title,
                               {"expected": control.expected, "observed": control.observed,
-                               "basis": control.basis}, variant)
+                               "basis": control.basis, **extra}, variant)
         if clause.status == Status.EXPIRED:
             yield _result(target, clause, ATTESTATION_RULE, index, line, clause.status,
                           _expiry_message(clause), {})
@@ -86,12 +95,16 @@ def _target_results(target: TargetResult, index: dict[str, int],
 def _rules(result: ScanResult) -> list[dict[str, Any]]:
     seen: dict[str, ControlResult] = {}
     cited: dict[str, dict[tuple[str, str], ClauseResult]] = {}  # control -> (clause, basis)
+    fixes: dict[str, dict[str, dict[str, Any]]] = {}  # control -> its distinct remediations
     for target in subjects(result):
         for clause in target.results:
             for control in clause.controls:
                 seen.setdefault(control.control_id, control)
                 cited.setdefault(control.control_id, {}).setdefault(
                     (clause.clause_id, control.basis), clause)
+                if control.remediation:
+                    fixes.setdefault(control.control_id, {}).setdefault(
+                        json.dumps(control.remediation, sort_keys=True), control.remediation)
     catalog = load_catalog()
     rules = []
     for control_id, control in sorted(seen.items()):
@@ -101,7 +114,11 @@ def _rules(result: ScanResult) -> list[dict[str, Any]]:
         help_text = (f"{description}\n\nPasses when: {known.pass_means.rstrip('.')}.\n"
                      f"Fails when: {known.fail_means.rstrip('.')}." if known else description)
         help_text += _annex_words(cited[control_id])
-        rules.append(_rule(control_id, control.title, description, help_text, control.severity))
+        rule = _rule(control_id, control.title, description, help_text, control.severity)
+        remedies = list(fixes.get(control_id, {}).values())
+        rule["help"]["text"] += "".join(f"\n\nHow to fix: {r['text']}" for r in remedies)
+        rule["help"]["markdown"] = _markdown(help_text) + "".join(map(_fix_markdown, remedies))
+        rules.append(rule)
     rules.append(_rule(
         ATTESTATION_RULE, "Manual clause attested, attestation in force",
         "An organisational clause that no probe can verify is answered by an attestation: who "
@@ -119,6 +136,24 @@ def _annex_words(clauses: dict[tuple[str, str], ClauseResult]) -> str:
         quote = " / ".join(f"« {q} »" for q in clause.quote) or "(no quote)"
         lines.append(f"- {role} {clause_id} ({clause.section}): {quote}")
     return "\n\nAnnex clauses:\n" + "\n".join(lines) if lines else ""
+
+
+def _markdown(text: str) -> str:
+    """Plain text as markdown that shows as written: every markdown character escaped, and
+    line breaks kept."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", text).replace("\n", "  \n")
+
+
+def _fix_markdown(remediation: dict[str, Any]) -> str:
+    """A remediation under "How to fix": its text, then each snippet fenced, the fence longer
+    than any backtick run inside (a snippet cannot close it)."""
+    parts = [f"\n\n**How to fix**: {_markdown(remediation['text'])}"]
+    for snippet in remediation["snippets"]:
+        fence = "`" * max(3, 1 + max(map(len, re.findall("`+", snippet["text"])), default=0))
+        language = re.sub("[^a-z0-9._-]", "", snippet["language"])
+        parts.append(f"\n\n{_markdown(snippet['implementation'])}:\n\n{fence}{language}\n"
+                     f"{snippet['text'].rstrip()}\n{fence}")
+    return "".join(parts)
 
 
 def _rule(rule_id: str, title: str, description: str, help_text: str,
