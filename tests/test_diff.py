@@ -12,7 +12,8 @@ import pytest
 from rich.console import Console
 
 from report_support import text
-from scanner.evidence.diff import RANK, add_diff_parser, diff_command, diff_results, judge
+from scanner.cli.diff_command import add_diff_parser, diff_command
+from scanner.evidence.diff import RANK, diff_results, judge
 from scanner.errors import ConfigError
 from scanner.model import CLAUSE_STATUSES, ScanResult, Status, combine
 from scanner.reporters.json_report import write

@@ -1,4 +1,4 @@
-"""The `scan`, `profiles` and `controls` commands."""
+"""The `scan` command: targets and options in, the journal, reports and summary out."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from scanner.evidence import attestations
 from scanner.scope.access import build_access, check_access, check_options, ssh_alias_target
@@ -235,83 +234,3 @@ def scan_command(args: argparse.Namespace, console: Console) -> int:
         console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     return execute_scan(entries, args, console).exit_code
 
-
-def profiles_command(args: argparse.Namespace, console: Console) -> int:
-    catalog = load_catalog()
-    if args.action == "list":
-        table = Table(title="built-in profiles")
-        for column in ("id", "title", "source", "clauses"):
-            table.add_column(column)
-        for pid in builtin_profile_ids():
-            profile = load_profile(pid, catalog)
-            source = profile.source
-            table.add_row(profile.id, profile.title,
-                          f"{source.get('issuer', '')}, {source.get('title', '')} "
-                          f"{source.get('version', '')}".strip(), str(len(profile.clauses)))
-        console.print(table)
-    elif args.action == "show":
-        show_profile(load_profile(args.profile, catalog), catalog, console)
-    elif args.action == "validate":
-        for path in args.paths:
-            profile = load_profile(str(Path(path)), catalog)
-            console.print(f"{path}: valid profile '{profile.id}', {len(profile.clauses)} clauses",
-                          highlight=False)
-    elif args.action == "coverage":
-        coverage_table(args.profiles or builtin_profile_ids(), catalog, console)
-    elif args.action == "export":
-        from scanner.cli.oscal_command import profiles_export_command
-        return profiles_export_command(args, console)
-    return 0
-
-
-def show_profile(profile: Profile, catalog: Catalog, console: Console) -> None:
-    console.print(f"[bold]{profile.id}[/]: {profile.title}", highlight=False)
-    console.print(f"source: {profile.source}", highlight=False, markup=False)
-    table = Table(show_lines=True)
-    table.add_column("clause", no_wrap=True)
-    for column in ("section", "requirement and the annex's words", "verified by"):
-        table.add_column(column, overflow="fold")
-    for clause in profile.clauses:
-        checks = [f"{r.control_id}{'' if r.binding else ' (advice)'} "
-                  f"{_non_default(r, catalog)}".strip() for r in clause.controls]
-        if clause.manual:
-            checks.append(f"attest: {clause.attest}")
-        words = "\n".join([clause.requirement] + [f"« {q} »" for q in clause.quote])
-        table.add_row(clause.id, clause.section, words, "\n".join(checks))
-    console.print(table, markup=False)
-
-
-def _non_default(ref, catalog: Catalog) -> str:
-    defaults = catalog.get(ref.control_id).defaults()
-    changed = {k: v for k, v in ref.parameters.items() if defaults.get(k) != v}
-    return str(changed) if changed else ""
-
-
-def coverage_table(refs: list[str], catalog: Catalog, console: Console) -> None:
-    table = Table(title="clause coverage per profile")
-    # share: clauses a probe answers at least in part; advice: controls the profile adds
-    for column in ("profile", "clauses", "automated", "mixed", "manual", "share", "advice"):
-        table.add_column(column, justify="right" if column != "profile" else "left",
-                         no_wrap=True)
-    for ref in refs:
-        profile = load_profile(ref, catalog)
-        kinds = [c.kind(catalog) for c in profile.clauses]
-        total = len(kinds)
-        auto, mixed = kinds.count("automated"), kinds.count("mixed")
-        advice = sum(not r.binding for c in profile.clauses for r in c.controls)
-        table.add_row(profile.id, str(total), str(auto), str(mixed), str(kinds.count("manual")),
-                      f"{(auto + mixed) / total:.0%}", str(advice))
-    console.print(table)
-
-
-def controls_command(args: argparse.Namespace, console: Console) -> int:
-    table = Table(title="control catalog", show_lines=True)
-    table.add_column("id", no_wrap=True)
-    for column in ("kind", "probe", "severity", "checks", "parameters (default)"):
-        table.add_column(column, overflow="fold")
-    for control in load_catalog():
-        params = "\n".join(f"{p.name} ({p.default!r})" for p in control.parameters.values())
-        table.add_row(control.id, control.kind, control.probe or "-", control.severity,
-                      control.title, params)
-    console.print(table, markup=False)
-    return 0

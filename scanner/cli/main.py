@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 # command -> (module, parser adder); each module's `<command>_command(args, console)` runs it.
 EXTRA_COMMANDS = {"report": ("scanner.cli.report_command", "add_report_parser"),
                   "verify": ("scanner.cli.bundle_command", "add_verify_parser"),
-                  "diff": ("scanner.evidence.diff", "add_diff_parser")}
+                  "diff": ("scanner.cli.diff_command", "add_diff_parser")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             from scanner.cli.commands import scan_command
             return scan_command(args, console)
         if args.command == "profiles":
-            from scanner.cli.commands import profiles_command
+            from scanner.cli.catalog_commands import profiles_command
             return profiles_command(args, console)
         if args.command == "controls":
-            from scanner.cli.commands import controls_command
+            from scanner.cli.catalog_commands import controls_command
             return controls_command(args, console)
         if args.command == "demo":
             from scanner.cli.demo import demo_command

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
-from scanner.model import ClauseResult, ScanResult, Status
+from scanner.model import ClauseResult, ControlResult, ScanResult, Status
 from scanner.reporters.base import subjects
 
 ORDER = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.ATTESTED, Status.EXPIRED,
@@ -42,19 +44,39 @@ def shown(text: Any) -> str:
     return escape(printable(text))
 
 
+def indented(renderable: RenderableType, left: int) -> Padding:
+    """`renderable` with every line, the wrapped ones too, `left` columns in."""
+    return Padding(renderable, (0, 0, 0, left), expand=False)
+
+
+def labelled(rows: list[tuple[RenderableType, RenderableType]], label_style: str = "",
+             gap: int = 2) -> Table:
+    """Rows of a label and its text, each text's wrapped lines aligned under its first line
+    (a hanging indent). A word wider than the text column is folded, never cut off."""
+    grid = Table.grid(padding=(0, gap, 0, 0))
+    grid.add_column(no_wrap=True, style=label_style)
+    grid.add_column(overflow="fold")
+    for label, text in rows:
+        grid.add_row(label, text)
+    return grid
+
+
 def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
                   max_reason: int = 160) -> None:
     table = Table(title="annexscan summary: clauses per target")
-    table.add_column("target", no_wrap=True)
+    table.add_column("target", overflow="fold")  # a long name wraps, whole; never cut off
     # One pass for the counts, one for the details: each pass re-reads a fleet's journal.
-    rows = [(_name(target), target.counts()) for target in subjects(result)]
+    rows = [((t.target, t.address), t.counts()) for t in subjects(result)]  # names, not targets
     columns = [s for s in ORDER if s in (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL,
                                          Status.NOT_APPLICABLE)
                or any(counts[s.value] for _, counts in rows)]
     for status in columns:
-        table.add_column(status.value.replace("_", " "), justify="right", style=STYLE[status])
-    for name, counts in rows:
-        table.add_row(shown(name), *(str(counts[s.value]) for s in columns))
+        table.add_column(status.value.replace("_", " "), justify="right", style=STYLE[status],
+                         no_wrap=True)
+    for (name, address), counts in rows:  # the address on a line of its own: it wraps less
+        lines = [name] + ([f"({address})"] if address != name else [])
+        table.add_row(Text("\n".join(map(printable, lines))),
+                      *(str(counts[s.value]) for s in columns))
     console.print(table)
     total = {s.value: sum(counts[s.value] for _, counts in rows) for s in Status}
     if total[Status.ADVISORY.value]:
@@ -69,28 +91,39 @@ def print_summary(result: ScanResult, console: Console, max_listed: int = 12,
         console.print(f"[bold]{shown(_name(target))}[/]: {len(bad)} clause(s) failing, "
                       "in error or waived", highlight=False)
         for clause in bad[:max_listed]:
-            console.print(f"  [{STYLE[clause.status]}]{clause.status.value:5}[/] "
-                          f"{shown(clause.clause_id)} ({shown(clause.section)})", highlight=False)
-            if clause.quote:
-                words = _short(" ".join(clause.quote[0].split()), max_reason)
-                console.print(f"        « {shown(words)} »", highlight=False, overflow="fold",
-                              style="italic")
-            notes = [f"waiver: {clause.waiver.get('justification', '')}"] if clause.waiver else []
-            notes += [f"attestation expired {clause.attestation.get('expires')}"] \
-                if clause.status == Status.EXPIRED and clause.attestation else []
-            for note in notes:
-                console.print(f"        {shown(note)}", highlight=False, overflow="fold")
-            for control in clause.binding():
-                if control.status in (Status.FAIL, Status.ERROR):
-                    console.print(f"        {shown(control.control_id)}: "
-                                  f"{shown(_short(control.reason, max_reason))}",
-                                  highlight=False, overflow="fold")
+            _print_clause(clause, console, max_reason)
         if len(bad) > max_listed:
             console.print(f"  ... and {len(bad) - max_listed} more (see the JSON report)")
     console.print("total: " + " ".join(f"[{STYLE[Status(k)]}]{k}={v}[/]" for k, v in total.items())
                   + f"  -> exit code {result.exit_code(total)}", highlight=False)
     if not result.complete:
         _print_incomplete(result, console, max_listed)
+
+
+def _print_clause(clause: ClauseResult, console: Console, max_reason: int) -> None:
+    """A clause failing, in error or waived: its status and id, then, indented, the annex's
+    words, the waiver or expired attestation, and each failing control."""
+    console.print(Text.assemble(
+        "  ", (clause.status.value.ljust(5), STYLE[clause.status]),
+        f" {printable(clause.clause_id)} ({printable(clause.section)})"))
+    lines = []
+    if clause.quote:
+        words = _short(" ".join(clause.quote[0].split()), max_reason)
+        lines.append(Text(f"« {printable(words)} »", style="italic"))
+    if clause.waiver:
+        lines.append(Text(printable(f"waiver: {clause.waiver.get('justification', '')}")))
+    if clause.status == Status.EXPIRED and clause.attestation:
+        lines.append(Text(printable(f"attestation expired {clause.attestation.get('expires')}")))
+    for control in clause.binding():
+        if control.status in (Status.FAIL, Status.ERROR):
+            lines += _control_lines(control, max_reason)
+    if lines:
+        console.print(indented(Group(*lines), 4))
+
+
+def _control_lines(control: ControlResult, max_reason: int) -> list[Text]:
+    """What a failing or erroring control says under its clause: `control_id: reason`."""
+    return [Text(printable(f"{control.control_id}: {_short(control.reason, max_reason)}"))]
 
 
 def _print_incomplete(result: ScanResult, console: Console, max_listed: int) -> None:
@@ -139,10 +172,10 @@ def _print_advisories(target, console: Console, max_listed: int, max_reason: int
         return
     console.print(f"[bold]{shown(_name(target))}[/]: {len(advisories)} advisory(ies)",
                   highlight=False)
-    for clause, control in advisories[:max_listed]:
-        console.print(f"  [blue]advice[/] {shown(clause.clause_id)} {shown(control.control_id)}: "
-                      f"{shown(_short(control.reason, max_reason))}",
-                      highlight=False, overflow="fold")
+    console.print(indented(labelled(
+        [("advice", Text(printable(f"{clause.clause_id} {control.control_id}: "
+                                   f"{_short(control.reason, max_reason)}")))
+         for clause, control in advisories[:max_listed]], "blue", gap=1), 2))
     if len(advisories) > max_listed:
         console.print(f"  ... and {len(advisories) - max_listed} more (see the JSON report)")
 
