@@ -17,7 +17,7 @@ from scanner.model import (CLAUSE_STATUSES, ClauseResult, ControlResult, ScanRes
                            TargetResult)
 from scanner.reporters.registry import reporters, write_all
 from scanner.reporters.html_report import section_group, write
-from scanner.reporters.html_template import COLORS, MEANING, ORDER
+from scanner.reporters.html_values import ORDER
 from scanner.reporters.load import load_result
 
 
@@ -116,8 +116,17 @@ def every_status_result() -> ScanResult:
 
 def test_discovered_as_a_reporter():
     assert reporters()["html"][0] == "html"
-    assert set(ORDER) == set(CLAUSE_STATUSES)
-    assert set(COLORS) == set(MEANING) == set(Status)
+    assert set(ORDER) == {s.value for s in CLAUSE_STATUSES}
+
+
+def test_every_status_has_a_colour_and_a_meaning():
+    text = render(every_status_result())
+    theme = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
+    legend = re.search(r'<div class="legend">.*?</div>', text).group(0)
+    for status in Status:
+        assert re.search(rf"--s-{status.value}:#[0-9a-f]{{6}};--on-{status.value}:", theme)
+        assert f".b-{status.value}{{background:var(--s-{status.value})" in theme
+        assert re.search(rf'class="badge b-{status.value}" title="[^"]{{20,}}"', legend), status
 
 
 def test_hostile_values_are_text_never_markup():
@@ -146,8 +155,8 @@ def test_no_external_resource():
 def test_summary_counts_every_status_and_details():
     text = render(every_status_result())
     page = Page(text)
-    header = re.search(r'<section class="card" id="summary">.*?</thead>', text).group(0)
-    assert [s.value for s in ORDER] + ["advisory"] == re.findall(r'class="badge b-(\w+)"', header.split(
+    header = re.search(r'<section class="card" id="summary">.*?</thead>', text, re.S).group(0)
+    assert [*ORDER, "advisory"] == re.findall(r'class="badge b-(\w+)"', header.split(
         "<table>")[1])
     web_row = re.search(r"<tr><td>web.*?</tr>", text).group(0)
     assert re.findall(r'class="badge b-\w+"[^>]*>(\d+)<', web_row) == ["1"] * 8
@@ -171,7 +180,7 @@ def test_evidence_links_follow_the_bundle_layout():
 
 def test_matrix_links_every_clause_of_every_target():
     text = render(every_status_result())
-    grid = re.search(r'id="matrix">.*?</section>', text).group(0)
+    grid = re.search(r'id="matrix">.*?</section>', text, re.S).group(0)
     assert re.findall(r'<td class="mono">([^<]*)</td>', grid) == [
         "C-PASS", "C-FAIL", "C-ERROR", "C-MANUAL", "C-ATTESTED", "C-EXPIRED", "C-WAIVED", "C-NA",
         "C-DB-ONLY"]
@@ -186,7 +195,7 @@ def test_chart_groups_by_annex_section():
     assert section_group("Annexe I §VIII (sécurité logique)") == "Annexe I §VIII"
     kept = "Annexe III, Mesures générales §5"
     assert section_group(kept) == kept
-    svg = re.search(r"<svg.*?</svg>", render(every_status_result())).group(0)
+    svg = re.search(r'<svg class="chart".*?</svg>', render(every_status_result()), re.S).group(0)
     labels = re.findall(r'text-anchor="end"><title>([^<]*)</title>', svg)
     assert labels == ["Art. 1", "Art. 2", "Annexe I §II", "Annexe I §III", "§5.4", "Art. 3"]
     assert "Art. 1: 2 pass" in svg and "Art. 1: 1 fail" in svg
