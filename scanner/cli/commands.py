@@ -158,7 +158,8 @@ def execute_scan(entries: list[Entry], args: argparse.Namespace, console: Consol
         result.contract = contract_of(jobs)  # judged once per scan, not on each target
         attestations.apply_contract(result.contract, attested, now)
         reports = directory or (home if args.bundle else None)
-        paths = write_all(result, formats, reports, args.embed_evidence) if reports else []
+        paths = write_all(result, formats, reports, args.embed_evidence,
+                          template_dir=args.template_dir) if reports else []
         for path in paths if directory else []:
             console.print(f"wrote {path}", highlight=False)
         if args.bundle:

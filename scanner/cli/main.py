@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from scanner import __version__
+from scanner.reporters.options import add_template_option
 from scanner.scope.access import add_access_options
 from scanner.errors import ConfigError
 
@@ -61,6 +62,7 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
                         help="also embed each probe's raw output in the JSON report (by default "
                         "it is stored once, compressed, under DIR/evidence/ and referenced by "
                         "path and SHA-256); for small scans")
+    add_template_option(parser)
     add_access_options(parser)
 
 
@@ -139,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
     errors = Console(stderr=True)
     try:
+        if getattr(args, "template_dir", None) is not None:  # before anything is scanned
+            from scanner.reporters.html_report import check_templates
+            check_templates(args.template_dir)
         if args.command == "scan":
             from scanner.cli.commands import scan_command
             return scan_command(args, console)

@@ -12,6 +12,7 @@ from scanner.errors import ConfigError
 from scanner.outputs import check_outputs
 from scanner.reporters.registry import parse_formats, report_names, reporters, write_all
 from scanner.reporters.load import load_result
+from scanner.reporters.options import add_template_option
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,8 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
         description="Read a JSON result written by `scan` (checked against the report schema) "
         "and write it again in the requested formats; nothing is scanned.",
         epilog="exit codes:\n  0  reports written\n  2  unreadable or invalid RESULT.json, "
-        "an unknown format, or an output path that cannot be written",
+        "an unknown format, an output path that cannot be written, or a --template-dir "
+        "template that fails (its file and line named)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("result", type=Path, metavar="RESULT.json")
     parser.add_argument("--format", default=",".join(reporters()), metavar="LIST",
@@ -32,6 +34,7 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
                         "under evidence/")
     parser.add_argument("--embed-evidence", action="store_true",
                         help="also embed each probe's raw output in the JSON report")
+    add_template_option(parser)
 
 
 def report_command(args: argparse.Namespace, console: Console) -> int:
@@ -43,6 +46,6 @@ def report_command(args: argparse.Namespace, console: Console) -> int:
                           "pick another --output-dir")
     result = load_result(args.result)
     for path in write_all(result, formats, args.output_dir, args.embed_evidence,
-                          source=args.result.parent):
+                          source=args.result.parent, template_dir=args.template_dir):
         console.print(f"wrote {escape(str(path))}", highlight=False)
     return 0

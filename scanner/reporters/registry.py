@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -37,16 +38,22 @@ def report_names(formats: list[str], stem: str = "annexscan") -> list[str]:
 
 
 def write_all(result: ScanResult, formats: list[str], directory: Path,
-              embed_evidence: bool = False, source: Path | None = None) -> list[Path]:
+              embed_evidence: bool = False, source: Path | None = None,
+              template_dir: Path | None = None) -> list[Path]:
     """Each format's report written to directory by streaming, atomically and never through a
-    symlink (scanner.outputs), from the `prepare`d result."""
+    symlink (scanner.outputs), from the `prepare`d result. template_dir (--template-dir) goes
+    to the formats rendered from templates (TEMPLATED = True: their write takes it)."""
     check_output_dir(directory, "-o")
     prepared = prepare(result, directory, embed_evidence, source)
     found, paths = reporters(), []
+    templated = {m.FORMAT for m in FORMATS if getattr(m, "TEMPLATED", False)}
     for name, file in zip(formats, report_names(formats)):
+        writer = found[name][1]
+        if template_dir is not None and name in templated:
+            writer = partial(writer, template_dir=template_dir)
         with atomic_writer(directory / file, "-o") as raw:
             out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            found[name][1](prepared, out)
+            writer(prepared, out)
             out.flush()
             out.detach()  # the writer closes the file, after its fsync
         paths.append(directory / file)
