@@ -141,7 +141,7 @@ def profile_fix(catalog, refs, profile_id: str, control_id: str, **params) -> st
 
 def test_profile_values_replace_the_catalog_defaults(catalog, refs):
     ports = profile_fix(catalog, refs, "slime", "net.allowed_ports", allowed=[80, 443])
-    assert "Close every port but 80, 443" in ports and "tcp dport { 80, 443 } accept" in ports
+    assert "Close every TCP and UDP port but 80, 443:" in ports and "tcp dport { 80, 443 } accept" in ports
     assert "22" not in ports.replace("SSH port", "")  # the default allowlist is 22, 80, 443
 
     tls = profile_fix(catalog, refs, "3douest", "tls.min_version", min="1.0")
@@ -163,7 +163,8 @@ def test_profile_values_replace_the_catalog_defaults(catalog, refs):
     expiry = profile_fix(catalog, refs, "zenlocassur", "host.password_policy", max_days=31)
     assert "PASS_MAX_DAYS 31" in expiry and "chage --maxdays 31" in expiry
     assert "minlen" not in expiry and "deny =" not in expiry  # their rules are off (null)
-    assert "deny = 10" in profile_fix(catalog, refs, "slime", "host.password_policy", max_failures=10)
+    assert "deny = 10" in profile_fix(catalog, refs, "slime", "host.password_policy",
+                                      max_failures=10)
 
     logs = catalog.get("host.log_retention")
     assert "rotate 53" in rendered(logs, {})  # 53 weeks: 52 would be 364 days
@@ -312,3 +313,15 @@ def test_csv_has_a_remediation_column(legacy):
     assert rows["F-HSTS"]["remediation"].startswith("http.hsts: Send Strict-Transport-Security")
     assert "```" not in rows["F-PORTS"]["remediation"]  # text only, no snippet
 
+
+@pytest.mark.lab
+def test_terminal_gives_one_fix_line_per_failing_control(legacy):
+    result, _ = legacy
+    console = Console(record=True, width=80, color_system=None)
+    print_summary(result, console)
+    lines = console.export_text().splitlines()
+    fixes = [line.strip() for line in lines if line.strip().startswith("fix:")]
+    assert len(fixes) == len(FAILING) + 1, lines  # + the advisory's
+    assert all(len(line) <= 80 for line in lines)
+    assert any(f.startswith("fix: Send Strict-Transport-Security with a max-age of") for f in fixes)
+    assert not any("ssl_protocols" in line for line in lines)  # no snippet on the terminal

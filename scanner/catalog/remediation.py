@@ -10,6 +10,7 @@ output is plain text: every report escapes it like any other text.
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from functools import lru_cache
 from typing import Any, Protocol
@@ -126,6 +127,12 @@ def render_remediation(control: Remediable, params: dict[str, Any]) -> dict[str,
             snippets.append({"implementation": snippet["implementation"],
                              "language": snippet["language"], "text": body + "\n"})
     return {"text": text, "snippets": snippets}
+
+
+def first_sentence(text: str) -> str:
+    """A remediation text up to its first full stop before a capital: its one-line form."""
+    end = re.search(r"[.!?](?=\s+[A-Z])", text)
+    return text[:end.end()] if end else text
 
 
 def check_templates(control: Remediable) -> None:

@@ -11,6 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from scanner.catalog.remediation import first_sentence
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status
 from scanner.reporters.base import subjects
 
@@ -122,8 +123,16 @@ def _print_clause(clause: ClauseResult, console: Console, max_reason: int) -> No
 
 
 def _control_lines(control: ControlResult, max_reason: int) -> list[Text]:
-    """What a failing or erroring control says under its clause: `control_id: reason`."""
-    return [Text(printable(f"{control.control_id}: {_short(control.reason, max_reason)}"))]
+    """What a failing or erroring control says under its clause: `control_id: reason`, then
+    `fix: ` and the first sentence of its remediation (the snippets are in the reports)."""
+    return [Text(printable(f"{control.control_id}: {_short(control.reason, max_reason)}"))] \
+        + _fix_line(control)
+
+
+def _fix_line(control: ControlResult) -> list[Text]:
+    if not control.remediation:
+        return []
+    return [Text(printable(f"fix: {first_sentence(control.remediation['text'])}"), "green")]
 
 
 def _print_incomplete(result: ScanResult, console: Console, max_listed: int) -> None:
@@ -173,8 +182,9 @@ def _print_advisories(target, console: Console, max_listed: int, max_reason: int
     console.print(f"[bold]{shown(_name(target))}[/]: {len(advisories)} advisory(ies)",
                   highlight=False)
     console.print(indented(labelled(
-        [("advice", Text(printable(f"{clause.clause_id} {control.control_id}: "
-                                   f"{_short(control.reason, max_reason)}")))
+        [("advice", Group(Text(printable(f"{clause.clause_id} {control.control_id}: "
+                                         f"{_short(control.reason, max_reason)}")),
+                          *_fix_line(control)))
          for clause, control in advisories[:max_listed]], "blue", gap=1), 2))
     if len(advisories) > max_listed:
         console.print(f"  ... and {len(advisories) - max_listed} more (see the JSON report)")
