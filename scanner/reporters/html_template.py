@@ -41,8 +41,8 @@ class _UserLoader(FileSystemLoader):
 def _shown(value: Any) -> Any:
     """Every value a template prints: text with its control characters (ESC, bidi overrides...)
     as visible escapes; markup the templates made is left as it is."""
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return printable(value, keep="\n\t")
+    if isinstance(value, str) and not value.isprintable() and not isinstance(value, Markup):
+        return printable(value, keep="\n\t")  # (every character it escapes is unprintable)
     return value
 
 
