@@ -137,3 +137,15 @@ def test_values_read_as_yaml():
         ["null", "true", "[443]", "{file: x}", "'1.2'", '"a\\e[2J"']
     assert schema_text({"type": ["array", "null"], "items": {"enum": ["a", "b"]}}) == \
         "list of (one of a, b) or null"
+
+
+def test_profile_show_escapes_a_hostile_profile(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text('id: evil\ntitle: "Evil \\e[2J"\nsource: {issuer: "\\e]0;pwned\\a", title: T}\n'
+                    "clauses:\n  - id: P-1\n    section: '1'\n    title: Breach\n"
+                    '    requirement: "Breach notice \\e[31m in 24 h."\n    manual: true\n'
+                    "    attest: The breach procedure.\n", encoding="utf-8")
+    out = cli("profiles", "show", str(path))
+    assert "\x1b" not in out and "\x07" not in out
+    assert "Evil \\x1b[2J" in out and "\\x1b[31m" in out
+    assert '"\\e]0;pwned\\a"' in out  # a value is shown as YAML, which has its own escapes
