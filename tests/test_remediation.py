@@ -6,8 +6,8 @@ The snippets themselves are checked by the real programs in test_remediation_con
 
 from __future__ import annotations
 
+import copy
 import csv
-import dataclasses
 import io
 import json
 import re
@@ -29,7 +29,7 @@ from scanner.errors import ConfigError
 from scanner.evidence import journal
 from scanner.evidence.journal import JournalWriter
 from scanner.model import ProbeResult, Status, to_jsonable
-from scanner.reporters import csv_report, json_report, sarif
+from scanner.reporters import csv_report, html_report, json_report, sarif
 from scanner.reporters.load import load_result
 from scanner.reporters.terminal import print_summary
 from scanner.scope.targets import Target
@@ -325,3 +325,23 @@ def test_terminal_gives_one_fix_line_per_failing_control(legacy):
     assert all(len(line) <= 80 for line in lines)
     assert any(f.startswith("fix: Send Strict-Transport-Security with a max-age of") for f in fixes)
     assert not any("ssl_protocols" in line for line in lines)  # no snippet on the terminal
+
+
+@pytest.mark.lab
+def test_html_has_an_expandable_fix_per_failing_control_escaped(legacy):
+    result = copy.deepcopy(legacy[0])
+    page = written(html_report.write, result)
+    assert page.count('<tr class="fix">') == len(FAILING) + 1  # + the advisory; none passing
+    assert page.count("<details><summary><span class=\"label\">How to fix</span>") == 4
+    assert "add_header Strict-Transport-Security &#34;max-age=63072000&#34; always;" in page
+    assert "<pre><code># /etc/nftables.conf, loaded by: nft -f /etc/nftables.conf\n" \
+           "table inet annexscan_filter {" in page
+    # a profile's values are text: a hostile one is shown, never run
+    control = next(c for t in result.targets for cl in t.results for c in cl.controls
+                   if c.control_id == "http.hsts")
+    control.remediation = {"text": "Send <script>alert(1)</script>\x1b[2J now.", "snippets": [
+        {"implementation": "nginx", "language": "nginx", "text": "</code></pre><img src=x>\n"}]}
+    hostile = written(html_report.write, result)
+    assert "<script>alert(1)" not in hostile and "<img src=x>" not in hostile
+    assert "Send &lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J now." in hostile
+    assert "&lt;/code&gt;&lt;/pre&gt;&lt;img src=x&gt;" in hostile

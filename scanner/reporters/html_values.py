@@ -92,7 +92,18 @@ def control_view(target: TargetResult, control: ControlResult) -> dict[str, Any]
             "status": control.status.value, "expected": value_view(control.expected),
             "observed": value_view(control.observed), "reason": control.reason or "",
             "evidence": [{"probe": str(p), "href": evidence_href(target.address, str(p))}
-                         for p in control.evidence.get("probes", [])]}
+                         for p in control.evidence.get("probes", [])],
+            "remediation": _remediation_view(control.remediation)}
+
+
+def _remediation_view(fix: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How to fix a failing or advisory control: its text and snippets, as plain strings."""
+    if not fix:
+        return None
+    return {"text": str(fix.get("text", "")),
+            "snippets": [{key: str(s.get(key, "")) for key in ("implementation", "language",
+                                                                "text")}
+                         for s in fix.get("snippets", [])]}
 
 
 def clause_view(target: TargetResult, clause: ClauseResult) -> dict[str, Any]:
