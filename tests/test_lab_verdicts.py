@@ -13,6 +13,10 @@ from scanner.model import Status
 from report_support import text
 from scanner.reporters import json_report
 from scanner.catalog.resources import report_schema_path
+from scanner.catalog.profiles import load_profile
+from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan
+from scanner.lab.hosts import expected_verdicts
+from scanner.scope.targets import Target
 
 P, F, E, NA = Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_APPLICABLE
 CONTROLS = ["net.allowed_ports", "net.no_admin_exposure", "net.no_cleartext_services",
@@ -85,3 +89,21 @@ def test_json_report_carries_raw_evidence_and_validates(lab, lab_scan):
     assert good["evidence"]["ssh"]["ssh_22"]["banner"].startswith("SSH-2.0-OpenSSH")
     control = good["results"][0]["controls"][0]
     assert control["evidence"]["probes"] == ["ports", "service"]
+
+
+@pytest.mark.lab
+def test_expected_clause_verdicts_that_lab_up_shows(lab, catalog):
+    """scanner/lab/expected.yaml (shown by `annexscan lab up`) is what a real scan finds."""
+    profile_id, expected = expected_verdicts()
+    options = ScanOptions(timeout=2.0, ca_bundle=lab.ca_bundle)
+    plan = plan_scan([load_profile(profile_id, catalog)], catalog, options)
+    scan = run_scan([ScanJob(Target(h.address, h.address), plan) for h in lab.hosts.values()],
+                    options)
+    assert set(expected) == set(lab.hosts)
+    for target in scan.targets:
+        name = next(h.name for h in lab.hosts.values() if h.address == target.address)
+        found: dict[str, list[str]] = {}
+        for clause in target.results:
+            if clause.status != Status.MANUAL:
+                found.setdefault(clause.status.value, []).append(clause.clause_id)
+        assert found == expected[name], name

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
 
 from scanner.errors import ConfigError
 from scanner.outputs import write_file
 from scanner.reporters.registry import reporters
 from scanner.netns import can_isolate, isolated_command
+
+if TYPE_CHECKING:
+    from scanner.lab import Lab
 
 DEFAULT_PROFILES = ["3douest"]
 DEFAULT_OUTPUT = Path("reports/demo")
@@ -44,7 +47,7 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
             show_lab(lab, console)
             if args.ca_bundle is None:
                 args.ca_bundle = lab.ca_bundle
-            known_hosts = lab_known_hosts(lab)
+            known_hosts = lab.write_known_hosts()
             if args.sign_key is None:
                 args.sign_key = demo_signing_key(lab.workdir, args.output_dir)
             entries = [Entry(Target(h.address, h.address), profiles,
@@ -81,24 +84,16 @@ def demo_signing_key(workdir: Path, output_dir: Path) -> Path:
     return private
 
 
-def lab_known_hosts(lab) -> Path:
-    """known_hosts for the lab's sshds, so the demo logs in with host-key checking on."""
-    path = lab.workdir / "known_hosts"
-    lines = [f"{h.address} {' '.join(pub.read_text().split()[:2])}"
-             for h in lab.hosts.values() if h.ssh_port
-             for pub in sorted(lab.workdir.glob(f"ssh-{h.name}-*.pub"))]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def lab_known_hosts(lab: Lab) -> Path:
+    """known_hosts for the lab's sshds (see Lab.write_known_hosts); tests import it from here."""
+    return lab.write_known_hosts()
 
 
-def show_lab(lab, console: Console) -> None:
-    table = Table(title="demo lab (real nginx, OpenSSH and TCP servers on loopback)")
-    for column in ("host", "address", "open ports", "what it shows"):
-        table.add_column(column, overflow="fold")
-    for host in lab.hosts.values():
-        table.add_row(host.name, host.address, ", ".join(map(str, host.open_ports)) or "none",
-                      host.description)
-    console.print(table)
+def show_lab(lab: Lab, console: Console) -> None:
+    from scanner.cli.lab_command import hosts_table
+
+    console.print(hosts_table(lab.hosts.values(),
+                              "demo lab (real nginx, OpenSSH and TCP servers on loopback)"))
     console.print("Host checks log in over SSH (lab key, host keys checked) to the lab's sshd "
                   "hosts, which run on this machine: they report on this machine itself "
                   "(its firewall, patches, disks, logs), so expect findings there too.",

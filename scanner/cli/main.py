@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 # command -> (module, parser adder); each module's `<command>_command(args, console)` runs it.
 EXTRA_COMMANDS = {"report": ("scanner.cli.report_command", "add_report_parser"),
                   "verify": ("scanner.cli.bundle_command", "add_verify_parser"),
+                  "lab": ("scanner.cli.lab_command", "add_lab_parser"),
                   "diff": ("scanner.cli.diff_command", "add_diff_parser")}
 
 

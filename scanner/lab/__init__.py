@@ -23,7 +23,8 @@ from scanner.lab.certs import CertFiles, LabCA
 from scanner.lab.hosts import HOSTS, HostSpec, LabHost
 from scanner.lab.procs import Proc
 
-__all__ = ["HOSTS", "Lab", "LabError", "LabHost", "in_private_netns", "lab_available"]
+__all__ = ["HOSTS", "Lab", "LabError", "LabHost", "in_private_netns", "lab_available",
+           "lab_missing"]
 
 START_TIMEOUT = 10.0  # seconds for every server to accept connections
 
@@ -49,12 +50,17 @@ def in_private_netns() -> bool:
     return True
 
 
+def lab_missing() -> list[str]:
+    """The programs the lab's servers need that are not installed."""
+    return [name for name, found in (("nginx", nginx.nginx_binary()),
+                                     (str(sshd.SSHD), sshd.SSHD.exists()),
+                                     ("ssh-keygen", shutil.which("ssh-keygen")),
+                                     ("unshare", shutil.which("unshare"))) if not found]
+
+
 def lab_available() -> tuple[bool, str]:
     """(True, "") when the lab can run here, else (False, why) for a pytest skip reason."""
-    missing = [name for name, found in (("nginx", nginx.nginx_binary()),
-                                        (str(sshd.SSHD), sshd.SSHD.exists()),
-                                        ("ssh-keygen", shutil.which("ssh-keygen")),
-                                        ("unshare", shutil.which("unshare"))) if not found]
+    missing = lab_missing()
     if missing:
         return False, f"the lab needs {', '.join(missing)} installed"
     if os.geteuid() != 0 or not in_private_netns():
@@ -161,6 +167,19 @@ class Lab:
                     for proc, targets in late.items()))
             if pending:
                 time.sleep(0.05)
+
+    def write_known_hosts(self) -> Path:
+        """known_hosts for the lab's sshds, so a scan logs in with host-key checking on."""
+        path = self.workdir / "known_hosts"
+        lines = [f"{h.address} {' '.join(pub.read_text().split()[:2])}"
+                 for h in self.hosts.values() if h.ssh_port
+                 for pub in sorted(self.workdir.glob(f"ssh-{h.name}-*.pub"))]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def servers(self) -> list[tuple[str, int]]:
+        """(name, pid) of every server process running."""
+        return [(proc.name, proc.popen.pid) for proc in self._procs]
 
     def stop(self) -> None:
         """Stop every process the lab started; remove the work dir if the lab created it."""

@@ -6,7 +6,10 @@ Each host exists to make one kind of finding (or none) show up in a scan; `descr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+
+import yaml
 
 CertKind = Literal["valid", "expired", "weak"]
 
@@ -163,3 +166,10 @@ HOSTS: dict[str, HostSpec] = {h.name: h for h in (
         "Nothing listens: every port refuses the connection.",
     ),
 )}
+
+
+def expected_verdicts() -> tuple[str, dict[str, dict[str, list[str]]]]:
+    """(profile id, host name -> status -> clause ids) of expected.yaml: what a network scan of
+    each lab host with that profile concludes."""
+    data = yaml.safe_load((Path(__file__).parent / "expected.yaml").read_text(encoding="utf-8"))
+    return data["profile"], data["hosts"]

@@ -10,16 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from scanner.lab.hosts import HostSpec
-from scanner.lab.procs import Proc
-
-_REPO = Path(__file__).resolve().parents[2]
+from scanner.lab.procs import Proc, module_command, module_env
 
 
 def spec_json(hosts: list[HostSpec]) -> str:
@@ -29,10 +25,8 @@ def spec_json(hosts: list[HostSpec]) -> str:
 
 
 def start(workdir: Path, hosts: list[HostSpec]) -> Proc:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO), env.get("PYTHONPATH")]))
-    return Proc("listeners", [sys.executable, "-m", "scanner.lab.listeners",
-                              "--spec", spec_json(hosts)], workdir / "listeners.log", env=env)
+    return Proc("listeners", module_command("scanner.lab.listeners", "--spec", spec_json(hosts)),
+                workdir / "listeners.log", env=module_env())
 
 
 def _handler(greeting: bytes, hold: bool, answer: bytes

@@ -11,10 +11,13 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_REPO = str(Path(__file__).resolve().parents[2])
 
 
 def _die_with_parent(sig: signal.Signals) -> Callable[[], None]:
@@ -32,10 +35,16 @@ def _stat(pid: int | str) -> list[str] | None:
         return None
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
     """Tells a process apart from a later one that got the same pid."""
     fields = _stat(pid)
     return fields[19] if fields else None
+
+
+def alive(pid: int, started: str) -> bool:
+    """The process `pid` that started at `started` still runs (a zombie has ended)."""
+    fields = _stat(pid)
+    return fields is not None and fields[19] == started and fields[0] != "Z"
 
 
 def _tree(root: int) -> dict[int, str]:
@@ -49,7 +58,7 @@ def _tree(root: int) -> dict[int, str]:
     todo = [root]
     while todo:
         pid = todo.pop()
-        started = _start_time(pid)
+        started = start_time(pid)
         if started is not None:
             tree[pid] = started
             todo.extend(children.get(pid, []))
@@ -58,11 +67,35 @@ def _tree(root: int) -> dict[int, str]:
 
 def _signal(tree: dict[int, str], sig: signal.Signals) -> None:
     for pid, started in tree.items():
-        if _start_time(pid) == started:
+        if start_time(pid) == started:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
+
+
+def terminate(processes: dict[int, str], timeout: float = 3.0) -> None:
+    """Stop processes that need not be our children (pid -> start time): SIGTERM, then
+    SIGKILL to those still alive after `timeout` seconds."""
+    _signal(processes, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(alive(*p) for p in processes.items()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _signal({p: s for p, s in processes.items() if alive(p, s)}, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while any(alive(*p) for p in processes.items()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def module_env() -> dict[str, str]:
+    """The environment for `python -m scanner...` in a child, wherever it runs from."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_REPO, env.get("PYTHONPATH")]))
+    return env
+
+
+def module_command(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
 
 
 class Proc:
