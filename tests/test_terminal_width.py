@@ -147,5 +147,4 @@ def test_profile_show_escapes_a_hostile_profile(tmp_path):
                     "    attest: The breach procedure.\n", encoding="utf-8")
     out = cli("profiles", "show", str(path))
     assert "\x1b" not in out and "\x07" not in out
-    assert "Evil \\x1b[2J" in out and "\\x1b[31m" in out
-    assert '"\\e]0;pwned\\a"' in out  # a value is shown as YAML, which has its own escapes
+    assert "Evil \\x1b[2J" in out and "\\x1b]0;pwned\\x07" in out and "\\x1b[31m" in out

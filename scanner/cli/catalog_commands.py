@@ -17,7 +17,7 @@ from rich.text import Text
 
 from scanner.catalog.controls import Catalog, Control, load_catalog
 from scanner.catalog.profiles import Clause, ControlRef, Profile, builtin_profile_ids, load_profile
-from scanner.cli.show import schema_text, value_text
+from scanner.cli.show import plain_text, schema_text, value_text
 from scanner.reporters.terminal import indented, labelled, printable
 
 
@@ -59,7 +59,7 @@ def show_profile(profile: Profile, catalog: Catalog, console: Console) -> None:
     console.print(labelled([(Text(printable(profile.id), style="bold"),
                              Text(printable(profile.title)))]))
     console.print("source:", highlight=False)
-    console.print(indented(labelled([(Text(f"{printable(key)}:"), Text(value_text(value)))
+    console.print(indented(labelled([(Text(f"{printable(key)}:"), Text(plain_text(value)))
                                      for key, value in profile.source.items()]), 2))
     console.print(f"{len(profile.clauses)} clauses", highlight=False)
     for clause in profile.clauses:

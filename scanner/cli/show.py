@@ -29,6 +29,11 @@ def value_text(value: Any) -> str:
     return printable(text)
 
 
+def plain_text(value: Any) -> str:
+    """A string as it is (descriptive text, not something to type into YAML), else YAML."""
+    return printable(value) if isinstance(value, str) else value_text(value)
+
+
 def schema_text(schema: dict) -> str:
     """A JSON schema in words: `integer >= 1`, `number or null`, `one of '1.0', '1.1'`,
     `list of integer from 1 to 65535`, `mapping (port, service)`."""
