@@ -135,32 +135,29 @@ def test_the_openssh_snippets_make_host_sshd_config_pass(catalog, tmp_path, host
         assert verdict.status == status, verdict.reason
 
 
-def test_nft_accepts_every_nftables_snippet(snippets, tmp_path):
-    nft = need_tool("nft")
-    need_root()
-    texts = snippets["nftables/nftables"]
-    assert len(texts) >= 4
-    for number, text in enumerate(texts):
-        if "table " not in text:  # rules for an input chain: put them in one
-            text = ("table inet annexscan_test {\n  chain input {\n    type filter hook input "
-                    f"priority 0; policy accept;\n{text}  }}\n}}\n")
-        ruleset = tmp_path / f"rules.{number}.nft"
-        ruleset.write_text(text)
-        checked = run([nft, "-c", "-f", str(ruleset)])
-        assert checked.returncode == 0, checked.stderr + text
+# implementation -> its program, the option that only checks, what marks a whole file, and
+# the file a bare list of rules (for an input chain) is put into
+FIREWALLS = {
+    "nftables": ("nft", ["-c", "-f"], "table ", "table inet annexscan_test {{\n  chain input "
+                 "{{\n    type filter hook input priority 0; policy accept;\n{}  }}\n}}\n"),
+    "iptables": ("iptables-restore", ["--test"], "*filter",
+                 "*filter\n:INPUT ACCEPT [0:0]\n{}COMMIT\n"),
+}
 
 
-def test_iptables_restore_accepts_every_iptables_snippet(snippets, tmp_path):
-    restore = need_tool("iptables-restore")
+@pytest.mark.parametrize("implementation", sorted(FIREWALLS))
+def test_the_firewall_accepts_every_snippet(snippets, tmp_path, implementation):
+    tool, check, whole, wrap = FIREWALLS[implementation]
+    program = need_tool(tool)
     need_root()
-    texts = snippets["iptables/iptables"]
+    texts = snippets[f"{implementation}/{implementation}"]
     assert len(texts) >= 3
     for number, text in enumerate(texts):
-        if "*filter" not in text:
-            text = f"*filter\n:INPUT ACCEPT [0:0]\n{text}COMMIT\n"
-        rules = tmp_path / f"rules.{number}.v4"
+        if whole not in text:
+            text = wrap.format(text)
+        rules = tmp_path / f"rules.{number}"
         rules.write_text(text)
-        checked = run([restore, "--test", str(rules)])
+        checked = run([program, *check, str(rules)])
         assert checked.returncode == 0, checked.stderr + text
 
 
