@@ -50,7 +50,7 @@ def profiles_table(catalog: Catalog, console: Console) -> None:
         profile = load_profile(pid, catalog)
         source = [profile.source.get(key) for key in ("issuer", "title", "version")]
         table.add_row(Text(printable(profile.id)), Text(printable(profile.title)),
-                      Text(printable(", ".join(str(s) for s in source if s))),
+                      Text(", ".join(plain_text(s) for s in source if s)),
                       str(len(profile.clauses)))
     console.print(table)
 
