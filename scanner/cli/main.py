@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 EXTRA_COMMANDS = {"report": ("scanner.cli.report_command", "add_report_parser"),
                   "verify": ("scanner.cli.bundle_command", "add_verify_parser"),
                   "lab": ("scanner.cli.lab_command", "add_lab_parser"),
+                  "remediate": ("scanner.cli.remediate_command", "add_remediate_parser"),
                   "diff": ("scanner.cli.diff_command", "add_diff_parser")}
 
 
