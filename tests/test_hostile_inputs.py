@@ -23,7 +23,8 @@ from scanner.evidence import attestations
 from scanner.checks.registry import evaluate
 from scanner.checks.base import Observations
 from scanner.cli.main import main
-from scanner.evidence.diff import diff_results, print_diff
+from scanner.cli.diff_command import print_diff
+from scanner.evidence.diff import diff_results
 from scanner.errors import ConfigError
 from scanner.model import (ClauseResult, ControlResult, ProbeResult, ScanResult, Status,
                            TargetResult)
