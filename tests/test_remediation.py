@@ -129,6 +129,22 @@ def test_every_builtin_profile_renders_its_own_values(catalog, refs):
                 assert str(value) in out, (profile_id, ref.control_id, name)
 
 
+def nullable(control) -> list[str]:
+    return [name for name, p in control.parameters.items()
+            if "null" in str(p.schema.get("type", "")) or p.default is None]
+
+
+def test_every_rule_switched_off_still_renders_plain_text(catalog):
+    """A profile may set any threshold to null (not checked): one at a time and all at once,
+    the text stays a sentence and no `None` shows."""
+    for control in (c for c in catalog if c.automated):
+        names = nullable(control)
+        for off in [[name] for name in names] + [names]:
+            fix = render_remediation(control, {name: None for name in off})
+            out = fix["text"] + "".join(s["text"] for s in fix["snippets"])
+            assert "None" not in out and fix["text"].endswith("."), (control.id, off, out)
+
+
 def profile_fix(catalog, refs, profile_id: str, control_id: str, **params) -> str:
     """The remediation of the profile's first ref of control_id whose parameters include
     `params`."""
