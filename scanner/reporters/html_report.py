@@ -199,7 +199,9 @@ def check_templates(template_dir: Path) -> None:
 
 
 _CONTROL = ControlResult("sample.control", "Sample control", "high", Status.FAIL, {}, "1.2",
-                         {"port": 443}, "sample reason", {"probes": ["tls"]}, 0.1, 0.2, "advice")
+                         {"port": 443}, "sample reason", {"probes": ["tls"]}, 0.1, 0.2, "advice",
+                         {"text": "t", "snippets": [{"implementation": "i", "language": "l",
+                                                     "text": "s"}]})
 _RECORD = {"clause": "S-1", "attested_by": "A", "expires": "2000-01-01", "expired": True,
            "evidence": ["a.pdf", "https://x"], "targets": ["*"], "note": "n", "expiry_note": "n"}
 _SAMPLE = ScanResult("2000-01-01T00:00:00+00:00", "2000-01-01T00:00:01+00:00",
