@@ -101,6 +101,12 @@ def _template(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
+@lru_cache(maxsize=512)
+def _names(source: str) -> frozenset[str]:
+    """The names a template reads that it does not set itself."""
+    return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
+
+
 def _render(control: Remediable, part: list[Any], source: str, context: dict[str, Any]) -> str:
     try:
         return _template(source).render(context)
@@ -146,7 +152,7 @@ def check_templates(control: Remediable) -> None:
                                              for i, s in enumerate(section.get("snippets", []))]
     for part, source in parts:
         try:
-            names = jinja2.meta.find_undeclared_variables(_ENV.parse(source))
+            names = _names(source)
         except jinja2.TemplateSyntaxError as exc:
             raise RemediationError(control.id, part, f"line {exc.lineno}: {exc.message}") \
                 from None
