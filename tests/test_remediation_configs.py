@@ -1,12 +1,14 @@
 """Every remediation snippet is valid configuration for its software, checked by the real
 programs on the snippets rendered with the catalog defaults and with every built-in profile's
 parameters: `nginx -t`, `sshd -t`, `nft -c`, `iptables-restore --test`, `logrotate -d`,
-`apt-config`, `openssl req`. The OpenSSH snippets also turn a weak sshd configuration into one
-host.sshd_config passes, through its real collector and check.
+`apt-config`, `chronyd -p`, `openssl req`. The OpenSSH snippets also turn a weak sshd
+configuration into one host.sshd_config passes, through its real collector and check.
 
 Apache and HAProxy are not installed here (and not installed just for this): their snippets are
 not run through `apachectl -t` / `haproxy -c`. The ini-style files (journald, pwquality,
 faillock, dnf-automatic, MySQL, vsftpd) have no checker of their own: they are parsed as ini.
+Not checked by a program: the shell lines (ufw, systemctl, ...), PAM, login.defs, Redis,
+PostgreSQL, Dovecot, auditd and mdadm.conf lines, and the HTML form.
 """
 
 from __future__ import annotations
@@ -182,6 +184,15 @@ def test_apt_reads_the_unattended_upgrades_snippets(snippets, tmp_path):
         checked = run([apt_config, "-c", str(conf), "dump"])
         assert checked.returncode == 0, checked.stderr
         assert 'APT::Periodic::Update-Package-Lists "1";' in checked.stdout
+
+
+def test_chrony_reads_the_chrony_snippet(snippets, tmp_path):
+    chronyd = need_tool("chronyd")
+    for number, text in enumerate(snippets["chrony/chrony"]):
+        conf = tmp_path / f"chrony.{number}.conf"
+        conf.write_text(text)
+        checked = run([chronyd, "-p", "-f", str(conf)])  # prints the configuration and exits
+        assert checked.returncode == 0 and "pool " in checked.stdout, checked.stderr
 
 
 def test_openssl_makes_the_key_the_snippet_asks_for(snippets, tmp_path):
