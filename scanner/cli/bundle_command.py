@@ -7,9 +7,10 @@ import unicodedata
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from scanner.evidence.bundle_verify import Verification, verify_bundle
+from scanner.reporters.terminal import labelled
 
 VERIFY_EXIT_CODES = """exit codes:
   0  intact and authentic: every file matches the manifest, the chain holds, and the
@@ -49,11 +50,11 @@ def verify_command(args: argparse.Namespace, console: Console) -> int:
                       style="bold yellow", highlight=False)
         return UNAUTHENTICATED
     console.print(f"TAMPERED: {len(result.problems)} problem(s)", style="bold red")
-    width = max(len(p.kind) for p in result.problems)
-    for problem in result.problems:
-        console.print(f"  {problem.kind:<{width}}  {escape(printable(problem.name))}"
-                      + (f"  ({escape(printable(problem.detail))})" if problem.detail else ""),
-                      highlight=False)
+    rows = [(Text(f"  {problem.kind}"),  # plain Text: a zip entry name is never markup
+             Text(printable(problem.name)
+                  + (f"  ({printable(problem.detail)})" if problem.detail else "")))
+            for problem in result.problems]
+    console.print(labelled(rows), highlight=False)  # long names wrap under themselves
     return 1
 
 
