@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from scanner.errors import ConfigError
+from scanner.model import INTERRUPTED
 from scanner.outputs import write_file
 from scanner.reporters.registry import reporters
 from scanner.netns import can_isolate, isolated_command
@@ -19,7 +21,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PROFILES = ["3douest"]
 DEFAULT_OUTPUT = Path("reports/demo")
-DEFAULT_FORMATS = "json,junit"  # the scan default; the demo widens it to every format
 
 
 def demo_command(args: argparse.Namespace, console: Console) -> int:
@@ -34,13 +35,14 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
     from scanner.scope.targets import Target
     from scanner.transports.ssh import SshAccess
 
+    if os.geteuid() != 0:
+        raise ConfigError("demo: needs root (the lab's servers, a private network namespace)")
     ok, why = lab_available()
     if not ok:
         raise ConfigError(f"demo: {why}")
     args.output_dir = args.output_dir or DEFAULT_OUTPUT
     args.bundle = args.bundle or args.output_dir / "evidence.zip"
-    if args.format == DEFAULT_FORMATS:
-        args.format = ",".join(reporters())  # the demo shows every format
+    args.format = args.format or ",".join(reporters())  # the demo shows every format
     profiles = args.profiles or DEFAULT_PROFILES
     try:
         with Lab() as lab:
@@ -64,7 +66,7 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
                   f"Check the bundle: annexscan verify {args.bundle} --pubkey "
                   f"{args.output_dir / 'demo-signing-key.pub'}",
                   highlight=False)
-    return 0
+    return INTERRUPTED if result.exit_code == INTERRUPTED else 0
 
 
 def demo_signing_key(workdir: Path, output_dir: Path) -> Path:

@@ -31,33 +31,29 @@ def add_lab_parser(sub: argparse._SubParsersAction) -> None:
         "lab", help="start, use and stop the demo lab by hand",
         description="The lab `annexscan demo` scans (real nginx TLS, OpenSSH and raw TCP "
         "servers on 127.0.0.2-8), kept running in a network namespace of its own so you can "
-        "try commands against it. Needs root.", epilog=LAB_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "try commands against it. Needs root.", epilog=LAB_EPILOG)
     actions = lab.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser(
         "up", help="start the lab", epilog=LAB_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Start the lab's servers in the network namespace annexscan-lab (nothing "
         "else listens there), then show its hosts, the 3douest clauses each is expected to "
         "pass or fail, and how to run commands there. Runs until `annexscan lab down`; "
         "saying `up` again just shows it.")
     actions.add_parser(
         "down", help="stop the lab", epilog=LAB_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Stop every server of the lab and anything else left in its namespace, "
         "then remove the namespace and the lab's keys and certificates. Nothing to do when "
         "the lab is not up (exit 0).")
     actions.add_parser(
         "status", help="is the lab up? its hosts", epilog=LAB_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Say whether the lab is up, which of its servers run, and its hosts.")
     run = actions.add_parser(
         "exec", help="run a command in the lab's network namespace", epilog=LAB_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run COMMAND (no shell) inside the running lab's network namespace, where "
         "127.0.0.2-8 are the lab's hosts, e.g. `annexscan lab exec -- annexscan scan "
         "127.0.0.3 -p 3douest`. Same as `ip netns exec annexscan-lab COMMAND`.")
-    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]",
+                     help="the command and its arguments, passed as they are")
 
 
 def lab_command(args: argparse.Namespace, console: Console) -> int:

@@ -11,10 +11,12 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Console
 
 from scanner import __version__
+from scanner.cli.helpfmt import apply_help_format
 from scanner.reporters.options import add_template_option
 from scanner.scope.access import add_access_options
 from scanner.errors import ConfigError
@@ -26,17 +28,36 @@ EXIT_CODES = """exit codes:
   3  no failure, but at least one clause could not be evaluated (error)
   4  interrupted (SIGINT, SIGTERM): the reports cover the finished targets only and say
      complete: false; finish with the same command and --resume DIR"""
+DEMO_EXIT_CODES = """exit codes:
+  0  the lab was scanned and the reports written (its hosts are meant to fail: the summary
+     says what a real scan would exit)
+  2  the lab cannot run here (not root, a program missing) or a bad option
+  4  interrupted (SIGINT, SIGTERM): the reports cover the hosts scanned so far"""
+REPORT_FORMATS = "json, junit, sarif, html, csv, oscal"  # reporters() of scanner.reporters.registry
+# (not imported here: it pulls in every reporter); tests/test_help_texts.py keeps them equal
 
 
-def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[str] | None) -> None:
+class ScanDefaults(NamedTuple):
+    """What scan and demo do when an option is not given, as their --help says it."""
+    profiles: str | None = None
+    output_dir: str = "none: no report files, only the summary printed and any --bundle"
+    formats: str | None = "json,junit"  # None: the command picks (the demo writes every one)
+    bundle: str = "none"
+    sign_key: str = "none: the bundle is hash-chained but not signed"
+
+
+def _add_scan_options(parser: argparse.ArgumentParser, defaults: ScanDefaults,
+                      access: bool = True) -> None:
     parser.add_argument("--profile", "-p", action="append", dest="profiles", metavar="ID|PATH",
                         default=None, help="built-in profile id or profile file; repeatable"
-                        + (f" (default: {', '.join(default_profiles)})" if default_profiles else ""))
+                        + (f" (default: {defaults.profiles})" if defaults.profiles else
+                           "; needed unless --inventory names each host's"))
     parser.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
-                        help="where to write the reports")
-    parser.add_argument("--format", default="json,junit", metavar="LIST",
-                        help="report formats, comma-separated: json, junit, sarif, html, csv, "
-                        "oscal (default: json,junit)")
+                        help="where to write the reports (annexscan.<format>), the raw "
+                        f"evidence (evidence/) and the journal (default: {defaults.output_dir})")
+    parser.add_argument("--format", default=defaults.formats, metavar="LIST",
+                        help=f"report formats, comma-separated: {REPORT_FORMATS} (default: "
+                        f"{defaults.formats or 'all of them'})")
     parser.add_argument("--ca-bundle", type=Path, metavar="PEM",
                         help="trust these CAs instead of the default store for tls.certificate")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
@@ -54,22 +75,25 @@ def _add_scan_options(parser: argparse.ArgumentParser, default_profiles: list[st
                         help="YAML waivers: accepted exceptions to failures, with an expiry")
     parser.add_argument("--bundle", type=Path, metavar="PATH.zip",
                         help="write a tamper-evident evidence bundle (reports, raw evidence, "
-                        "attestation files, SHA-256 manifest)")
+                        f"attestation files, SHA-256 manifest) (default: {defaults.bundle})")
     parser.add_argument("--sign-key", type=Path, metavar="KEY",
                         help="Ed25519 private key (PEM or OpenSSH) signing the bundle's manifest; "
-                        "passphrase from ANNEXSCAN_SIGN_PASSPHRASE")
+                        f"passphrase from ANNEXSCAN_SIGN_PASSPHRASE (default: {defaults.sign_key})")
     parser.add_argument("--embed-evidence", action="store_true",
                         help="also embed each probe's raw output in the JSON report (by default "
                         "it is stored once, compressed, under DIR/evidence/ and referenced by "
                         "path and SHA-256); for small scans")
     add_template_option(parser)
-    add_access_options(parser)
+    if access:
+        add_access_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="annexscan", description="Verify hosts against the security annex of a contract, "
-        "clause by clause.", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "clause by clause. `annexscan COMMAND --help` says what a command does, its defaults "
+        "and its exit codes; `annexscan lab up` starts a lab to try them on.",
+        epilog=EXIT_CODES.replace("exit codes:", "exit codes of scan:"))
     parser.add_argument("--version", action="version", version=f"annexscan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -78,10 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "every clause of the given profiles.", epilog=EXIT_CODES +
                           "\n\nTARGET: an IP address, a hostname, a CIDR network, @FILE "
                           "(one target per line, # comments), or `local` (host checks on this "
-                          "machine, no network probes).",
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_scan_options(scan, None)
-    scan.add_argument("targets", nargs="*", metavar="TARGET")
+                          "machine, no network probes).")
+    _add_scan_options(scan, ScanDefaults())
+    scan.add_argument("targets", nargs="*", metavar="TARGET",
+                      help="what to scan (see TARGET below); none with --inventory")
     scan.add_argument("--resume", type=Path, metavar="DIR",
                       help="finish an interrupted scan whose -o directory is DIR: give the same "
                       "profiles, targets and options; only the targets missing from its journal "
@@ -101,11 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     psub.add_parser("list", help="built-in profiles", description="List the built-in profiles.")
     show = psub.add_parser("show", help="clauses of a profile",
                            description="Show every clause of a profile and how it is verified.")
-    show.add_argument("profile", metavar="ID|PATH")
+    show.add_argument("profile", metavar="ID|PATH", help="built-in profile id or profile file")
     validate = psub.add_parser("validate", help="validate profile files",
                                description="Validate profile files against the schema and the "
                                "control catalog; exit 2 on the first invalid one.")
-    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="profile files")
     coverage = psub.add_parser("coverage", help="automated vs manual clauses per profile",
                                description="Per profile: clauses, automated, mixed, manual.")
     coverage.add_argument("profiles", nargs="*", metavar="ID|PATH",
@@ -120,13 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
                     description="List every control of the catalog.")
 
     demo = sub.add_parser("demo", help="start the built-in lab, scan it, write reports",
-                          description="Start a lab of real servers on 127.0.0.x (nginx TLS, "
-                          "OpenSSH), scan it, write reports, stop the lab. Needs root; runs in "
-                          "a private network namespace.", epilog=EXIT_CODES,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_scan_options(demo, ["3douest"])
+                          description="Start the lab (real nginx TLS, OpenSSH and TCP servers "
+                          "on 127.0.0.2-8), scan every lab host, with host checks over SSH to "
+                          "its sshds, and stop the lab. Writes into DIR the reports in every "
+                          f"format ({REPORT_FORMATS}), the raw evidence and the journal, plus a "
+                          "signed evidence bundle DIR/evidence.zip and DIR/demo-signing-key.pub "
+                          "to verify it with. Needs root; runs in a private network namespace. "
+                          "To keep the lab running and try commands on it: annexscan lab up.",
+                          epilog=DEMO_EXIT_CODES)
+    _add_scan_options(demo, ScanDefaults(
+        profiles="3douest", output_dir="reports/demo", formats=None, bundle="DIR/evidence.zip",
+        sign_key="a throw-away key, its public half written as DIR/demo-signing-key.pub"),
+        access=False)  # the demo logs in to the lab itself: the access options at defaults
+    access_defaults = argparse.ArgumentParser(add_help=False)
+    add_access_options(access_defaults)
+    demo.set_defaults(**vars(access_defaults.parse_args([])))
     for module, adder in EXTRA_COMMANDS.values():
         getattr(importlib.import_module(module), adder)(sub)
+    apply_help_format(parser)
     return parser
 
 
