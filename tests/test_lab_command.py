@@ -104,9 +104,9 @@ def test_up_exec_status_down(name, tmp_path, capsys):
     code, out, _ = cli(capsys, "lab", "status")
     assert code == 0 and "is up" in out and "127.0.0.8" in out
 
-    scan = annexscan("lab", "exec", "--", sys.executable, "-m", "scanner", "scan",
-                     "127.0.0.3", "-p", "3douest", "--ca-bundle", record["ca_bundle"],
-                     "-o", str(tmp_path), "--format", "json", "--no-progress")
+    scan = annexscan("lab", "exec", "--", "annexscan", "scan", "127.0.0.3", "-p", "3douest",
+                     "--ca-bundle", record["ca_bundle"], "-o", str(tmp_path), "--format", "json",
+                     "--no-progress")  # `annexscan`: the one running, on PATH or not
     assert scan.returncode == 1, scan.stdout + scan.stderr  # legacy fails, as the table says
     result = json.loads((tmp_path / "annexscan.json").read_text())
     statuses = {c["clause_id"]: c["status"] for c in result["targets"][0]["results"]}

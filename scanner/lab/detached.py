@@ -16,6 +16,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -178,6 +179,9 @@ def _remove_workdir(recorded: object) -> None:
 def exec_in(name: str, argv: list[str]) -> int:
     """Run argv (no shell) in the lab's namespace; its exit status."""
     check_running(name)
+    own = Path(sys.executable).parent / "annexscan"
+    if argv[0] == "annexscan" and own.is_file():  # this annexscan, venv or not on PATH
+        argv = [str(own), *argv[1:]]
     namespace.enter(name)
     env = dict(os.environ, ANNEXSCAN_NETNS="1")  # tells annexscan it runs where the lab is
     try:
