@@ -33,6 +33,8 @@ def test_installed_package_ships_its_data(tmp_path):
              "from scanner.probes.fingerprint import signatures\n"
              "assert signatures()['exchanges']  # controls/signatures ships\n"
              "assert (profiles_dir() / 'sources' / '3douest.txt').is_file()  # the annex texts\n"
+             "import scanner.reporters.html_template as h, pathlib\n"
+             "assert (pathlib.Path(h.__file__).parent / 'templates' / 'report.html.j2').is_file()\n"
              "print(controls_dir()); print(report_schema_path().is_file()); "
              "print(','.join(builtin_profile_ids()))")
     env = {**os.environ, "PYTHONPATH": str(target)}
