@@ -36,7 +36,8 @@ def add_remediate_parser(sub: argparse._SubParsersAction) -> None:
         "an id the report does not hold, or an output path that cannot be written",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("result", type=Path, metavar="RESULT.json")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="PLAYBOOK.yml")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="PLAYBOOK.yml",
+                        help="the playbook to write (atomically, never through a symlink)")
     parser.add_argument("-i", "--inventory-output", type=Path, metavar="PATH",
                         help="where to write the inventory (default: beside the playbook, "
                         "NAME.inventory.yml)")
