@@ -81,6 +81,9 @@ def test_tasks_only_for_failing_clauses_with_a_safe_fix(tmp_path):
     top = header(text)
     assert "127.0.0.220 R-PORTS net.allowed_ports: not automated" in top.replace("\n#    ", "")
     assert "R-TLS-OLD" not in text and "R-KEY" not in text
+    joined = top.replace("\n#    ", "")
+    assert "- http.https_redirect: Answers every request on the plain HTTP port" in joined
+    assert "Not done: ACME http-01 challenges" in joined
 
 
 def test_profile_parameters_become_task_vars(tmp_path):
@@ -269,3 +272,23 @@ def test_unknown_control_in_fixes_names_file_line_and_id(tmp_path):
         load_fixes(load_catalog(), tmp_path / "fixes")
     assert f"{path}:{line}" in str(caught.value) and "unknown control id 'http.hstz'" in \
         str(caught.value)
+
+
+def test_scan_inventory_logins_and_playbook_vars(tmp_path, capsys):
+    scan_inventory = tmp_path / "hosts.yml"
+    scan_inventory.write_text("all:\n  hosts:\n    127.0.0.220:\n      ansible_user: deploy\n"
+                              "      ansible_port: 2200\n      ansible_ssh_private_key_file: "
+                              "/keys/deploy\n")
+    code, _, plays, inventory = remediate(
+        tmp_path, None, "--scan-inventory", str(scan_inventory), "--ssh-user", "other",
+        "--var", "nginx_conf_paths=/a.conf, /b.conf", "--var", "sshd_reload_command=kill -HUP 1")
+    assert code == 0
+    assert yaml.safe_load(inventory)["all"]["hosts"]["127.0.0.220"] == {
+        "ansible_host": "127.0.0.220", "ansible_user": "deploy", "ansible_port": 2200,
+        "ansible_ssh_private_key_file": "/keys/deploy"}
+    assert plays[0]["vars"]["nginx_conf_paths"] == ["/a.conf", "/b.conf"]
+    assert plays[0]["vars"]["sshd_reload_command"] == "kill -HUP 1"
+    capsys.readouterr()
+    assert remediate(tmp_path, None, "--var", "ansible_ssh_common_args=-oProxyCommand=id")[0] == 2
+    assert "--var 'ansible_ssh_common_args=-oProxyCommand=id': expected NAME=VALUE with NAME " \
+        "one of" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from scanner.outputs import check_output_file, write_file
 from scanner.remediation.fixes import load_fixes
 from scanner.remediation.inventory import Login, inventory_text
 from scanner.remediation.playbook import (Plan, Selection, attest_lines, build_plan,
-                                           check_selection)
+                                           check_selection, fix_lines)
 from scanner.remediation.yamlout import comment, dump, neutral
 from scanner.reporters.load import load_result
 from scanner.scope.inventory import load_inventory
@@ -124,6 +124,8 @@ def _playbook_text(plan: Plan, report: Path, playbook: Path, inventory: Path) ->
              f"ansible-playbook -i {inventory} {playbook} --check --diff, then without "
              "--check; scan again and compare: annexscan diff OLD.json NEW.json.",
              "Each task is tagged with its clause ids and control id (--tags to run some).", ""]
+    lines += ["The automated fixes, why each is safe, and what each leaves undone:"] + \
+        [f"- {line}" for line in fix_lines(plan) or ["none"]] + [""]
     lines += ["Failures with no safe automated fix: nothing is attempted for them."] + \
         [f"- {line}" for line in plan.by_hand or ["none"]] + [""]
     lines += ["Manual clauses (an attestation answers them):"] + \

@@ -41,6 +41,7 @@ class Plan:
     # manual clauses: (clause id, state, what attests it) -> the subjects (targets, contract)
     to_attest: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     tasks: int = 0
+    fixes: dict[str, Fix] = field(default_factory=dict)  # the fixes the tasks come from
 
 
 def check_selection(result: ScanResult, selection: Selection) -> None:
@@ -80,6 +81,7 @@ def build_plan(result: ScanResult, catalog: Catalog, fixes: Fixes, selection: Se
             made = _tasks(fix, found) if fix else None
             if isinstance(made, list):
                 tasks += made
+                plan.fixes[control_id] = fix
                 areas += [fix.area] if fix.area not in areas else []
                 continue
             why = made or fixes.not_automated.get(control_id, "no automated fix is known")
@@ -166,6 +168,12 @@ def _manual(plan: Plan, subject: str, clause: ClauseResult, selection: Selection
     state = "attestation expired" if clause.status == Status.EXPIRED else "to attest"
     plan.to_attest.setdefault((clause.clause_id, state, clause.attest or clause.title),
                               []).append(subject)
+
+
+def fix_lines(plan: Plan) -> list[str]:
+    """Per fix the playbook applies: why it is safe, and what it leaves to a person."""
+    return [f"{control_id}: {fix.safe}" + (f" Not done: {fix.leaves}" if fix.leaves else "")
+            for control_id, fix in sorted(plan.fixes.items())]
 
 
 def attest_lines(plan: Plan) -> list[str]:
