@@ -292,3 +292,15 @@ def test_scan_inventory_logins_and_playbook_vars(tmp_path, capsys):
     assert remediate(tmp_path, None, "--var", "ansible_ssh_common_args=-oProxyCommand=id")[0] == 2
     assert "--var 'ansible_ssh_common_args=-oProxyCommand=id': expected NAME=VALUE with NAME " \
         "one of" in capsys.readouterr().err
+
+
+def test_an_older_report_gets_its_remediation_text_from_the_catalog(tmp_path):
+    """A 1.1 report (reports/samples) holds no remediation: the header renders it from the
+    catalog with the clause's own parameters."""
+    sample = json.loads((Path(__file__).parents[1] / "reports" / "samples" /
+                         "annexscan.json").read_text())
+    code, text, plays, _ = remediate(tmp_path, sample)
+    assert code == 0 and plays
+    top = header(text).replace("\n#    ", "")
+    assert "3DOUEST-11.3-PORTS net.allowed_ports: not automated: Closing ports" in top
+    assert "To do: Close every TCP and UDP port but 22, 80, 443" in top
