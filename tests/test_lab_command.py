@@ -167,3 +167,13 @@ def test_state_file_not_root_only_is_refused(name, capsys):
         assert code == 2 and "symbolic link" in err
     finally:
         state.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("action", ["up", "down", "status", "exec"])
+def test_not_root_is_told_and_nothing_starts(name, action):
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    argv = [*nobody, sys.executable, "-m", "scanner", "lab", action] + (
+        ["true"] if action == "exec" else [])
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "lab: needs root" in done.stderr, done.stderr
+    assert not netns_path(name).exists()

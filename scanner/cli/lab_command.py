@@ -85,6 +85,7 @@ def _status(name: str, console: Console) -> int:
     from scanner.lab import detached
     from scanner.lab.state import LabState
 
+    detached.require_root()
     record = LabState(name).read()
     if record is None or not detached.keeper_alive(record):
         console.print(f"lab {name} is down" + (" (a stale state: annexscan lab down cleans it)"

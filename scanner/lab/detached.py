@@ -35,9 +35,13 @@ STOP_TIMEOUT = 20.0  # seconds for the keeper to stop its servers (each gets 3 s
 WORKDIR_PREFIX = "annexscan-lab-"
 
 
-def check_can_run() -> None:
+def require_root() -> None:
     if os.geteuid() != 0:
         raise ConfigError("lab: needs root (network namespaces, ports below 1024, sshd)")
+
+
+def check_can_run() -> None:
+    require_root()
     missing = lab_missing() + (["ip (iproute2)"] if not shutil.which("ip") else [])
     if missing:
         raise ConfigError(f"lab: needs {', '.join(missing)} installed")
@@ -137,8 +141,7 @@ def _tail(log: Path, lines: int = 15) -> str:
 
 def down(name: str) -> dict[str, Any] | None:
     """Stop the lab; its last state record, or None when it was not up."""
-    if os.geteuid() != 0:
-        raise ConfigError("lab: needs root")
+    require_root()
     state = LabState(name)
     with state.locked():
         record = state.read()
@@ -191,8 +194,7 @@ def exec_in(name: str, argv: list[str]) -> int:
 
 
 def check_running(name: str) -> dict[str, Any]:
-    if os.geteuid() != 0:
-        raise ConfigError("lab: needs root")
+    require_root()
     record = LabState(name).read()
     if record is None or not keeper_alive(record):
         raise ConfigError(f"lab {name} is not up: start it with `annexscan lab up`")
