@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from scanner.catalog.controls import Catalog
 from scanner.catalog.remediation import render_remediation
@@ -57,7 +57,7 @@ def check_selection(result: ScanResult, selection: Selection) -> None:
             raise ConfigError(f"{option} {', '.join(map(repr, unknown))}: not in this report")
 
 
-def _clauses(result: ScanResult):
+def _clauses(result: ScanResult) -> Iterator[ClauseResult]:
     yield from result.contract
     for target in result.targets:
         yield from target.results
