@@ -177,3 +177,14 @@ def test_not_root_is_told_and_nothing_starts(name, action):
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "lab: needs root" in done.stderr, done.stderr
     assert not netns_path(name).exists()
+
+
+def test_state_directory_open_to_others_is_refused(name, capsys):
+    cli(capsys, "lab", "status")  # makes the state directory
+    STATE_DIR.chmod(0o755)
+    try:
+        code, _, err = cli(capsys, "lab", "up")
+        assert code == 2 and "root's alone" in err
+    finally:
+        STATE_DIR.chmod(0o700)
+    assert not netns_path(name).exists()

@@ -6,6 +6,8 @@
 
 Ports below 1024 and /run/sshd need root, and a clean loopback needs a private network namespace
 (this machine's own services listen on 0.0.0.0): check `lab_available()` first.
+`annexscan lab up` keeps a lab running between commands in a namespace of its own: see
+scanner.lab.detached.
 """
 
 from __future__ import annotations

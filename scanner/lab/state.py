@@ -39,27 +39,18 @@ def lab_name() -> str:
     return name
 
 
-def _root_only(path: Path, kind: int, what: str) -> os.stat_result:
-    """lstat of `path`, refused unless it is of `kind`, root's, and nobody else may write it."""
-    info = os.lstat(path)
-    if stat.S_IFMT(info.st_mode) != kind:
-        raise ConfigError(f"{what} {path}: not a {'directory' if kind == stat.S_IFDIR else 'file'}"
-                          " (a symbolic link?); refusing to use it")
-    if info.st_uid != 0 or info.st_mode & 0o022:
-        raise ConfigError(f"{what} {path}: must belong to root and be writable by root alone; "
-                          "refusing to use it")
-    return info
-
-
 def state_dir() -> Path:
-    """/run/annexscan-lab, created 0700 if missing; refused if anyone but root could change it."""
+    """/run/annexscan-lab, created 0700 if missing; refused unless it is root's alone."""
     try:
         STATE_DIR.mkdir(mode=0o700)
     except FileExistsError:
         pass
     except OSError as exc:
         raise ConfigError(f"lab state directory {STATE_DIR}: {exc.strerror or exc}") from None
-    _root_only(STATE_DIR, stat.S_IFDIR, "lab state directory")
+    info = os.lstat(STATE_DIR)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+        raise ConfigError(f"lab state directory {STATE_DIR}: must be a directory of root's "
+                          "alone (0700), not a symbolic link; refusing to use it")
     return STATE_DIR
 
 
