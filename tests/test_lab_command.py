@@ -125,6 +125,12 @@ def test_up_exec_status_down(name, tmp_path, capsys):
     done = annexscan("lab", "exec", sys.executable, "-c", "raise SystemExit(7)")
     assert done.returncode == 7, "lab exec returns the command's exit status"
 
+    listeners = next(s for s in record["servers"] if s["name"] == "listeners")
+    os.kill(listeners["pid"], signal.SIGKILL)
+    time.sleep(0.2)  # dead (a zombie until the keeper reaps it at down)
+    code, out, _ = cli(capsys, "lab", "status")
+    assert code == 3 and "stopped: listeners" in out, out
+
     code, out, _ = cli(capsys, "lab", "down")
     assert code == 0 and "stopped" in out
     assert_gone(name, record)
