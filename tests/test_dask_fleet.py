@@ -21,7 +21,6 @@ from scanner import __version__
 from scanner.scope.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
 from scanner.catalog.controls import load_catalog
 from scanner.cli.main import main
-from scanner.cli.demo import lab_known_hosts
 from scanner.engine import ScanJob, ScanOptions, plan_scan, run_scan, scan_target
 from scanner.errors import ConfigError
 from scanner.fleet import wire
@@ -100,7 +99,7 @@ def lab_jobs(lab, options: ScanOptions) -> list[ScanJob]:
     profiles = [load_profile(str(DATA / "all-network.yaml"), catalog),
                 load_profile("3douest", catalog)]
     plan = plan_scan(profiles, catalog, options)
-    known = lab_known_hosts(lab)
+    known = lab.write_known_hosts()
     return [ScanJob(Target(h.address, h.address), plan,
                     SshAccess(user="root", key_file=lab.ssh_client_key, known_hosts=known,
                               use_agent=False) if h.ssh_port else None)
@@ -148,7 +147,7 @@ def test_cli_scan_on_two_workers_equals_a_local_scan(lab, local_scan, cluster, t
     code = main(["scan", "--profile", str(DATA / "all-network.yaml"), "--profile", "3douest",
                  "--no-progress", "--timeout", "2", "--ca-bundle", str(lab.ca_bundle),
                  "--command-timeout", str(COMMAND_S), "--format", "json", "-o", str(tmp_path),
-                 "--no-agent", "--known-hosts", str(lab_known_hosts(lab)),
+                 "--no-agent", "--known-hosts", str(lab.write_known_hosts()),
                  "--inventory", str(inventory(lab, tmp_path / "hosts.ini")),
                  "--dask-scheduler", cluster.address])
     dask_s = time.perf_counter() - started

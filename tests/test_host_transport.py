@@ -30,9 +30,8 @@ def keygen(path: Path, passphrase: str = "") -> Path:
 
 @pytest.fixture(scope="module")
 def known_hosts(lab) -> Path:
-    from scanner.cli.demo import lab_known_hosts
 
-    return lab_known_hosts(lab)
+    return lab.write_known_hosts()
 
 
 def sshd_profile(tmp_path: Path, lab, host: str) -> Path:

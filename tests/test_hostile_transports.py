@@ -54,10 +54,9 @@ def run_in_child(command: str, ssh: dict | None = None, timeout: float = 10.0) -
 
 @pytest.fixture(scope="module")
 def lab_ssh(lab) -> dict:
-    from scanner.cli.demo import lab_known_hosts
 
     return {"address": lab.hosts["good"].address, "key": str(lab.ssh_client_key),
-            "known_hosts": str(lab_known_hosts(lab))}
+            "known_hosts": str(lab.write_known_hosts())}
 
 
 def assert_cut(result: dict) -> None:

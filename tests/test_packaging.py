@@ -33,7 +33,11 @@ def test_installed_package_ships_its_data(tmp_path):
              "from scanner.probes.fingerprint import signatures\n"
              "assert signatures()['exchanges']  # controls/signatures ships\n"
              "assert (profiles_dir() / 'sources' / '3douest.txt').is_file()  # the annex texts\n"
-             "import scanner.reporters.html_template as h, pathlib\n"
+             "from scanner.catalog.controls import load_catalog\n"
+             "from scanner.remediation.fixes import load_fixes\n"
+             "load_fixes(load_catalog())  # controls/fixes ships, and matches the catalog\n"
+             "import scanner.lab.hosts as lab, scanner.reporters.html_template as h, pathlib\n"
+             "assert (pathlib.Path(lab.__file__).parent / 'expected.yaml').is_file()\n"
              "assert (pathlib.Path(h.__file__).parent / 'templates' / 'report.html.j2').is_file()\n"
              "print(controls_dir()); print(report_schema_path().is_file()); "
              "print(','.join(builtin_profile_ids()))")

@@ -27,9 +27,9 @@ def add_verify_parser(sub: argparse._SubParsersAction) -> None:
         "verify", help="check an evidence bundle was not altered",
         description="Recompute the SHA-256 of every file of a bundle written by `scan --bundle`, "
         "check the manifest's hash chain and its Ed25519 signature, and name every altered, "
-        "missing or added file.", epilog=VERIFY_EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bundle", type=Path, metavar="BUNDLE.zip")
+        "missing or added file.", epilog=VERIFY_EXIT_CODES)
+    parser.add_argument("bundle", type=Path, metavar="BUNDLE.zip",
+                        help="the evidence bundle scan --bundle wrote")
     parser.add_argument("--pubkey", type=Path, metavar="KEY",
                         help="the signer's Ed25519 public key (PEM, or an OpenSSH "
                         "'ssh-ed25519 AAAA...' line); without it the signature is checked "

@@ -13,7 +13,7 @@ from rich.console import Console
 from scanner.errors import ConfigError
 from scanner.model import INTERRUPTED
 from scanner.outputs import write_file
-from scanner.reporters.registry import reporters
+from scanner.reporters.registry import FORMATS
 from scanner.netns import can_isolate, isolated_command
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"demo: {why}")
     args.output_dir = args.output_dir or DEFAULT_OUTPUT
     args.bundle = args.bundle or args.output_dir / "evidence.zip"
-    args.format = args.format or ",".join(reporters())  # the demo shows every format
+    args.format = args.format or ",".join(FORMATS)  # the demo shows every format
     profiles = args.profiles or DEFAULT_PROFILES
     try:
         with Lab() as lab:
@@ -84,11 +84,6 @@ def demo_signing_key(workdir: Path, output_dir: Path) -> Path:
     write_file(output_dir / "demo-signing-key.pub", key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), "-o")
     return private
-
-
-def lab_known_hosts(lab: Lab) -> Path:
-    """known_hosts for the lab's sshds (see Lab.write_known_hosts); tests import it from here."""
-    return lab.write_known_hosts()
 
 
 def show_lab(lab: Lab, console: Console) -> None:

@@ -34,8 +34,7 @@ def add_diff_parser(sub: argparse._SubParsersAction) -> None:
         "attested, waived, manual, error, fail/expired.",
         epilog="exit codes:\n  0  compared (no regression, or no --fail-on)\n"
         "  1  --fail-on regression and at least one clause regressed\n"
-        "  2  an input is not a readable annexscan JSON result",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  2  an input is not a readable annexscan JSON result")
     parser.add_argument("old", type=Path, metavar="OLD.json", help="the earlier result")
     parser.add_argument("new", type=Path, metavar="NEW.json", help="the later result")
     parser.add_argument("--fail-on", choices=["regression"], default=None,

@@ -1,4 +1,4 @@
-"""Command line: `annexscan scan|profiles|controls|demo`.
+"""Command line: `annexscan COMMAND`; the parser of every command, and dispatch to its module.
 
 Exit codes: 0 every automated clause passes; 1 at least one clause fails; 2 usage or
 configuration error (nothing scanned); 3 no failure but at least one error; 4 interrupted
@@ -18,6 +18,7 @@ from rich.console import Console
 from scanner import __version__
 from scanner.cli.helpfmt import apply_help_format
 from scanner.reporters.options import add_template_option
+from scanner.reporters.registry import FORMATS
 from scanner.scope.access import add_access_options
 from scanner.errors import ConfigError
 
@@ -33,8 +34,7 @@ DEMO_EXIT_CODES = """exit codes:
      says what a real scan would exit)
   2  the lab cannot run here (not root, a program missing) or a bad option
   4  interrupted (SIGINT, SIGTERM): the reports cover the hosts scanned so far"""
-REPORT_FORMATS = "json, junit, sarif, html, csv, oscal"  # reporters() of scanner.reporters.registry
-# (not imported here: it pulls in every reporter); tests/test_help_texts.py keeps them equal
+REPORT_FORMATS = ", ".join(FORMATS)
 
 
 class ScanDefaults(NamedTuple):

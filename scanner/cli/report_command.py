@@ -10,23 +10,23 @@ from rich.markup import escape
 
 from scanner.errors import ConfigError
 from scanner.outputs import check_outputs
-from scanner.reporters.registry import parse_formats, report_names, reporters, write_all
+from scanner.reporters.registry import FORMATS, parse_formats, report_names, write_all
 from scanner.reporters.load import load_result
 from scanner.reporters.options import add_template_option
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> None:
-    names = ", ".join(reporters())
+    names = ", ".join(FORMATS)
     parser = sub.add_parser(
         "report", help="re-render reports from a saved JSON result",
         description="Read a JSON result written by `scan` (checked against the report schema) "
         "and write it again in the requested formats; nothing is scanned.",
         epilog="exit codes:\n  0  reports written\n  2  unreadable or invalid RESULT.json, "
         "an unknown format, an output path that cannot be written, or a --template-dir "
-        "template that fails (its file and line named)",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("result", type=Path, metavar="RESULT.json")
-    parser.add_argument("--format", default=",".join(reporters()), metavar="LIST",
+        "template that fails (its file and line named)")
+    parser.add_argument("result", type=Path, metavar="RESULT.json",
+                        help="a JSON report written by scan (annexscan.json; older schema versions are read)")
+    parser.add_argument("--format", default=",".join(FORMATS), metavar="LIST",
                         help=f"report formats, comma-separated (default: all of {names})")
     parser.add_argument("-o", "--output-dir", type=Path, required=True, metavar="DIR",
                         help="where to write the reports (annexscan.<extension>); the raw "
