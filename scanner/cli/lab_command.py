@@ -105,8 +105,10 @@ def _status(name: str, console: Console) -> int:
 
 def hosts_table(hosts: Iterable[LabHost], title: str) -> Table:
     table = Table(title=title)
-    for column in ("host", "address", "open ports", "what it shows"):
-        table.add_column(column, overflow="fold")
+    table.add_column("host", no_wrap=True)
+    table.add_column("address", no_wrap=True)
+    table.add_column("open ports", overflow="fold", max_width=16)  # the text gets the room
+    table.add_column("what it shows", overflow="fold")
     for host in hosts:
         table.add_row(host.name, host.address, ", ".join(map(str, host.open_ports)) or "none",
                       host.description)
