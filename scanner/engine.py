@@ -27,6 +27,7 @@ from scanner.probes.budget import target_budget
 from scanner.probes.registry import probe_registry
 from scanner.probes.ports import require_nmap
 from scanner.catalog.profiles import Clause, ControlRef, Profile
+from scanner.scope.recorded import recorded_access
 from scanner.scope.targets import Target
 from scanner.transports.ssh import SshAccess
 
@@ -272,7 +273,8 @@ def judge_control(ref: ControlRef, job: ScanJob, observations: Observations) -> 
 def scan_target(job: ScanJob) -> TargetResult:
     probes = probe_target(job)
     observations = Observations(probes)
-    result = TargetResult(target=job.target.name, address=job.target.address)
+    result = TargetResult(target=job.target.name, address=job.target.address,
+                          access=recorded_access(job.access))
     result.probes = {name: {"duration_s": p.duration_s, "error": observations.failure(name)}
                      for name, p in probes.items()}
     result.evidence = {name: p.evidence for name, p in probes.items()}

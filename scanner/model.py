@@ -115,6 +115,8 @@ class TargetResult:
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # probe -> raw evidence
     # probe -> {path, sha256, bytes} of its raw evidence stored once (outputs.store_evidence)
     evidence_refs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # how the scan logged in over SSH, without secrets (scanner.scope.recorded); None: no SSH
+    access: dict[str, Any] | None = field(default=None, metadata={"omit_none": True})
 
     def probe_errors(self) -> dict[str, str]:
         """Probe -> why it saw nothing on this target: stated once, not on each clause."""

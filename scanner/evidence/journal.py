@@ -102,8 +102,8 @@ class JournalWriter:
             self.prepare(target)
         refs = {probe: store_evidence(self.directory, target.address, probe, data)
                 for probe, data in target.evidence.items()}
-        line = {name: to_jsonable(value) for name, value in target.__dict__.items()
-                if name != "evidence"}
+        line = {name: value for name, value in to_jsonable(target).items()
+                if name != "evidence"}  # to_jsonable leaves out an access of None
         data = _dumps({**line, "evidence_refs": refs}, indent=None) + b"\n"
         with self._lock:
             view = memoryview(data)
@@ -321,7 +321,7 @@ def _line_schema() -> dict[str, Any]:
 def _target(line: dict[str, Any]) -> TargetResult:
     return TargetResult(target=line["target"], address=line["address"], probes=line["probes"],
                         results=[clause_from_json(c) for c in line["results"]],
-                        evidence_refs=line["evidence_refs"])
+                        evidence_refs=line["evidence_refs"], access=line.get("access"))
 
 
 def _loads(raw: bytes, where: str) -> Any:

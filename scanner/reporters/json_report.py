@@ -18,7 +18,8 @@ from scanner.reporters.jsonstream import Compact, Items, dump
 FORMAT = "json"
 EXTENSION = "json"
 SCHEMA_VERSION = "1.3"  # 1.1: quote, basis, advisory; 1.2: complete, unscanned,
-#                          evidence_refs, contract; 1.3: remediation of failing/advisory controls
+#                          evidence_refs, contract; 1.3: remediation of failing/advisory controls,
+#                          each target's SSH access
 
 
 def target_dict(target: TargetResult) -> dict[str, Any]:
@@ -27,6 +28,8 @@ def target_dict(target: TargetResult) -> dict[str, Any]:
              "evidence_refs": to_jsonable(target.evidence_refs)}
     if target.evidence:
         entry["evidence"] = to_jsonable(target.evidence)
+    if target.access is not None:
+        entry["access"] = to_jsonable(target.access)
     return entry
 
 

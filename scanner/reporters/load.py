@@ -24,7 +24,7 @@ def load_result(path: Path) -> ScanResult:
     if isinstance(data, dict) and data.get("schema_version") == "1.1":
         _upgrade_1_1(data)
     if isinstance(data, dict) and data.get("schema_version") == "1.2":
-        data["schema_version"] = "1.3"  # 1.3 only adds remediation, which a 1.2 report lacks
+        data["schema_version"] = "1.3"  # 1.3 only adds remediation and access: optional
     schema = json.loads(report_schema_path().read_text(encoding="utf-8"))
     error = schema_error(data, schema)
     if error is not None:
@@ -37,6 +37,7 @@ def load_result(path: Path) -> ScanResult:
         contract=[clause_from_json(c) for c in data["contract"]],
         targets=[TargetResult(target=t["target"], address=t["address"], probes=t["probes"],
                               evidence=t.get("evidence", {}), evidence_refs=t["evidence_refs"],
+                              access=t.get("access"),
                               results=[clause_from_json(c) for c in t["results"]])
                  for t in data["targets"]])
 
