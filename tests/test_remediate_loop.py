@@ -1,6 +1,8 @@
 """The remediation loop for real: a lab sshd and nginx misconfigured on 127.0.0.220, scanned by
 the CLI, fixed by the playbook `annexscan remediate` writes, run by ansible-playbook over SSH,
 scanned again; `annexscan diff` shows the fixed clauses improved and nothing else moved.
+`remediate` gets no login option: its inventory logs in as the scan's report records (key path,
+user, known_hosts), and ansible's ssh has no other known_hosts than the one recorded.
 
 nginx runs inside the lab sshd's PID namespace (nsenter), so the reload command the playbook
 runs over SSH (`nginx -s reload`, which reads nginx's pid file) reaches it; sshd is process 1
@@ -8,6 +10,7 @@ of that namespace and is reloaded with `kill -HUP 1`."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scanner.lab import Lab, lab_available, nginx
 from scanner.lab.certs import LabCA
@@ -94,14 +98,13 @@ class Loop:
             "--var", "sshd_reload_command=kill -HUP 1",
             "--var", f"nginx_conf_paths={self.nginx_conf}",
             "--var", f"nginx_test_command={nginx_cmd} -t -q",
-            "--var", f"nginx_reload_command={nginx_cmd} -s reload", *self.access)
+            "--var", f"nginx_reload_command={nginx_cmd} -s reload")
 
     def ansible(self, playbook: Path, *args: str) -> subprocess.CompletedProcess:
         home = self.tmp / "ansible-home"
         env = {"PATH": os.environ["PATH"], "HOME": str(home), "LC_ALL": "C.UTF-8",
                # one SSH connection for the whole run; modules piped, not copied
-               "ANSIBLE_SSH_ARGS": f"-o UserKnownHostsFile={self.known_hosts} "
-                                   "-o ControlMaster=auto -o ControlPersist=5s",
+               "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=5s",
                "ANSIBLE_PIPELINING": "True",
                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(home / "cp"),
                "ANSIBLE_LOCAL_TEMP": str(home / "local"),
@@ -149,6 +152,58 @@ def loop(tmp_path_factory):
             server.stop()
 
 
+PASSPHRASE = "annexscan-Key-Pa55phrase"
+SUDO_PASSWORD = "annexscan-Sudo-Pa55word"
+
+
+def test_report_records_the_access_without_its_secrets(loop):
+    """A scan with a passphrase-protected key and a sudo password from the environment (run
+    before the loop fixes sshd, so remediate has a failure to write): the report and the
+    journal record how it logged in, and neither secret is anywhere in them, in the stored
+    evidence or in the inventory remediate writes from the report."""
+    key = loop.tmp / "protected-key"
+    shutil.copyfile(loop.lab.ssh_client_key, key)
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", PASSPHRASE, "-f", str(key)],
+                   check=True, capture_output=True)
+    profile = loop.tmp / "sshd-only.yaml"  # the host check alone: no network probe to wait
+    profile.write_text("\n".join(line for line in loop.profile.read_text().splitlines()
+                                 if "{id: R-" not in line or "R-SSHD" in line) + "\n")
+    out = loop.tmp / "secrets"
+    env = {**os.environ, "COLUMNS": "80", "ANNEXSCAN_SSH_PASSPHRASE": PASSPHRASE,
+           "ANNEXSCAN_SUDO_PASSWORD": SUDO_PASSWORD}
+    scan = subprocess.run([str(BIN / "annexscan"), "scan", "--profile", str(profile), "-o",
+                           str(out), "--no-progress", "--known-hosts", str(loop.known_hosts),
+                           "--ssh-user", "root", "--ssh-key", str(key), "--ssh-port", "22",
+                           "--sudo", "--no-agent", ADDRESS],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert scan.returncode in (0, 1), scan.stdout + scan.stderr
+    (target,) = json.loads((out / "annexscan.json").read_text())["targets"]
+    assert target["probes"]["host"]["error"] is None  # logged in with the decrypted key
+    assert target["access"] == {"user": "root", "port": 22, "key_file": str(key), "sudo": True,
+                                "known_hosts": str(loop.known_hosts), "use_agent": False,
+                                "insecure_accept_host_key": False}
+    (line,) = (out / "journal" / "targets.jsonl").read_text().splitlines()
+    assert json.loads(line)["access"] == target["access"]
+    playbook = out / "fix.yml"
+    made = loop.annexscan("remediate", str(out / "annexscan.json"), "-o", str(playbook))
+    assert made.returncode == 0, made.stdout + made.stderr
+    inventory = yaml.safe_load((out / "fix.inventory.yml").read_text())
+    assert inventory["all"]["hosts"][ADDRESS] == {
+        "ansible_host": ADDRESS, "ansible_user": "root", "ansible_port": 22,
+        "ansible_ssh_private_key_file": str(key),
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={loop.known_hosts}",
+        "ansible_become": True, "ansible_become_password":
+            "{{ lookup('ansible.builtin.env', 'ANNEXSCAN_SUDO_PASSWORD') }}"}
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert len(written) > 4
+    secret_key = key.read_bytes().split(b"\n")[1]  # a line of the key's (encrypted) content
+    for path in written:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        for secret in (PASSPHRASE.encode(), SUDO_PASSWORD.encode(), secret_key):
+            assert secret not in data, (path, secret)
+
+
 def test_check_mode_changes_nothing(loop):
     """--check against the misconfigured host: it reports changes, writes none."""
     assert all(loop.before[c] == "fail" for c in FIXED), loop.before
@@ -185,3 +240,4 @@ def test_loop_fixes_the_failing_clauses_and_nothing_else(loop):
     assert f"regressed=0  improved={len(FIXED)}  changed=0" in diff.stdout, diff.stdout
     again = loop.ansible(playbook)  # idempotent: a second run changes nothing
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
+

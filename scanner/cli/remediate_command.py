@@ -21,6 +21,7 @@ from scanner.remediation.playbook import (Plan, Selection, attest_lines, build_p
 from scanner.remediation.yamlout import comment, dump, neutral
 from scanner.reporters.load import load_result
 from scanner.scope.inventory import load_inventory
+from scanner.scope.targets import LOCAL
 
 
 def add_remediate_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,9 +32,11 @@ def add_remediate_parser(sub: argparse._SubParsersAction) -> None:
         "(idempotent, tagged with their clause and control ids), and in its header every "
         "other failure with what to do. An inventory is written beside it. Review the "
         "playbook, run it with ansible-playbook (--check first), then scan again and compare "
-        "with `annexscan diff`.",
+        "with `annexscan diff`. The inventory logs in to each target as the scan did: its "
+        "report records how (user, port, key path, jump host, sudo; never a secret).",
         epilog="exit codes:\n  0  playbook and inventory written\n  2  unreadable RESULT.json, "
-        "an id the report does not hold, or an output path that cannot be written",
+        "a login (recorded or given) unsafe to hand to ssh, an id the report does not hold, or an "
+        "output path that cannot be written",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("result", type=Path, metavar="RESULT.json")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="PLAYBOOK.yml",
@@ -52,8 +55,9 @@ def add_remediate_parser(sub: argparse._SubParsersAction) -> None:
                         help="set a playbook variable (a file path such as sshd_config_path, a "
                         "reload command); a list variable takes a comma-separated value")
     group = parser.add_argument_group(
-        "login, as the scan did", "The inventory logs in with these (the report does not "
-        "record how the scan logged in): give the scan's own.")
+        "login", "The inventory logs in as the scan did, from the SSH access its report "
+        "records for each target; these options override it (field by field), and give a "
+        "login to a target the scan did not log in to.")
     group.add_argument("--ssh-user", metavar="USER")
     group.add_argument("--ssh-key", metavar="FILE", help="private key file (its path is written)")
     group.add_argument("--ssh-port", type=int, metavar="N")
@@ -78,7 +82,7 @@ def remediate_command(args: argparse.Namespace, console: Console) -> int:
     check_selection(result, selection)
     plan = build_plan(result, catalog, fixes, selection, play_vars)
     logins = _logins(args)
-    hosts = [(t.target, t.address, logins.get(t.target, logins[None]))
+    hosts = [(t.target, t.address, _login(logins.get(t.target, logins[None]), t.access))
              for t in result.targets if t.target in plan.targets]
     write_file(inventory_path, inventory_text(hosts, args.result).encode(), "-i")
     write_file(args.output, _playbook_text(plan, args.result, args.output, inventory_path)
@@ -87,7 +91,10 @@ def remediate_command(args: argparse.Namespace, console: Console) -> int:
                   f"{len(plan.plays)} target(s); {len(plan.by_hand)} failure(s) to fix by hand "
                   f"and {len(plan.to_attest)} clause(s) to attest, listed in its header",
                   highlight=False, soft_wrap=True)
-    console.print(f"wrote {escape(str(inventory_path))}", highlight=False)
+    bare = sum(1 for _, address, login in hosts if login is None and address != LOCAL)
+    console.print(f"wrote {escape(str(inventory_path))}" + (
+        f": {bare} target(s) with no SSH access recorded and none given hold only "
+        "ansible_host (its header names them)" if bare else ""), highlight=False)
     return 0
 
 
@@ -109,14 +116,20 @@ def _vars(given: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
 
 def _logins(args: argparse.Namespace) -> dict[str | None, Login]:
     """Target name -> login; None: the command line's, for every other target."""
-    out: dict[str | None, Login] = {None: Login(args.ssh_user, args.ssh_port, args.ssh_key,
-                                                args.ssh_jump, args.sudo).checked("--ssh-*")}
+    given = Login(args.ssh_user, args.ssh_port, args.ssh_key, args.ssh_jump, args.sudo or None)
+    out: dict[str | None, Login] = {None: given.checked("--ssh-*")}
     for host in load_inventory(args.scan_inventory) if args.scan_inventory else []:
-        login = Login(host.get("user") or args.ssh_user, host.get("port") or args.ssh_port,
-                      host.get("key") or args.ssh_key, host.get("jump") or args.ssh_jump,
-                      bool(host.get("sudo", args.sudo)))
+        login = Login(host.get("user"), host.get("port"), host.get("key"), host.get("jump"),
+                      host.get("sudo")).over(given)
         out[host.name] = login.checked(f"--scan-inventory {args.scan_inventory}: {host.name}")
     return out
+
+
+def _login(given: Login, access: dict[str, Any] | None) -> Login | None:
+    """The options' login over the one the report records; None when neither gives any."""
+    if access is None:
+        return None if given == Login() else given
+    return given.over(Login.recorded(access))
 
 
 def _playbook_text(plan: Plan, report: Path, playbook: Path, inventory: Path) -> str:

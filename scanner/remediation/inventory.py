@@ -1,12 +1,13 @@
 """The Ansible inventory beside the playbook: each target the playbook fixes, logged in to as
-the scan was (user, port, key file, jump host, sudo). It names the private key's path, never
-its content; a sudo password is looked up in the environment variable the scan read it from,
-and no other secret is written."""
+the scan was: its report records each target's SSH access (user, port, key file, jump host,
+sudo, ssh config alias, known_hosts), and remediate's options override it. It names the private
+key's path, never its content; a sudo password is looked up in the environment variable the
+scan read it from, and no other secret is written."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +22,39 @@ _PATH = re.compile(r"[A-Za-z0-9_./~+-]{1,4096}\Z")  # no space, quote or option 
 
 @dataclass(frozen=True)
 class Login:
-    """How the scan logged in to a host (secrets are never held here)."""
+    """How the scan logged in to a host (secrets are never held here); None: not given."""
     user: str | None = None
     port: int | None = None
     key: str | None = None
     jump: str | None = None
-    sudo: bool = False
+    sudo: bool | None = None
+    alias: str | None = None        # the ssh config Host entry: ssh resolves it as the scan did
+    known_hosts: str | None = None
+    ssh_config: str | None = None
+    trusted_first_use: bool | None = None  # the scan accepted unknown host keys; ssh does not
+
+    @classmethod
+    def recorded(cls, access: dict[str, Any]) -> Login:
+        """From a report's target `access` (scanner.scope.recorded), validated by its schema."""
+        return cls(access.get("user"), access.get("port"), access.get("key_file"),
+                   access.get("jump"), access.get("sudo"), access.get("alias"),
+                   access.get("known_hosts"), access.get("ssh_config"),
+                   access.get("insecure_accept_host_key"))
+
+    def over(self, base: Login) -> Login:
+        """This login, with `base`'s value for each field not given here."""
+        return replace(self, **{f.name: getattr(base, f.name) for f in fields(self)
+                                if getattr(self, f.name) is None})
 
     def checked(self, where: str) -> Login:
         """Every value safe to hand to ssh through Ansible, or a ConfigError naming it."""
         if self.user is not None and not _USER.match(self.user):
             raise ConfigError(f"{where}: the SSH user must be a user name")
-        if self.key is not None and (not _PATH.match(self.key) or self.key.startswith("-")):
-            raise ConfigError(f"{where}: the key path must be a file path without spaces or "
-                              "quotes")
+        for what, path in (("key", self.key), ("known_hosts", self.known_hosts),
+                           ("ssh config", self.ssh_config)):
+            if path is not None and (not _PATH.match(path) or path.startswith("-")):
+                raise ConfigError(f"{where}: the {what} path must be a file path without "
+                                  "spaces or quotes")
         if self.port is not None and not 0 < self.port < 65536:
             raise ConfigError(f"{where}: the SSH port must be 1-65535")
         if self.jump is not None:
@@ -44,21 +64,26 @@ class Login:
                                                                   0 < int(port) < 65536)):
                 raise ConfigError(f"{where}: the jump host must be [USER@]HOST[:PORT]")
             check_host(host, f"{where}: jump host")
+        if self.alias is not None:
+            check_host(self.alias, f"{where}: ssh config alias")
         return self
 
 
 def host_vars(address: str, login: Login) -> dict[str, Any]:
     if address == LOCAL:
         return {"ansible_connection": "local"}
-    out: dict[str, Any] = {"ansible_host": address}
+    out: dict[str, Any] = {"ansible_host": login.alias or address}
     if login.user:
         out["ansible_user"] = login.user
     if login.port:
         out["ansible_port"] = login.port
     if login.key:
         out["ansible_ssh_private_key_file"] = login.key
-    if login.jump:
-        out["ansible_ssh_common_args"] = f"-o ProxyJump={login.jump}"
+    ssh_args = ([f"-F {login.ssh_config}"] if login.ssh_config else []) + \
+        ([f"-o UserKnownHostsFile={login.known_hosts}"] if login.known_hosts else []) + \
+        ([f"-o ProxyJump={login.jump}"] if login.jump else [])
+    if ssh_args:
+        out["ansible_ssh_common_args"] = " ".join(ssh_args)
     if login.sudo:
         out["ansible_become"] = True
         out["ansible_become_password"] = \
@@ -66,17 +91,30 @@ def host_vars(address: str, login: Login) -> dict[str, Any]:
     return out
 
 
-def inventory_text(hosts: list[tuple[str, str, Login]], report: Path) -> str:
-    """`hosts`: (target name, address, login). Names are checked like the scan's targets."""
+def inventory_text(hosts: list[tuple[str, str, Login | None]], report: Path) -> str:
+    """`hosts`: (target name, address, login; None: the report recorded no SSH access and no
+    option gave one). Names are checked like the scan's targets, logins like options."""
     entries: dict[str, Any] = {}
     for name, address, login in hosts:
         if name != LOCAL:
             check_host(name, f"report {report}: target")
             check_host(address, f"report {report}: address of a target")
+        login = (login or Login()).checked(f"report {report}: SSH access of target {name}")
         entries[name] = host_vars(address, login)
     header = [f"Ansible inventory written by annexscan remediate from {report}: the targets "
-              "its playbook fixes, logged in to as the scan was.",
+              "its playbook fixes, logged in to as the scan was (the SSH access its report "
+              "records, or remediate's --ssh-*, --sudo and --scan-inventory options).",
               "No secret is written here: the private key is named by its path; a key "
               f"passphrase ({ENV_PASSPHRASE}) is for ssh-agent; a sudo password is read from "
               f"{ENV_SUDO_PASSWORD} when the playbook runs."]
+    bare = [name for name, address, login in hosts if login is None and address != LOCAL]
+    if bare:
+        header.append("No SSH access was recorded for (the scan ran no host check over SSH "
+                      f"on them, and no option gave one): {', '.join(bare)}. Their entries "
+                      "hold only ansible_host: ssh's own config and defaults decide the login.")
+    trusted = [name for name, _, login in hosts if login and login.trusted_first_use]
+    if trusted:
+        header.append("The scan trusted unknown host keys on first use "
+                      f"(--insecure-accept-host-key) for: {', '.join(trusted)}. ssh checks "
+                      "them here: add their keys to known_hosts first.")
     return comment(header) + dump({"all": {"hosts": entries}})
