@@ -247,6 +247,10 @@ def test_playbook_passes_ansible_syntax_check(tmp_path):
     assert remediate(tmp_path, None, "--ssh-user", "root", "--ssh-key", "/root/.ssh/id")[0] == 0
     run = _ansible(tmp_path, "--syntax-check")
     assert run.returncode == 0, run.stdout + run.stderr
+    access = {**ACCESS, "alias": "web-prod", "ssh_config": "/etc/annexscan/ssh_config"}
+    assert remediate(tmp_path, with_access(access))[0] == 0  # every recorded field in use
+    run = _ansible(tmp_path, "--syntax-check")
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def _ansible(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
