@@ -108,7 +108,10 @@ SOUND = {
                    "kind": "automated", "probe": "ports", "severity": "high", "pass": "p",
                    "fail": "f", "parameters": {"allowed": {
                        "description": "ports", "default": [22],
-                       "schema": {"type": "array", "items": {"type": "integer"}}}}}]},
+                       "schema": {"type": "array", "items": {"type": "integer"}}}},
+                   "remediation": {"text": "Open only {{ allowed | join(', ') }}.", "snippets": [
+                       {"implementation": "nftables", "language": "nft",
+                        "text": "tcp dport { {{ allowed | join(', ') }} } accept"}]}}]},
     "hosts.yaml": {"all": {"vars": {"ansible_user": "audit"},
              "hosts": {"web1": {"ansible_host": "127.0.0.2", "ansible_port": 22}}}},
 }
