@@ -1,6 +1,7 @@
 # Two entry points for a fresh Debian/Ubuntu machine:
 #   make demo   install what is missing, start the lab, scan it, write reports/demo/
 #   make test   install what is missing, run the whole test suite
+# and after a change to the reports: make samples (reports/samples, from a real lab scan)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -12,13 +13,16 @@ SYSTEM_PACKAGES := nmap:nmap redis-server:redis-server /usr/lib/postgresql/15/bi
   unattended-upgrade:unattended-upgrades pgrep:procps mkpasswd:whois setpriv:util-linux chronyd:chrony \
   chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core strace:strace
 
-.PHONY: demo test deps system-deps clean
+.PHONY: demo test samples deps system-deps clean
 
 demo: deps
 	$(VENV)/bin/annexscan demo -o reports/demo
 
 test: deps
 	$(PY) -m scanner.netns -- $(PY) -m pytest $(PYTEST_ARGS)
+
+samples: deps
+	sh reports/regenerate_samples.sh
 
 deps: system-deps $(STAMP)
 

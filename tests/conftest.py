@@ -14,6 +14,7 @@ from scanner.scope.targets import Target
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = Path(__file__).parent.parent / "reports" / "samples" / "annexscan.json"
+SAMPLE_1_1 = DATA / "reports" / "annexscan-1.1.json"  # the old samples: evidence embedded
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 
@@ -61,7 +62,15 @@ def control_result(scan: ScanResult, address: str, control_id: str) -> ControlRe
 
 
 def sample_result() -> ScanResult:
-    """The real lab report kept in reports/samples (two hosts, 3douest, host checks)."""
+    """The real lab report kept in reports/samples (two hosts, 3douest, host checks), as the
+    scan held it in memory: each target's raw evidence read back from the sample's evidence/
+    (hash-checked), none referenced yet."""
+    from scanner.outputs import load_evidence
     from scanner.reporters.load import load_result
 
-    return load_result(SAMPLE)
+    result = load_result(SAMPLE)
+    for target in result.targets:
+        target.evidence = {probe: load_evidence(SAMPLE.parent, ref)
+                           for probe, ref in target.evidence_refs.items()}
+        target.evidence_refs = {}
+    return result

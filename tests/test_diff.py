@@ -16,6 +16,7 @@ from scanner.cli.diff_command import add_diff_parser, diff_command
 from scanner.evidence.diff import RANK, diff_results, judge
 from scanner.errors import ConfigError
 from scanner.model import CLAUSE_STATUSES, ScanResult, Status, combine
+from scanner.reporters.base import subjects
 from scanner.reporters.json_report import write
 from conftest import sample_result
 
@@ -84,7 +85,7 @@ def test_kinds_per_clause(pair):
     added = [c for c in changes if c.address == "127.0.0.9"]
     assert len(added) == len(new.targets[2].results)
     assert all(c.kind == "appeared" and c.whole_target and c.old is None for c in added)
-    total = sum(len(t.results) for t in old.targets)
+    total = sum(len(t.results) for t in subjects(old))  # the contract's clauses too
     unchanged = sum(c.kind == "unchanged" for c in changes)
     assert unchanged == total - len(expected)
     assert changes[0].kind == "regressed"  # regressions first
@@ -109,7 +110,7 @@ def test_identical_results(pair, tmp_path):
     old = pair[0]
     code, out = run_diff(tmp_path, old, old, "--fail-on", "regression")
     assert code == 0 and "regressed=0" in out
-    assert f"unchanged={sum(len(t.results) for t in old.targets)}" in out
+    assert f"unchanged={sum(len(t.results) for t in subjects(old))}" in out
 
 
 def test_bad_inputs(pair, tmp_path):

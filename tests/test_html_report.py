@@ -15,6 +15,7 @@ from conftest import ARTIFACTS
 from report_support import text as written
 from scanner.model import (CLAUSE_STATUSES, ClauseResult, ControlResult, ScanResult, Status,
                            TargetResult)
+from scanner.reporters.base import subjects
 from scanner.reporters.registry import reporters, write_all
 from scanner.reporters.html_report import section_group, write
 from scanner.reporters.html_values import ORDER
@@ -212,7 +213,8 @@ def test_sample_report_in_headless_chromium(tmp_path):
     """The real sample report, laid out as a bundle, rendered and read back by Chromium."""
     result = load_result(SAMPLE)
     bundle = tmp_path / "bundle"
-    [report] = write_all(result, ["html"], bundle)  # with the evidence it links to
+    # with the evidence it links to, copied (hash-checked) from the sample's evidence/
+    [report] = write_all(result, ["html"], bundle, source=SAMPLE.parent)
     page = Page(report.read_text(encoding="utf-8"))
     links = [u for u in page.urls if not u.startswith("#")]
     assert links and all((bundle / unquote(u)).is_file() for u in links)
@@ -236,7 +238,7 @@ def test_sample_report_in_headless_chromium(tmp_path):
     assert svg.count("<rect") >= len({section_group(c.section) for c in result.targets[0].results})
     # the filter script ran under the page's CSP: the bar is shown and counts every clause
     assert '<div class="filters" id="filters">' in dom
-    assert f"{sum(len(t.results) for t in result.targets)} clause result(s) shown" in dom
+    assert f"{sum(len(t.results) for t in subjects(result))} clause result(s) shown" in dom
 
 
 def test_attestation_evidence_links_to_its_copy_in_the_bundle():

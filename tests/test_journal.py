@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sample_result
+from conftest import SAMPLE_1_1, sample_result
 from scanner.evidence import journal
 from scanner.evidence.bundle_keys import REDACTED
 from scanner.errors import ConfigError
 from scanner.evidence.journal import Journal, JournalWriter
+from scanner.reporters.load import load_result
 from scanner.model import INTERRUPTED, TargetResult
 
 KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
@@ -75,7 +76,8 @@ def test_targets_stream_back_in_planned_order_with_evidence_stored_once(tmp_path
 
 
 def test_a_1_1_report_reads_as_a_complete_scan():
-    result = sample_result()  # reports/samples: schema 1.1, before interrupted scans
+    assert json.loads(SAMPLE_1_1.read_text())["schema_version"] == "1.1"
+    result = load_result(SAMPLE_1_1)  # before interrupted scans
     assert result.complete and result.unscanned == [] and result.exit_code() == 1
 
 
@@ -160,7 +162,7 @@ def _line(target: TargetResult, **changes) -> bytes:
     (b"{not json\n", "targets.jsonl:2: not JSON"),
     (b"\xff\xfe\n", "targets.jsonl:2: not UTF-8"),
     (b"[1, 2]\n", "targets.jsonl:2: not a journal line"),
-    (b"[" * 100000 + b"\n", "targets.jsonl:2: JSON nested too deeply"),
+    (b"[" * 20000 + b"\n", "targets.jsonl:2: JSON nested too deeply"),
     ("planned2", "targets.jsonl:2: not a journal line at results"),
     ("stranger", "targets.jsonl:2: target '10.9.9.9' (10.9.9.9) is not among the planned"),
     ("escape", "targets.jsonl:2: evidence of 'tls' at '../../../etc/shadow'"),

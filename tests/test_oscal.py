@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from scanner.model import ScanResult, Status
 from scanner.evidence.oscal import control_ids, profile_catalog, render_catalog, token
 from scanner.cli.oscal_command import add_export_parser, profiles_export_command
 from scanner.catalog.profiles import builtin_profile_ids, load_profile
+from scanner.reporters.base import subjects
 from scanner.reporters.registry import reporters
 from scanner.reporters.oscal_report import write
 
@@ -152,10 +154,10 @@ def test_assessment_results_point_at_catalog_statements(sample, exported, tmp_pa
     known = statements(exported)
     result = ar.results[0]
     by_clause = findings_by_clause(ar)
-    assert len(by_clause) == sum(len(t.results) for t in sample.targets)
+    assert len(by_clause) == sum(len(t.results) for t in subjects(sample))  # contract too
     reviewed = {c.control_id for s in result.reviewed_controls.control_selections
                 for c in s.include_controls}
-    for target in sample.targets:
+    for target in subjects(sample):
         for clause in target.results:
             finding = by_clause[(target.target, clause.clause_id)]
             assert finding.target.type.value == "statement-id"
@@ -166,7 +168,7 @@ def test_assessment_results_point_at_catalog_statements(sample, exported, tmp_pa
             related = {r.observation_uuid for r in finding.related_observations}
             assert len(related) == len(clause.controls) + bool(clause.attest)
     tested = [o for o in result.observations if o.methods == ["TEST"]]
-    assert len(tested) == sum(1 for t in sample.targets for c in t.results for r in c.controls
+    assert len(tested) == sum(1 for t in subjects(sample) for c in t.results for r in c.controls
                               if r.evidence.get("probes"))
     paths = {p.value for o in tested for e in o.relevant_evidence for p in e.props}
     assert "evidence/127.0.0.3/tls.json.gz" in paths
@@ -192,8 +194,10 @@ def test_attestations_and_waivers_map_to_oscal(sample, catalog, tmp_path):
 """, encoding="utf-8")
     known = attestations.clause_ids([load_profile("3douest", catalog)])
     result = sample_result()
-    attestations.apply(result, attestations.load_attestations(tmp_path / "att.yaml", known),
+    attested = attestations.load_attestations(tmp_path / "att.yaml", known)
+    attestations.apply(result, attested,
                        attestations.load_waivers(tmp_path / "waivers.yaml", known, catalog))
+    attestations.apply_contract(result.contract, attested, datetime.now(timezone.utc))
     ar = read_back(AssessmentResults, render(result), tmp_path, "waived.oscal.json")
     check_references(ar)
     found = findings_by_clause(ar)
@@ -204,16 +208,17 @@ def test_attestations_and_waivers_map_to_oscal(sample, catalog, tmp_path):
         s = found[(target, clause)].target.status
         return s.state.value, getattr(s.reason, "value", s.reason)
 
-    assert status("3DOUEST-7-DATA-RETURN") == ("satisfied", "pass")
+    # the annex's organisational clauses are judged once, for the whole contract
+    assert status("3DOUEST-7-DATA-RETURN", "contract") == ("satisfied", "pass")
     attested = [observations[r.observation_uuid]
-                for r in found[("127.0.0.2", "3DOUEST-7-DATA-RETURN")].related_observations]
+                for r in found[("contract", "3DOUEST-7-DATA-RETURN")].related_observations]
     assert attested[0].methods == ["INTERVIEW", "EXAMINE"]
     assert attested[0].expires.year == 2099
     assert {e.href for e in attested[0].relevant_evidence} == {None,
                                                                 "https://example.org/procedure"}
     assert {p.name for p in ar.metadata.parties} == {"Ana Auditor", "Bo Boss"}
-    assert status("3DOUEST-9-CONFIDENTIALITY") == ("not-satisfied", "fail")
-    assert status("3DOUEST-10.1-FIX-TIMES") == ("not-satisfied", "other")  # manual
+    assert status("3DOUEST-9-CONFIDENTIALITY", "contract") == ("not-satisfied", "fail")
+    assert status("3DOUEST-10.1-FIX-TIMES", "contract") == ("not-satisfied", "other")  # manual
     assert status("3DOUEST-11.5-BACKUP-DAILY") == ("not-satisfied", "other")  # error
     waived = found[("127.0.0.2", "3DOUEST-11.2-RAID1")]
     assert status("3DOUEST-11.2-RAID1") == ("not-satisfied", "fail")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import SAMPLE_1_1
 from scanner.catalog.controls import load_catalog
 from scanner.cli.main import main
 from scanner.errors import ConfigError
@@ -295,10 +296,10 @@ def test_scan_inventory_logins_and_playbook_vars(tmp_path, capsys):
 
 
 def test_an_older_report_gets_its_remediation_text_from_the_catalog(tmp_path):
-    """A 1.1 report (reports/samples) holds no remediation: the header renders it from the
+    """A 1.1 report (the old samples) holds no remediation: the header renders it from the
     catalog with the clause's own parameters."""
-    sample = json.loads((Path(__file__).parents[1] / "reports" / "samples" /
-                         "annexscan.json").read_text())
+    sample = json.loads(SAMPLE_1_1.read_text())
+    assert sample["schema_version"] == "1.1"
     code, text, plays, _ = remediate(tmp_path, sample)
     assert code == 0 and plays
     top = header(text).replace("\n#    ", "")

@@ -25,13 +25,15 @@ import jsonschema
 import pytest
 from rich.console import Console
 
+from conftest import SAMPLE_1_1, sample_result
 from report_support import text as written
-from scanner.evidence.attestations import Record, apply
+from scanner.evidence.attestations import Record, apply, apply_contract
 from scanner.checks.base import probe_failed
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, Status
 from scanner.cli.report_command import add_report_parser, report_command
 from scanner.reporters import csv_report, junit, sarif
+from scanner.reporters.base import subjects
 from scanner.reporters.load import load_result
 from scanner.catalog.resources import profiles_dir
 
@@ -65,6 +67,7 @@ def with_records() -> ScanResult:
                 "statement": "Reversibility procedure v3 applies."}, earlier),
     ]
     apply(result, attestations, waivers, NOW)
+    apply_contract(result.contract, attestations, NOW)  # as the scan does
     return result
 
 
@@ -101,7 +104,8 @@ def test_sarif_is_valid_against_the_official_schema(build):
 def test_sarif_rules_one_per_control():
     result = sample()
     rules = json.loads(written(sarif.write, result))["runs"][0]["tool"]["driver"]["rules"]
-    controls = {c.control_id: c for t in result.targets for cl in t.results for c in cl.controls}
+    controls = {c.control_id: c for t in subjects(result) for cl in t.results
+                for c in cl.controls}  # the contract's clauses too
     assert [r["id"] for r in rules] == sorted(controls) + [sarif.ATTESTATION_RULE]
     levels = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
     for rule in rules[:-1]:
@@ -117,7 +121,7 @@ def test_sarif_rules_one_per_control():
 def test_sarif_results_are_the_failing_and_erroring_controls():
     result = sample()
     log = json.loads(written(sarif.write, result))
-    expected = [(t.target, cl.clause_id, c.control_id, c.status) for t in result.targets
+    expected = [(t.target, cl.clause_id, c.control_id, c.status) for t in subjects(result)
                 for cl in t.results for c in cl.controls if c.status in PROBLEMS]
     got = results_of(log)
     assert len(got) == len(expected) > 10
@@ -163,11 +167,12 @@ def test_sarif_waivers_and_attestations():
     assert other_host["properties"]["status"] == "fail" and "suppressions" not in other_host
     stale = by_key[("127.0.0.2", "3DOUEST-A1.VIII-ANTIVIRUS", "host.antivirus")]
     assert "suppressions" not in stale and stale["properties"]["waiver"]["expired"] is True
-    for target in ("127.0.0.2", "127.0.0.3"):
-        expired = by_key[(target, "3DOUEST-7-DATA-RETURN", sarif.ATTESTATION_RULE)]
-        assert expired["level"] == "error"
-        assert "B. Manager (COO) expired" in expired["message"]["text"]
-        assert expired["properties"]["attestation"]["expired"] is True
+    # a contract clause is judged once per scan, under the subject `contract`
+    expired = by_key[("contract", "3DOUEST-7-DATA-RETURN", sarif.ATTESTATION_RULE)]
+    assert expired["level"] == "error"
+    assert "B. Manager (COO) expired" in expired["message"]["text"]
+    assert expired["properties"]["attestation"]["expired"] is True
+    assert not [k for k in by_key if k[1] == "3DOUEST-7-DATA-RETURN" and k[0] != "contract"]
     assert not [k for k in by_key if k[1] == "3DOUEST-11.3-HOSTING-FRANCE"]  # attested: no alert
 
 
@@ -206,11 +211,10 @@ def test_csv_one_row_per_target_and_clause():
     result = sample()
     text = written(csv_report.write, result)
     rows = read_csv(text)
-    assert len(result.targets) == 2
-    assert len(rows) == sum(len(t.results) for t in result.targets) == 2 * len(
-        result.targets[0].results)
+    assert len(result.targets) == 2 and result.contract  # the contract's clauses come first
+    assert len(rows) == len(result.contract) + 2 * len(result.targets[0].results)
     assert [(r["target"], r["clause_id"]) for r in rows] == [
-        (t.target, c.clause_id) for t in result.targets for c in t.results]
+        (t.target, c.clause_id) for t in subjects(result) for c in t.results]
     flows = next(r for r in rows if r["target"] == "127.0.0.3"
                  and r["clause_id"] == "3DOUEST-A1.VIII-FLOWS")
     assert flows["status"] == "fail"
@@ -221,7 +225,8 @@ def test_csv_one_row_per_target_and_clause():
     reasons = flows["reasons"].splitlines()
     assert reasons and all(line.split(": ", 1)[0] in flows["controls"] for line in reasons)
     ret = next(r for r in rows if r["clause_id"] == "3DOUEST-7-DATA-RETURN")
-    assert ret["status"] == "manual" and ret["controls"] == "" and "," in ret["requirement"]
+    assert ret["target"] == "contract" and ret["status"] == "manual"
+    assert ret["controls"] == "" and "," in ret["requirement"]
     assert text.endswith("\r\n")
 
 
@@ -230,7 +235,7 @@ def test_csv_attestations_waivers_quoting_and_formulas():
     result.targets[0].target = "=HYPERLINK(\"http://x\")"
     result.targets[0].results[0].requirement = 'Line one, "quoted";\nline two'
     rows = read_csv(written(csv_report.write, result))
-    first = rows[0]
+    first = rows[len(result.contract)]  # the first target's first row
     assert first["target"] == "'=HYPERLINK(\"http://x\")"
     assert first["requirement"] == 'Line one, "quoted";\nline two'
     cell = {(r["address"], r["clause_id"]): r for r in rows}
@@ -239,9 +244,9 @@ def test_csv_attestations_waivers_quoting_and_formulas():
     assert raid["waiver"] == ("CISO (hardware RAID, invisible to md), "
                               "expires 2027-02-21T12:00:00+00:00")
     assert cell[("127.0.0.3", "3DOUEST-A1.VIII-ANTIVIRUS")]["waiver"].endswith(" EXPIRED")
-    hosting = cell[("127.0.0.3", "3DOUEST-11.3-HOSTING-FRANCE")]
+    hosting = cell[("contract", "3DOUEST-11.3-HOSTING-FRANCE")]  # judged once per scan
     assert hosting["status"] == "attested" and hosting["attestation"].startswith("A. Auditor (DPO)")
-    assert cell[("127.0.0.2", "3DOUEST-7-DATA-RETURN")]["attestation"].endswith(" EXPIRED")
+    assert cell[("contract", "3DOUEST-7-DATA-RETURN")]["attestation"].endswith(" EXPIRED")
 
 
 # ---------------------------------------------------------------------------- report command
@@ -258,22 +263,22 @@ def run_report(tmp_path: Path, result: Path = SAMPLE, formats: str = "json,junit
 
 
 def test_report_command_rerenders_every_format(tmp_path):
-    code, printed = run_report(tmp_path)
+    code, printed = run_report(tmp_path, SAMPLE_1_1)
     assert code == 0
     out = tmp_path / "out"
     names = ["annexscan.json", "annexscan.xml", "annexscan.sarif", "annexscan.csv"]
     assert sorted(p.name for p in out.iterdir()) == sorted(names + ["evidence"])
     assert printed.splitlines() == [f"wrote {out / name}" for name in names]
-    again = load_result(out / "annexscan.json")
-    assert again.summary() == sample().summary()
+    again, old = load_result(out / "annexscan.json"), load_result(SAMPLE_1_1)
+    assert again.summary() == old.summary()
     # the 1.1 sample embeds its evidence: stored once beside the new report, referenced
-    for target, before in zip(again.targets, sample().targets):
+    for target, before in zip(again.targets, old.targets):
         assert not target.evidence and set(target.evidence_refs) == set(before.evidence)
         for ref in target.evidence_refs.values():
             assert hashlib.sha256((out / ref["path"]).read_bytes()).hexdigest() == ref["sha256"]
     assert_valid(json.loads((out / "annexscan.sarif").read_text("utf-8")))
     assert len(read_csv((out / "annexscan.csv").read_text("utf-8"))) == 2 * len(
-        sample().targets[0].results)
+        old.targets[0].results)
 
 
 def test_report_of_a_report_carries_its_stored_evidence(tmp_path):
@@ -285,9 +290,8 @@ def test_report_of_a_report_carries_its_stored_evidence(tmp_path):
                          tmp_path / "second", "--embed-evidence")
     assert code == 0
     embedded = json.loads((tmp_path / "second" / "annexscan.json").read_text("utf-8"))
-    original = json.loads(SAMPLE.read_text("utf-8"))
     assert [t["evidence"] for t in embedded["targets"]] == \
-        [t["evidence"] for t in original["targets"]]
+        [t.evidence for t in sample_result().targets]  # as the sample's evidence/ holds it
     assert (tmp_path / "second" / "evidence" / "127.0.0.2" / "tls.json.gz").is_file()
     tls = tmp_path / "first" / "evidence" / "127.0.0.2" / "tls.json.gz"
     tls.write_bytes(gzip.compress(b'{"forged": true}'))

@@ -95,7 +95,7 @@ def test_scan_summary_keeps_a_long_target_whole():
     fits(out)
     targets = "".join(line.split("│")[1] for line in out[:out.index("└")].splitlines()
                       if line.startswith("│"))  # the first column, wrapped lines rejoined
-    assert squeezed(targets) == f"127.0.0.2{HOST}({IPV6})"
+    assert squeezed(targets) == f"contract127.0.0.2{HOST}({IPV6})"  # the contract row first
     assert f"{HOST} ({IPV6}): 11 advisory(ies)" in " ".join(out.split())
     assert re.search(r"\n  fail  3DOUEST-11.2-RAID1 \(Art. 11.2\)\s*\n    « Chaque", out)
 
