@@ -27,7 +27,7 @@ from rich.console import Console
 
 from conftest import SAMPLE_1_1, sample_result
 from report_support import text as written
-from scanner.evidence.attestations import Record, apply, apply_contract
+from scanner.evidence.attestations import Record, apply
 from scanner.checks.base import probe_failed
 from scanner.errors import ConfigError
 from scanner.model import ScanResult, Status
@@ -66,8 +66,7 @@ def with_records() -> ScanResult:
                 "date": "2025-11-01", "expires": "2026-11-22",
                 "statement": "Reversibility procedure v3 applies."}, earlier),
     ]
-    apply(result, attestations, waivers, NOW)
-    apply_contract(result.contract, attestations, NOW)  # as the scan does
+    apply(result, attestations, waivers, NOW)  # the targets' and the contract's clauses
     return result
 
 

@@ -142,8 +142,10 @@ def clause_ids(profiles: list[Profile]) -> set[str]:
 
 def apply(result: ScanResult, attestations: list[Record], waivers: list[Record],
           now: datetime | None = None) -> None:
-    """Turn manual clauses into attested/expired and waived failures into `waived`."""
+    """Turn manual clauses into attested/expired and waived failures into `waived`: every
+    target's, and the contract's (apply_contract)."""
     now = now or datetime.now(timezone.utc)
+    apply_contract(result.contract, attestations, now)
     for target in result.targets:
         apply_target(target, attestations, waivers, now)
 
