@@ -116,7 +116,7 @@ def test_an_attestation_answers_the_contract_once(profile_and_catalog, tmp_path:
     record = {"clause": ORGANISATIONAL, "attested_by": "A. Auditor", "role": "DPO",
               "date": "2026-10-01", "expires": "2099-12-31", "statement": "Signed."}
     everyone = Record(record, datetime(2099, 12, 31, tzinfo=timezone.utc), "", ["*"])
-    attestations.apply_contract(result.contract, [everyone], NOW)
+    attestations.apply(result, [everyone], [], NOW)  # the scan's whole result: contract too
     attested = [c for c in result.contract if c.clause_id == ORGANISATIONAL]
     assert [c.status for c in attested] == [Status.ATTESTED]
     assert result.summary()["attested"] == 1
