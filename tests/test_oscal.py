@@ -4,6 +4,7 @@ the catalog's statements; both parsed back with compliance-trestle's models of N
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 from pathlib import Path
@@ -135,6 +136,8 @@ def check_references(ar: AssessmentResults) -> None:
     actors = {c.uuid for c in result.local_definitions.components} | {
         p.uuid for p in ar.metadata.parties or []}
     risks = {r.uuid for r in result.risks or []}
+    for risk in result.risks or []:
+        assert {r.observation_uuid for r in risk.related_observations} <= observations
     assert ar.import_ap.href[1:] in {r.uuid for r in ar.back_matter.resources}
     for obs in result.observations:
         assert {s.subject_uuid for s in obs.subjects} <= items
@@ -174,6 +177,68 @@ def test_assessment_results_point_at_catalog_statements(sample, exported, tmp_pa
     assert result.start.isoformat() == sample.started_at
     with pytest.raises(ConfigError, match="judged no clause"):
         render(ScanResult(sample.started_at, sample.finished_at, sample.profiles, []))
+
+
+def test_each_failing_or_advisory_control_has_a_risk_with_its_remediation(sample, tmp_path):
+    ar = read_back(AssessmentResults, render(sample), tmp_path, "fixes.oscal.json")
+    check_references(ar)
+    result = ar.results[0]
+    risks = {r.uuid: r for r in result.risks}
+    observations = {o.uuid: o for o in result.observations}
+    by_clause = findings_by_clause(ar)
+    fixed = 0
+    for target in subjects(sample):
+        for clause in target.results:
+            related = [risks[r.risk_uuid] for r in by_clause[(target.target, clause.clause_id)]
+                       .related_risks or []]
+            with_fix = [c for c in clause.controls if c.remediation]
+            assert [prop_value(r, "control-id") for r in related] == \
+                [c.control_id for c in with_fix]
+            for control, risk in zip(with_fix, related):
+                fixed += 1
+                assert control.status in (Status.FAIL, Status.ADVISORY)
+                assert prop_value(risk, "status") == control.status.value
+                assert risk_status(risk) == "open"
+                assert ("never fails the clause" in risk.statement) == \
+                    (control.status == Status.ADVISORY)
+                (seen,) = [observations[o.observation_uuid] for o in risk.related_observations]
+                assert prop_value(seen, "control-id") == control.control_id
+                (fix,) = risk.remediations
+                assert fix.model_dump(mode="json")["lifecycle"] == "recommendation"
+                assert fix.description == control.remediation["text"]
+                assert [(prop_value(t, "implementation"), prop_value(t, "language"))
+                        for t in fix.tasks] == [(s["implementation"], s["language"])
+                                                for s in control.remediation["snippets"]]
+                for task, snippet in zip(fix.tasks, control.remediation["snippets"]):
+                    assert task.model_dump(mode="json")["type"] == "action"
+                    assert task.description == (f"```{snippet['language']}\n"
+                                                 f"{snippet['text'].rstrip()}\n```")
+    assert fixed == len(result.risks) > 0  # a passing control has none
+    # the profile's values, never the catalog's defaults: 3douest forbids the weak suites but
+    # does not require forward secrecy, which the catalog's default does
+    (ciphers,) = [r for r in result.risks if prop_value(r, "control-id") == "tls.cipher_strength"
+                  and prop_value(r, "status") == "fail"]
+    text = ciphers.remediations[0].description
+    assert text.startswith("Accept no cipher suite with NULL, anon, EXPORT")
+    assert "ephemeral" not in text and "ECDHE" not in ciphers.remediations[0].tasks[0].description
+    uuids = re.findall(r'"uuid": "([^"]+)"', render(sample))
+    assert len(uuids) == len(set(uuids))
+
+
+def test_a_snippet_cannot_close_its_fence(sample, tmp_path):
+    """A snippet is hostile text: a backtick run in it gets a longer fence, its language is
+    reduced to a safe info string, and control characters stay escaped JSON text."""
+    result = copy.deepcopy(sample)
+    control = next(c for t in result.targets for cl in t.results for c in cl.controls
+                   if c.remediation)
+    control.remediation = {"text": "Run\x1b[2J it.", "snippets": [
+        {"implementation": "sh", "language": "shell\n<x>`", "text": "echo ```\n````\n"}]}
+    text = render(result)
+    assert "\x1b" not in text and "\\u001b[2J" in text
+    ar = read_back(AssessmentResults, text, tmp_path, "hostile.oscal.json")
+    (risk,) = [r for r in ar.results[0].risks if r.remediations
+               and r.remediations[0].description == "Run\x1b[2J it."]
+    assert risk.remediations[0].tasks[0].description == "`````shellx\necho ```\n````\n`````"
 
 
 def test_attestations_and_waivers_map_to_oscal(sample, catalog, tmp_path):
@@ -221,13 +286,23 @@ def test_attestations_and_waivers_map_to_oscal(sample, catalog, tmp_path):
     waived = found[("127.0.0.2", "3DOUEST-11.2-RAID1")]
     assert status("3DOUEST-11.2-RAID1") == ("not-satisfied", "fail")
     assert "waiver" in waived.target.status.remarks
-    (risk,) = [risks[r.risk_uuid] for r in waived.related_risks]
+    (risk, raid) = [risks[r.risk_uuid] for r in waived.related_risks]
+    assert prop_value(risk, "approver") == "CISO"
     assert risk_status(risk) == "deviation-approved" and risk.deadline.year == 2099
+    # the waived control's own risk: the failure accepted, its fix still given
+    assert prop_value(raid, "control-id") == "host.raid" and prop_value(raid, "status") == "waived"
+    assert risk_status(raid) == "deviation-approved" and raid.remediations
     assert status("3DOUEST-11.2-RAID1", "127.0.0.3") == ("not-satisfied", "fail")
-    assert not found[("127.0.0.3", "3DOUEST-11.2-RAID1")].related_risks
-    (stale,) = [risks[r.risk_uuid] for r in
-                found[("127.0.0.2", "3DOUEST-11.3-FIREWALL")].related_risks]
+    assert [risk_status(risks[r.risk_uuid]) for r in
+            found[("127.0.0.3", "3DOUEST-11.2-RAID1")].related_risks] == ["open"]  # no waiver
+    (stale, firewall) = [risks[r.risk_uuid] for r in
+                         found[("127.0.0.2", "3DOUEST-11.3-FIREWALL")].related_risks]
     assert risk_status(stale) == "open" and "no longer applies" in stale.statement
+    assert risk_status(firewall) == "open" and prop_value(firewall, "status") == "fail"
+
+
+def prop_value(obj, name: str) -> str | None:
+    return next((p.value for p in obj.props or [] if p.name == name), None)
 
 
 def risk_status(risk) -> str:

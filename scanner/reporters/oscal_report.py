@@ -15,7 +15,9 @@ nothing unverified reads as satisfied (the annexscan status stays in the `status
 - not_applicable: not-satisfied (reason other), remarks "not applicable": OSCAL has no such
   state, and "satisfied" would claim a verification that did not happen.
 Observations of advice controls (hardening the profile adds) carry prop basis=advice; an unmet
-one has status "advisory" and never changes the finding.
+one has status "advisory" and never changes the finding. Each failing or advisory control also
+gets a risk holding its remediation, and a waiver its own risk (scanner.reporters.oscal_risks);
+the finding refers to them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from scanner.evidence.oscal import control_ids, metadata, moment, oneline, prop,
 from scanner.reporters import json_report
 from scanner.reporters.base import subjects
 from scanner.reporters.jsonstream import Items, dump
+from scanner.reporters.oscal_risks import clause_risks
 
 FORMAT = "oscal"
 EXTENSION = "oscal.json"
@@ -54,7 +57,7 @@ OBJECTIVE = {
     Status.FAIL: ("not-satisfied", "fail", ""),
     Status.EXPIRED: ("not-satisfied", "fail", "the attestation has expired"),
     Status.WAIVED: ("not-satisfied", "fail",
-                    "fails, but the failure is accepted by a waiver (see the related risk)"),
+                    "fails, but the failure is accepted by a waiver (see the waiver's risk)"),
     Status.ERROR: ("not-satisfied", "other", "could not be evaluated, so it is not shown as met"),
     Status.MANUAL: ("not-satisfied", "other", "to be attested; no attestation was given"),
 }
@@ -112,7 +115,7 @@ def write(result: ScanResult, out: TextIO) -> None:
                                + [_catalog_resource(p) for p in result.profiles]))
     document = frame.oscal_dict()
     streamed = {"observations": scope.observed and _parts(run, result, ids, 0),
-                "risks": scope.waived and _parts(run, result, ids, 1),
+                "risks": scope.risky and _parts(run, result, ids, 1),
                 "findings": _parts(run, result, ids, 2)}
     fields = [field.alias or name for name, field in Result.model_fields.items()]
     section = document["assessment-results"]["results"][0]
@@ -131,14 +134,15 @@ class _Scope:
 
     def __init__(self, result: ScanResult):
         self.clauses: dict[str, dict[str, None]] = {p["id"]: {} for p in result.profiles}
-        self.targets, self.judged, self.observed, self.waived = 0, False, False, False
+        self.targets, self.judged, self.observed, self.risky = 0, False, False, False
 
     def add(self, run: _Run, target: TargetResult) -> None:
         self.targets += 1
         for clause in target.results:
             self.judged = True
             self.observed = self.observed or bool(clause.controls or clause.attest)
-            self.waived = self.waived or bool(clause.waiver)
+            self.risky = self.risky or bool(clause.waiver) or any(
+                c.remediation for c in clause.controls)
             # per profile, clause id -> control id in the order the clauses were judged
             self.clauses.setdefault(clause.profile, {})[clause.clause_id] = None
             if clause.attest and (clause.attestation or {}).get("attested_by"):
@@ -147,7 +151,7 @@ class _Scope:
 
 def _parts(run: _Run, result: ScanResult, ids: dict[str, dict[str, str]],
            part: int) -> Items:
-    """Every target's observations (part 0), waiver risks (1) or findings (2)."""
+    """Every target's observations (part 0), risks (1) or findings (2)."""
     def judged() -> Iterator[dict[str, Any]]:
         for target in subjects(result):
             subject = SubjectReference(subject_uuid=_item_uuid(target), type="inventory-item")
@@ -156,14 +160,14 @@ def _parts(run: _Run, result: ScanResult, ids: dict[str, dict[str, str]],
                         for i, c in enumerate(clause.controls)]
                 if clause.attest:
                     seen.append(_attestation_observation(run, target, clause, subject))
-                risk = _waiver_risk(run, target, clause, seen) if clause.waiver else None
+                risks = clause_risks(run, target, clause, seen)
                 if part == 0:
                     yield from map(_json, seen)
-                elif part == 1 and risk:
-                    yield _json(risk)
+                elif part == 1:
+                    yield from map(_json, risks)
                 elif part == 2:
                     yield _json(_finding(run, target, clause,
-                                         ids[clause.profile][clause.clause_id], seen, risk))
+                                         ids[clause.profile][clause.clause_id], seen, risks))
     return Items(judged())
 
 
@@ -275,33 +279,8 @@ def _attested_evidence(ref: str) -> RelevantEvidence:
         props=[prop("evidence-path", attestation_path(ref))])
 
 
-def _waiver_risk(run: _Run, target: TargetResult, clause: ClauseResult,
-                 seen: list[Observation]) -> Risk:
-    waiver: dict[str, Any] = clause.waiver or {}
-    until = waiver.get("expires_at") or waiver.get("expires", "?")
-    approver = waiver.get("approver", "?")
-    scope = (f"control {waiver['control']}" if waiver.get("control")
-             else f"clause {waiver.get('clause', clause.clause_id)}")
-    statement = (f"The waiver expired on {until} and no longer applies: the failure stands."
-                 if waiver.get("expired") else
-                 f"The failure of {clause.clause_id} on {target.target} is accepted by "
-                 f"{approver} until {until}; it is still reported, as not satisfied.")
-    return Risk(
-        uuid=run.uuid(target.address, clause.clause_id, "waiver"),
-        title=oneline(f"Waiver of {scope} on {target.target}"
-                      + (" (expired)" if waiver.get("expired") else "")),
-        description=waiver.get("justification") or "no justification given",
-        statement=statement,
-        status="open" if waiver.get("expired") else "deviation-approved",
-        props=[prop("approver", approver), prop("waiver-scope", scope)]
-        + ([prop("expiry-note", waiver["expiry_note"])] if waiver.get("expiry_note") else []),
-        deadline=moment(waiver["expires_at"], "waiver expires_at")
-        if waiver.get("expires_at") else None,
-        related_observations=[RelatedObservation(observation_uuid=o.uuid) for o in seen] or None)
-
-
 def _finding(run: _Run, target: TargetResult, clause: ClauseResult, control_id: str,
-             seen: list[Observation], risk: Risk | None) -> Finding:
+             seen: list[Observation], risks: list[Risk]) -> Finding:
     state, reason, remark = OBJECTIVE[clause.status]
     why = "; ".join(f"{c.control_id}: {c.reason}" for c in clause.binding()
                     if c.reason and c.status not in (Status.PASS, Status.MANUAL))
@@ -320,7 +299,7 @@ def _finding(run: _Run, target: TargetResult, clause: ClauseResult, control_id: 
                                    remarks="; ".join(x for x in (remark, why) if x) or None)),
         origins=[run.tool_origin()],
         related_observations=[RelatedObservation(observation_uuid=o.uuid) for o in seen] or None,
-        related_risks=[AssociatedRisk(risk_uuid=risk.uuid)] if risk else None)
+        related_risks=[AssociatedRisk(risk_uuid=risk.uuid) for risk in risks] or None)
 
 
 def _item_uuid(target: TargetResult) -> str:
