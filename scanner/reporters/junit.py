@@ -31,7 +31,22 @@ def _details(clause: ClauseResult) -> str:
     for label, record in (("attestation", clause.attestation), ("waiver", clause.waiver)):
         if record:
             lines.append(f"{label}: {json.dumps(record, default=str)}")
-    return "\n".join(lines)
+    return "\n".join(lines + _how_to_fix(clause))
+
+
+def _how_to_fix(clause: ClauseResult) -> list[str]:
+    """A paragraph after the details (what a JUnit viewer shows of a failure): each failing or
+    advisory control's remediation text, then its snippets, indented under their implementation."""
+    fixes = [c for c in clause.controls if c.remediation]
+    lines = ["", "How to fix:"] if fixes else []
+    for control in fixes:
+        fix: dict[str, Any] = control.remediation or {}
+        basis = " [advice]" if control.basis == "advice" else ""
+        lines.append(f"- {control.control_id}{basis}: {fix['text']}")
+        for snippet in fix["snippets"]:
+            lines.append(f"  {snippet['implementation']} ({snippet['language']}):")
+            lines += [f"    {line}" if line else "" for line in snippet["text"].splitlines()]
+    return lines
 
 
 def _properties(case: ET.Element, clause: ClauseResult) -> None:
