@@ -4,6 +4,7 @@ then each target) and the result as reports see it (text cleaned, evidence store
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -98,3 +99,10 @@ def prepare(result: ScanResult, directory: Path, embed: bool = False,
         profiles=map_text(result.profiles, writable_text),
         options=map_text(result.options, writable_text),
         targets=_Prepared(result.targets, directory, embed, source))
+
+
+def fenced(text: str, language: str) -> str:
+    """`text` as a markdown code block, its fence longer than any backtick run inside (the
+    text cannot close it), its info string reduced to a safe word."""
+    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
+    return f"{fence}{re.sub('[^a-z0-9._-]', '', language)}\n{text.rstrip()}\n{fence}"

@@ -12,13 +12,13 @@ language as props, so a GRC tool shows the fix with the risk.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Protocol
 
 from trestle.oscal.common import Observation, Origin, RelatedObservation, Response, Risk, Task
 
 from scanner.evidence.oscal import moment, oneline, prop
 from scanner.model import ClauseResult, ControlResult, Status, TargetResult
+from scanner.reporters.base import fenced
 
 
 class Run(Protocol):
@@ -106,9 +106,3 @@ def _snippet_title(implementation: str, language: str) -> str:
     return oneline(f"With {implementation}" + (f" ({language})" if language != implementation
                                                 else ""))
 
-
-def fenced(text: str, language: str) -> str:
-    """`text` as a markdown code block, its fence longer than any backtick run inside (the
-    text cannot close it), its info string reduced to a safe word."""
-    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
-    return f"{fence}{re.sub('[^a-z0-9._-]', '', language)}\n{text.rstrip()}\n{fence}"

@@ -25,7 +25,7 @@ from typing import Any, Iterator, TextIO
 from scanner import __version__
 from scanner.catalog.controls import load_catalog
 from scanner.model import ClauseResult, ControlResult, ScanResult, Status, TargetResult, to_jsonable
-from scanner.reporters.base import subjects
+from scanner.reporters.base import fenced, subjects
 from scanner.catalog.profiles import builtin_profile_ids
 from scanner.reporters.jsonstream import Items, dump
 from scanner.catalog.resources import profiles_dir
@@ -149,10 +149,8 @@ def _fix_markdown(remediation: dict[str, Any]) -> str:
     than any backtick run inside (a snippet cannot close it)."""
     parts = [f"\n\n**How to fix**: {_markdown(remediation['text'])}"]
     for snippet in remediation["snippets"]:
-        fence = "`" * max(3, 1 + max(map(len, re.findall("`+", snippet["text"])), default=0))
-        language = re.sub("[^a-z0-9._-]", "", snippet["language"])
-        parts.append(f"\n\n{_markdown(snippet['implementation'])}:\n\n{fence}{language}\n"
-                     f"{snippet['text'].rstrip()}\n{fence}")
+        parts.append(f"\n\n{_markdown(snippet['implementation'])}:\n\n"
+                     + fenced(snippet["text"], snippet["language"]))
     return "".join(parts)
 
 
