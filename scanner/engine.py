@@ -274,7 +274,7 @@ def scan_target(job: ScanJob) -> TargetResult:
     probes = probe_target(job)
     observations = Observations(probes)
     result = TargetResult(target=job.target.name, address=job.target.address,
-                          access=recorded_access(job.access))
+                          access=recorded_access(job.access, job.target.name))
     result.probes = {name: {"duration_s": p.duration_s, "error": observations.failure(name)}
                      for name, p in probes.items()}
     result.evidence = {name: p.evidence for name, p in probes.items()}

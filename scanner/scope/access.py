@@ -18,7 +18,7 @@ import paramiko
 from scanner.errors import ConfigError
 from scanner.scope.pemfiles import pem_labels, read_capped
 from scanner.scope.targets import check_host
-from scanner.transports.ssh import SshAccess, host_config, load_key
+from scanner.transports.ssh import SshAccess, load_key, resolve_login
 
 ENV_PASSPHRASE = "ANNEXSCAN_SSH_PASSPHRASE"
 ENV_SUDO_PASSWORD = "ANNEXSCAN_SUDO_PASSWORD"
@@ -80,8 +80,8 @@ def ssh_alias_target(spec: str, access: SshAccess | None) -> tuple[str, SshAcces
     logged in to with the alias's settings; any other target is left as it is."""
     if access is None or spec.startswith("@") or "/" in spec:
         return spec, access
-    hostname = host_config(spec, access.ssh_config).get("hostname")
-    if not hostname or hostname == spec:
+    hostname = resolve_login(spec, access).hostname
+    if hostname == spec:
         return spec, access
     # the HostName is re-parsed as a target: one host only, checked like any target
     hostname = check_host(hostname, f"ssh config HostName of alias {spec[:80]!r}")

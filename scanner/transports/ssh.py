@@ -15,6 +15,8 @@ from scanner.errors import ConfigError
 from scanner.transports.base import DEFAULT_MAX_OUTPUT, Capped, CommandResult, TransportError
 
 _SUDO_PROMPT = "annexscan-sudo:"
+DEFAULT_USER = "root"
+DEFAULT_PORT = 22
 
 
 @dataclass
@@ -53,6 +55,41 @@ def host_config(alias: str, config_file: Path | None = None) -> dict:
                           f"{alias[:80]!r} ({type(exc).__name__})") from None
 
 
+@dataclass(frozen=True)
+class SshLogin:
+    """What a scan logs in to one target with, once ssh config and defaults are applied."""
+    hostname: str  # the ssh config HostName of the name looked up (the name itself without one)
+    user: str
+    port: int
+    key_file: Path | None
+    jump: str | None
+
+
+def resolve_login(name: str, access: SshAccess) -> SshLogin:
+    """The access's own values, else the ssh config's for its alias or `name` (User, Port,
+    IdentityFile, ProxyJump, HostName), else root on port 22 (not ssh's local user name). The
+    one resolution: the transport logs in with it, the report records it (scanner.scope.recorded),
+    the target's alias is resolved by it (scanner.scope.access)."""
+    lookup = access.alias or name
+    config = host_config(lookup, access.ssh_config)
+    port = access.port or _config_port(config.get("port"), lookup, access.ssh_config)
+    identity = config.get("identityfile")
+    return SshLogin(
+        hostname=config.get("hostname") or lookup, port=port,
+        user=access.user or config.get("user") or DEFAULT_USER,
+        key_file=access.key_file or (Path(identity[0]).expanduser() if identity else None),
+        jump=access.jump or config.get("proxyjump"))
+
+
+def _config_port(value: str | None, lookup: str, config_file: Path | None) -> int:
+    if value is None:
+        return DEFAULT_PORT
+    if not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+        raise ConfigError(f"ssh config {config_file or '~/.ssh/config'}: the Port of host "
+                          f"{lookup[:80]!r} is not a port number 1-65535")
+    return int(value)
+
+
 def _parse_jump(spec: str) -> tuple[str | None, str, int]:
     user, _, hostport = spec.rpartition("@")
     host, _, port = hostport.partition(":")
@@ -63,15 +100,11 @@ class SshTransport:
     def __init__(self, name: str, address: str, access: SshAccess, timeout: float,
                  max_output: int = DEFAULT_MAX_OUTPUT):
         self.max_output = max_output
-        config = host_config(access.alias or name, access.ssh_config)
+        login = resolve_login(name, access)
         self.address = address
-        self.port = access.port or int(config.get("port", 22))
-        self.user = access.user or config.get("user") or "root"
+        self.port, self.user, self.key_file, self.jump = \
+            login.port, login.user, login.key_file, login.jump
         self.access = access
-        key = access.key_file or (Path(config["identityfile"][0]).expanduser()
-                                  if config.get("identityfile") else None)
-        self.key_file = key
-        self.jump = access.jump or config.get("proxyjump")
         self.timeout = timeout
         self._clients: list[paramiko.SSHClient] = []
         try:
