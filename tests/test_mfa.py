@@ -281,7 +281,7 @@ def test_key_probe_loads_an_encrypted_key_with_its_passphrase(tmp_path):
     key = tmp_path / "locked"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "open sesame", "-f", str(key)],
                    check=True)
-    (loaded,) = _load_keys(SshAccess(key_file=key, passphrase="open sesame"), {})
+    (loaded,) = _load_keys(SshAccess(key_file=key, passphrase="open sesame"), key)
     assert loaded.get_name() == "ssh-ed25519"
     with pytest.raises(ProbeFailure, match="encrypted: give its passphrase"):
-        _load_keys(SshAccess(key_file=key), {})
+        _load_keys(SshAccess(key_file=key), key)

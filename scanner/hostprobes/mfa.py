@@ -22,7 +22,7 @@ from scanner.hostprobes.files import Unreadable
 from scanner.hostprobes.passwords import pam_stack
 from scanner.hostprobes.sshd import sshd_t
 from scanner.transports.base import HostContext
-from scanner.transports.ssh import SshAccess, host_config, load_key
+from scanner.transports.ssh import SshAccess, load_key, resolve_login
 
 SSHD_SETTINGS = ("authenticationmethods", "usepam", "kbdinteractiveauthentication",
                  "passwordauthentication", "pubkeyauthentication")
@@ -32,10 +32,8 @@ class ProbeFailure(Exception):
     """The key probe could not tell: no connection, host key, unusable key."""
 
 
-def _load_keys(access: SshAccess, config: dict) -> list[paramiko.PKey]:
+def _load_keys(access: SshAccess, key_file: Path | None) -> list[paramiko.PKey]:
     """The scan's key (--ssh-key or the ssh_config IdentityFile), else the agent's keys."""
-    key_file = access.key_file or (Path(config["identityfile"][0]).expanduser()
-                                   if config.get("identityfile") else None)
     if key_file is None:
         return list(paramiko.Agent().get_keys()) if access.use_agent else []
     try:
@@ -102,17 +100,16 @@ def _try_keys(transport: paramiko.Transport, user: str,
 
 def key_probe(ctx: HostContext, access: SshAccess) -> dict[str, Any]:
     """{ran, user, target, outcome, remaining, key, error}: authenticated, partial, refused."""
-    config = host_config(access.alias or ctx.address, access.ssh_config)
-    port = access.port or int(config.get("port", 22))
-    user = access.user or config.get("user") or "root"
+    login = resolve_login(ctx.address, access)  # as the scan's own SSH transport logs in
+    port, user = login.port, login.user
     name = ctx.address if port == 22 else f"[{ctx.address}]:{port}"
     report: dict[str, Any] = {"ran": False, "user": user, "target": f"{ctx.address}:{port}",
                               "outcome": None, "remaining": [], "key": None, "error": None}
-    if access.jump or config.get("proxyjump"):
+    if login.jump:
         report["skipped"] = "the target is behind a jump host: key login not probed"
         return report
     try:
-        keys = _load_keys(access, config)
+        keys = _load_keys(access, login.key_file)
         if not keys:
             report["skipped"] = "no SSH key or agent key to log in with"
             return report
