@@ -105,9 +105,13 @@ def coverage_table(refs: list[str], catalog: Catalog, console: Console) -> None:
 
 
 def controls_command(args: argparse.Namespace, console: Console) -> int:
+    if args.action == "show":
+        from scanner.cli.control_show import controls_show_command
+        return controls_show_command(args, console)
     catalog = list(load_catalog())
     console.print(f"control catalog: {len(catalog)} controls (a profile may set any parameter; "
-                  "the default applies otherwise)", highlight=False)
+                  "the default applies otherwise; `annexscan controls show ID` tells everything "
+                  "about one: remediation, automated fix, profiles using it)", highlight=False)
     for control in catalog:
         console.print()
         console.print(_control_block(control))

@@ -141,7 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Inspect the control catalog.")
     csub = controls.add_subparsers(dest="action", required=True, metavar="ACTION")
     csub.add_parser("list", help="every control with its probe and parameters",
-                    description="List every control of the catalog.")
+                    description="List every control of the catalog; `annexscan controls show "
+                    "ID` tells everything about one.")
+    cshow = csub.add_parser("show", help="one control: verdicts, parameters, remediation, fix",
+                            description="Show one control: what it checks and what each verdict "
+                            "means, its parameters, its remediation, whether `annexscan "
+                            "remediate` can fix it (or why not), and the built-in profiles' "
+                            "clauses that use it. Configuration snippets are printed as they "
+                            "are, one line each: a line wider than the terminal overflows, it "
+                            "is never folded mid-token.")
+    cshow.add_argument("control", metavar="ID", help="control id, e.g. tls.min_version")
+    cshow.add_argument("--profile", "-p", metavar="ID|PATH",
+                       help="built-in profile id or profile file: show each of its clauses' "
+                       "parameter values and the remediation rendered with them (default: the "
+                       "catalog's defaults)")
 
     demo = sub.add_parser("demo", help="start the built-in lab, scan it, write reports",
                           description="Start the lab (real nginx TLS, OpenSSH and TCP servers "
