@@ -31,6 +31,7 @@ class Control:
     severity: str
     pass_means: str
     fail_means: str
+    na_means: str | None = None  # the catalog's `not_applicable`: when the verdict is N/A
     probe: str | None = None
     collector: str | None = None
     parameters: dict[str, Parameter] = field(default_factory=dict)
@@ -94,7 +95,8 @@ def load_catalog(directory: Path | None = None) -> Catalog:
             controls[raw["id"]] = Control(
                 id=raw["id"], title=raw["title"], description=raw["description"],
                 kind=raw["kind"], severity=raw["severity"], pass_means=raw["pass"],
-                fail_means=raw["fail"], probe=raw.get("probe"), collector=raw.get("collector"),
+                fail_means=raw["fail"], na_means=raw.get("not_applicable"),
+                probe=raw.get("probe"), collector=raw.get("collector"),
                 parameters=params,
                 source=str(path), remediation=raw.get("remediation"))
             try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -24,7 +23,7 @@ from rich.text import Text
 from scanner.catalog.controls import Catalog, Control, load_catalog
 from scanner.catalog.profiles import Clause, ControlRef, Profile, builtin_profile_ids, load_profile
 from scanner.catalog.remediation import check_remediation, render_remediation
-from scanner.catalog.yamldoc import load_yaml, schema_error
+from scanner.catalog.yamldoc import schema_error
 from scanner.cli.show import schema_text, value_text
 from scanner.errors import ConfigError
 from scanner.remediation.fixes import Fixes, load_fixes
@@ -81,20 +80,12 @@ def _head(control: Control) -> Group:
     head = labelled([(Text(printable(control.id), style="bold"),
                       Text(", ".join(how + [f"severity {control.severity}"])))])
     verdicts = [("pass", control.pass_means), ("fail", control.fail_means),
-                ("not applicable", _not_applicable(control))]
+                ("not applicable", control.na_means)]
     body = Group(Text(printable(control.title), style="italic"),
                  Text(printable(" ".join(control.description.split()))), Text(),
                  labelled([(name, Text(printable(means))) for name, means in verdicts if means],
                           "dim"))
     return Group(head, indented(body, 4))
-
-
-def _not_applicable(control: Control) -> str | None:
-    """The catalog's `not_applicable` text: the Control keeps none, so it is read from the
-    control's own catalog file."""
-    doc = load_yaml(Path(control.source))
-    return next((raw.get("not_applicable") for raw in doc.data["controls"]
-                 if raw["id"] == control.id), None)
 
 
 def _parameters(control: Control, profile: Profile | None, uses: list[Use]) -> Group:
