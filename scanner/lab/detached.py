@@ -27,12 +27,14 @@ from typing import Any
 
 from scanner.errors import ConfigError
 from scanner.lab import lab_missing, namespace
-from scanner.lab.procs import alive, module_command, module_env, start_time, terminate
+from scanner.lab.procs import (alive, log_tail, module_command, module_env, start_time,
+                               terminate)
 from scanner.lab.state import LabState
 
 READY_TIMEOUT = 60.0  # seconds for the keeper to start every server (the lab waits 10 s itself)
 STOP_TIMEOUT = 20.0  # seconds for the keeper to stop its servers (each gets 3 s, then SIGKILL)
 WORKDIR_PREFIX = "annexscan-lab-"
+SILENT_KEEPER = "the lab's keeper ended without a word"
 
 
 def require_root() -> None:
@@ -126,17 +128,8 @@ def _wait_ready(keeper: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
         ready = None
     if not isinstance(ready, dict):
         keeper.wait(5)
-        raise ConfigError(f"lab up: {_tail(log)}")
+        raise ConfigError(f"lab up: {log_tail(log) or SILENT_KEEPER}")
     return ready
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    try:
-        with open(log, "rb") as stream:
-            text = stream.read(1 << 16).decode(errors="replace")
-    except OSError:
-        return "the lab's keeper ended without a word"
-    return "\n".join(text.splitlines()[-lines:]) or "the lab's keeper ended without a word"
 
 
 def down(name: str) -> dict[str, Any] | None:

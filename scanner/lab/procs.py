@@ -98,6 +98,18 @@ def module_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def log_tail(log: Path, lines: int = 15, limit: int = 1 << 16) -> str | None:
+    """The last `lines` lines of a server's log, read from its last `limit` bytes ("" when it
+    is empty, None when it cannot be read)."""
+    try:
+        with open(log, "rb") as stream:
+            stream.seek(max(0, os.fstat(stream.fileno()).st_size - limit))
+            text = stream.read(limit).decode(errors="replace")
+    except OSError:
+        return None
+    return "\n".join(text.splitlines()[-lines:])
+
+
 class Proc:
     """One lab server process (`name` is used in error messages).
 
@@ -117,11 +129,8 @@ class Proc:
         return self.popen.poll() is not None
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+        tail = log_tail(self.log, lines)
+        return "(no log)" if tail is None else tail or "(empty log)"
 
     def stop(self, timeout: float = 3.0) -> None:
         """SIGTERM to the process tree; SIGKILL to whatever is left after `timeout` seconds."""
