@@ -13,6 +13,7 @@ from typing import Any
 
 from scanner.errors import ConfigError
 from scanner.scope.access import ENV_PASSPHRASE, ENV_SUDO_PASSWORD
+from scanner.scope.inventory import check_jump
 from scanner.scope.targets import LOCAL, check_host
 from scanner.remediation.yamlout import comment, dump
 
@@ -58,12 +59,10 @@ class Login:
         if self.port is not None and not 0 < self.port < 65536:
             raise ConfigError(f"{where}: the SSH port must be 1-65535")
         if self.jump is not None:
-            user, at, host_port = self.jump.rpartition("@")
-            host, colon, port = host_port.partition(":")
-            if (at and not _USER.match(user)) or (colon and not (port.isdigit() and
-                                                                  0 < int(port) < 65536)):
-                raise ConfigError(f"{where}: the jump host must be [USER@]HOST[:PORT]")
-            check_host(host, f"{where}: jump host")
+            check_jump(self.jump, f"{where}: jump host")  # as an inventory's annexscan_jump
+            user = self.jump.rpartition("@")[0]
+            if user and not _USER.match(user):
+                raise ConfigError(f"{where}: the jump host's user must be a user name")
         if self.alias is not None:
             check_host(self.alias, f"{where}: ssh config alias")
         return self

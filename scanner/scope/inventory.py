@@ -70,7 +70,7 @@ def _checked(values: dict[str, Any], where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: {name} must be one line of text, without spaces or "
                               "control characters")
     if "jump" in out:
-        out["jump"] = _jump(out["jump"], f"{where}: annexscan_jump")
+        out["jump"] = check_jump(out["jump"], f"{where}: annexscan_jump")
     if "profiles" in out:
         out["profiles"] = _profiles(out["profiles"], f"{where}: annexscan_profiles")
     if "sudo" in out:
@@ -93,7 +93,7 @@ def _port(value: Any, where: str) -> int:
     return value
 
 
-def _jump(value: Any, where: str) -> str:
+def check_jump(value: Any, where: str) -> str:
     """`[user@]host[:port]`, the host checked like any target."""
     if not _is_text(value):
         raise ConfigError(f"{where}: expected [USER@]HOST[:PORT]")
