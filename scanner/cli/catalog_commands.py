@@ -17,7 +17,7 @@ from rich.text import Text
 
 from scanner.catalog.controls import Catalog, Control, load_catalog
 from scanner.catalog.profiles import Clause, ControlRef, Profile, builtin_profile_ids, load_profile
-from scanner.cli.show import plain_text, schema_text, value_text
+from scanner.cli.show import control_head, parameter_text, plain_text, value_text
 from scanner.reporters.terminal import indented, labelled, printable
 
 
@@ -120,12 +120,8 @@ def controls_command(args: argparse.Namespace, console: Console) -> int:
 
 def _control_block(control: Control) -> Group:
     """id, kind, probe, severity; the title; each parameter with its type and default."""
-    how = [control.kind] + ([f"probe {control.probe}"] if control.probe else []) \
-        + [f"severity {control.severity}"]
-    head = labelled([(Text(printable(control.id), style="bold"), Text(", ".join(how)))])
-    params = labelled([(Text(printable(p.name)),
-                        Text.assemble(printable(schema_text(p.schema)), "\n",
-                                      ("default: ", "dim"), value_text(p.default)))
+    params = labelled([(Text(printable(p.name)), parameter_text(p))
                        for p in control.parameters.values()])
     body = params if control.parameters else Text("no parameters", style="dim")
-    return Group(head, indented(Group(Text(printable(control.title)), body), 4))
+    return Group(control_head(control),
+                 indented(Group(Text(printable(control.title)), body), 4))

@@ -24,7 +24,7 @@ from scanner.catalog.controls import Catalog, Control, load_catalog
 from scanner.catalog.profiles import Clause, ControlRef, Profile, builtin_profile_ids, load_profile
 from scanner.catalog.remediation import check_remediation, render_remediation
 from scanner.catalog.yamldoc import schema_error
-from scanner.cli.show import schema_text, value_text
+from scanner.cli.show import control_head, parameter_text, value_text
 from scanner.errors import ConfigError
 from scanner.remediation.fixes import Fixes, load_fixes
 from scanner.reporters.terminal import indented, labelled, printable
@@ -75,17 +75,13 @@ def _heading(text: str) -> Text:
 
 def _head(control: Control) -> Group:
     """Id, kind, probe or collector, severity; title, description, what each verdict means."""
-    how = [control.kind] + [f"{word} {printable(name)}" for word, name in
-                            (("probe", control.probe), ("collector", control.collector)) if name]
-    head = labelled([(Text(printable(control.id), style="bold"),
-                      Text(", ".join(how + [f"severity {control.severity}"])))])
     verdicts = [("pass", control.pass_means), ("fail", control.fail_means),
                 ("not applicable", control.na_means)]
     body = Group(Text(printable(control.title), style="italic"),
                  Text(printable(" ".join(control.description.split()))), Text(),
                  labelled([(name, Text(printable(means))) for name, means in verdicts if means],
                           "dim"))
-    return Group(head, indented(body, 4))
+    return Group(control_head(control), indented(body, 4))
 
 
 def _parameters(control: Control, profile: Profile | None, uses: list[Use]) -> Group:
@@ -95,9 +91,7 @@ def _parameters(control: Control, profile: Profile | None, uses: list[Use]) -> G
     rows = []
     for param in control.parameters.values():
         lines: list[RenderableType] = [
-            Text(printable(schema_text(param.schema))),
-            Text.assemble(("default: ", "dim"), value_text(param.default)),
-            Text(printable(" ".join(param.description.split())))]
+            parameter_text(param), Text(printable(" ".join(param.description.split())))]
         if profile is not None and uses:
             lines.append(Text(f"in {printable(profile.id)}:", style="dim"))
             lines.append(indented(labelled([(Text(_use_name(use)),

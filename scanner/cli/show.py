@@ -3,7 +3,8 @@
 A default of `None` reads `null`, `True` reads `true`, `{'file': 'x'}` reads `{file: x}`: what a
 profile author types in YAML. Every string is escaped for the terminal (server- and file-supplied
 text may carry control characters), so the result is safe to print with markup off; wrap it in
-`rich.markup.escape` when markup is on.
+`rich.markup.escape` when markup is on. A control's head line and each parameter's type and
+default read the same in `controls list` and `controls show`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import math
 from typing import Any
 
 import yaml
+from rich.table import Table
+from rich.text import Text
 
-from scanner.reporters.terminal import printable
+from scanner.catalog.controls import Control, Parameter
+from scanner.reporters.terminal import labelled, printable
 
 
 def value_text(value: Any) -> str:
@@ -66,3 +70,16 @@ def _item_text(items: dict) -> str:
     text = schema_text(items)
     return f"({text})" if " or " in text or text.startswith("one of") else text
 
+
+def control_head(control: Control) -> Table:
+    """The control's id, then its kind, probe or collector, and severity (list and show)."""
+    how = [control.kind] + [f"{word} {printable(name)}" for word, name in
+                            (("probe", control.probe), ("collector", control.collector)) if name]
+    return labelled([(Text(printable(control.id), style="bold"),
+                      Text(", ".join(how + [f"severity {control.severity}"])))])
+
+
+def parameter_text(param: Parameter) -> Text:
+    """A parameter's type (from its schema) and, below, its default as YAML."""
+    return Text.assemble(printable(schema_text(param.schema)), "\n",
+                         ("default: ", "dim"), value_text(param.default))
